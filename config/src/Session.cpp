@@ -1,0 +1,330 @@
+#include <rackterm/config/Session.hpp>
+
+#include <rackterm/common/Suggest.hpp>
+
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace rackterm::config {
+
+namespace {
+
+/// Parsing state: the file name and the first error met.
+struct Reader {
+    std::string file;
+
+    SourceLocation at(const toml::source_region& r) const {
+        return {file, static_cast<uint32_t>(r.begin.line), static_cast<uint32_t>(r.begin.column)};
+    }
+    Error error(const toml::source_region& r, const std::string& what) const { return Error{at(r).str() + ": " + what}; }
+};
+
+bool isNodeId(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+}
+
+bool isClientName(std::string_view s) {
+    if (s.empty() || s.size() > 48) return false;
+    for (char c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    return true;
+}
+
+/// Error for the first key of `t` not in `allowed`, or nullopt.
+std::optional<Error> unknownKey(const Reader& rd, const toml::table& t, const std::vector<std::string>& allowed,
+                                const std::string& where) {
+    for (auto&& [k, v] : t) {
+        const std::string key(k.str());
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            return rd.error(k.source(), "unknown key '" + key + "' in " + where + didYouMean(key, allowed));
+    }
+    return std::nullopt;
+}
+
+std::optional<Error> readString(const Reader& rd, const toml::table& t, const char* key, std::string& out,
+                                SourceLocation* where = nullptr) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) return rd.error(n->source(), std::string("'") + key + "' must be a string in quotes");
+    out = n->as_string()->get();
+    if (where) *where = rd.at(n->source());
+    return std::nullopt;
+}
+
+std::optional<Error> readPortList(const Reader& rd, const toml::table& t, const char* key,
+                                  std::vector<std::string>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    const toml::array* a = n->as_array();
+    if (!a) return rd.error(n->source(), std::string("'") + key + "' must be an array of port names, e.g. [\"system:capture_1\"]");
+    for (const toml::node& e : *a) {
+        if (!e.is_string()) return rd.error(e.source(), std::string("each entry of '") + key + "' must be a \"client:port\" string");
+        out.push_back(e.as_string()->get());
+    }
+    if (out.size() > 2) return rd.error(n->source(), std::string("'") + key + "' lists " + std::to_string(out.size()) + " ports; the rack is stereo, give at most 2");
+    return std::nullopt;
+}
+
+std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSpec& e) {
+    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs"}, "[engine]")) return err;
+    if (const toml::node* n = t.get("sample_rate")) {
+        auto v = n->value<double>();
+        if (!v || *v < 8000 || *v > 384000 || std::floor(*v) != *v)
+            return rd.error(n->source(), "sample_rate must be a whole number of Hz from 8000 to 384000, e.g. 48000");
+        e.sampleRate = *v;
+    }
+    if (const toml::node* n = t.get("block")) {
+        auto v = n->value<int64_t>();
+        if (!n->is_integer() || !v || *v < 1 || *v > 8192)
+            return rd.error(n->source(), "block must be a whole number of frames from 1 to 8192, e.g. 256");
+        e.block = static_cast<uint32_t>(*v);
+    }
+    if (auto err = readPortList(rd, t, "inputs", e.inputs)) return err;
+    return readPortList(rd, t, "outputs", e.outputs);
+}
+
+std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& n) {
+    static const std::vector<std::string> keys = {"id", "processor", "path", "file", "params", "bypass", "watch"};
+    if (auto err = unknownKey(rd, t, keys, "[[node]]")) return err;
+    n.where = rd.at(t.source());
+    if (!t.get("id")) return rd.error(t.source(), "[[node]] needs an id, e.g. id = \"gain\"");
+    SourceLocation idWhere;
+    if (auto err = readString(rd, t, "id", n.id, &idWhere)) return err;
+    if (!isNodeId(n.id)) return Error{idWhere.str() + ": node id '" + n.id + "' must be lowercase letters, digits and _"};
+    if (auto err = readString(rd, t, "processor", n.processor, &n.processorWhere)) return err;
+    if (auto err = readString(rd, t, "path", n.path, &n.processorWhere)) return err;
+    if (n.processor.empty() == n.path.empty())
+        return rd.error(t.source(), "node '" + n.id + "' needs exactly one of processor = \"NAME\" or path = \"FILE.so\"");
+    if (auto err = readString(rd, t, "file", n.file, &n.fileWhere)) return err;
+    if (n.processor == "player" && n.file.empty())
+        return rd.error(t.source(), "node '" + n.id + "': a player needs file = \"SOUND.wav\"");
+    if (!n.file.empty() && n.processor != "player")
+        return Error{n.fileWhere.str() + ": only a player node takes a file; remove it or set processor = \"player\""};
+    if (const toml::node* b = t.get("bypass")) {
+        if (!b->is_boolean()) return rd.error(b->source(), "bypass must be true or false");
+        n.bypass = b->as_boolean()->get();
+    }
+    if (const toml::node* p = t.get("params")) {
+        const toml::table* pt = p->as_table();
+        if (!pt) return rd.error(p->source(), "params must be a table, e.g. params = { gain_db = -6.0 }");
+        for (auto&& [k, v] : *pt) {
+            auto value = v.value<double>();
+            if (!(v.is_floating_point() || v.is_integer() || v.is_boolean()) || (!value && !v.is_boolean()))
+                return rd.error(v.source(), "parameter '" + std::string(k.str()) + "' must be a number");
+            double d = v.is_boolean() ? (v.as_boolean()->get() ? 1.0 : 0.0) : *value;
+            if (!std::isfinite(d)) return rd.error(v.source(), "parameter '" + std::string(k.str()) + "' must be finite");
+            n.params.push_back({std::string(k.str()), d, rd.at(k.source())});
+        }
+    }
+    if (const toml::node* w = t.get("watch")) {
+        const toml::table* wt = w->as_table();
+        if (!wt) return rd.error(w->source(), "watch must be a table: watch = { source = \"DIR\", build = \"COMMAND\" }");
+        if (auto err = unknownKey(rd, *wt, {"source", "build"}, "watch")) return err;
+        WatchSpec ws;
+        if (auto err = readString(rd, *wt, "source", ws.source)) return err;
+        if (auto err = readString(rd, *wt, "build", ws.build)) return err;
+        if (ws.source.empty()) return rd.error(w->source(), "watch needs source = \"DIR\"");
+        n.watch = ws;
+    }
+    return std::nullopt;
+}
+
+Result<Session> readSession(const Reader& rd, const toml::table& root) {
+    Session s;
+    if (auto err = unknownKey(rd, root, {"session", "engine", "node"}, "the session file")) return *err;
+    if (const toml::node* n = root.get("session")) {
+        const toml::table* t = n->as_table();
+        if (!t) return rd.error(n->source(), "[session] must be a table");
+        if (auto err = unknownKey(rd, *t, {"name"}, "[session]")) return *err;
+        SourceLocation where;
+        if (auto err = readString(rd, *t, "name", s.name, &where)) return *err;
+        if (!isClientName(s.name))
+            return Error{where.str() + ": session name '" + s.name + "' must be 1-48 letters, digits, _ or -"};
+    }
+    if (const toml::node* n = root.get("engine")) {
+        const toml::table* t = n->as_table();
+        if (!t) return rd.error(n->source(), "[engine] must be a table");
+        if (auto err = readEngine(rd, *t, s.engine)) return *err;
+    }
+    if (const toml::node* n = root.get("node")) {
+        const toml::array* a = n->as_array();
+        if (!a) return rd.error(n->source(), "nodes are written as [[node]] tables");
+        std::set<std::string> seen;
+        for (const toml::node& e : *a) {
+            const toml::table* t = e.as_table();
+            if (!t) return rd.error(e.source(), "each node must be a [[node]] table");
+            NodeSpec spec;
+            if (auto err = readNode(rd, *t, spec)) return *err;
+            if (!seen.insert(spec.id).second)
+                return Error{spec.where.str() + ": node id '" + spec.id + "' is used twice; ids must be unique"};
+            s.nodes.push_back(std::move(spec));
+        }
+    }
+    return s;
+}
+
+void appendQuoted(std::string& out, std::string_view s) {
+    out += '"';
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += '"';
+}
+
+std::string formatNumber(double v) {
+    char buf[64];
+    // Shortest text that reads back as the same double.
+    for (int precision = 6; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    std::string s = buf;
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    return s;
+}
+
+void appendPortList(std::string& out, const char* key, const std::vector<std::string>& ports) {
+    out += key;
+    out += " = [";
+    for (size_t i = 0; i < ports.size(); ++i) {
+        if (i) out += ", ";
+        appendQuoted(out, ports[i]);
+    }
+    out += "]\n";
+}
+
+}  // namespace
+
+std::string SourceLocation::str() const {
+    if (line == 0) return file;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+int Session::findNode(std::string_view id) const {
+    for (size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].id == id) return static_cast<int>(i);
+    return -1;
+}
+
+std::vector<std::string> Session::nodeIds() const {
+    std::vector<std::string> ids;
+    for (const auto& n : nodes) ids.push_back(n.id);
+    return ids;
+}
+
+std::string checkText(std::string_view text) {
+    uint32_t line = 1, column = 1;
+    auto bad = [&](const std::string& what) {
+        return std::to_string(line) + ":" + std::to_string(column) + ": " + what;
+    };
+    for (size_t i = 0; i < text.size();) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c == 0) return bad("NUL byte; a session file is UTF-8 text");
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (len == 0 || i + len > text.size()) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02x", c);
+            return bad(std::string("invalid UTF-8 byte ") + hex + "; save the file as UTF-8");
+        }
+        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; ++k) {
+            const unsigned char cc = static_cast<unsigned char>(text[i + k]);
+            if ((cc >> 6) != 0x2) return bad("invalid UTF-8 sequence; save the file as UTF-8");
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return bad("invalid UTF-8 sequence; save the file as UTF-8");
+        if (c == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+        i += len;
+    }
+    return {};
+}
+
+Result<Session> parseSession(std::string_view text, const std::string& sourceName) {
+    if (std::string bad = checkText(text); !bad.empty()) return Error{sourceName + ":" + bad};
+    Reader rd{sourceName};
+    toml::table root;
+    try {
+        root = toml::parse(text, sourceName);
+    } catch (const toml::parse_error& e) {
+        return Error{rd.at(e.source()).str() + ": " + std::string(e.description())};
+    }
+    return readSession(rd, root);
+}
+
+Result<Session> loadSession(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error{path + ": cannot open the session file (" + std::string(std::strerror(errno)) + ")"};
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    auto s = parseSession(ss.str(), path);
+    if (s) s->path = path;
+    return s;
+}
+
+std::string formatSession(const Session& s) {
+    std::string out = "[session]\nname = ";
+    appendQuoted(out, s.name);
+    out += "\n\n[engine]\n";
+    if (s.engine.sampleRate) out += "sample_rate = " + std::to_string(static_cast<long>(*s.engine.sampleRate)) + "\n";
+    if (s.engine.block) out += "block = " + std::to_string(*s.engine.block) + "\n";
+    appendPortList(out, "inputs", s.engine.inputs);
+    appendPortList(out, "outputs", s.engine.outputs);
+    for (const NodeSpec& n : s.nodes) {
+        out += "\n[[node]]\nid = ";
+        appendQuoted(out, n.id);
+        out += n.path.empty() ? "\nprocessor = " : "\npath = ";
+        appendQuoted(out, n.path.empty() ? n.processor : n.path);
+        out += "\n";
+        if (!n.file.empty()) {
+            out += "file = ";
+            appendQuoted(out, n.file);
+            out += "\n";
+        }
+        if (n.watch) {
+            out += "watch = { source = ";
+            appendQuoted(out, n.watch->source);
+            out += ", build = ";
+            appendQuoted(out, n.watch->build);
+            out += " }\n";
+        }
+        out += "params = {";
+        for (size_t i = 0; i < n.params.size(); ++i)
+            out += (i ? ", " : " ") + n.params[i].id + " = " + formatNumber(n.params[i].value);
+        out += n.params.empty() ? "}\n" : " }\n";
+        out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
+    }
+    return out;
+}
+
+}  // namespace rackterm::config

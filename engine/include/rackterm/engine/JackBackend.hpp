@@ -1,0 +1,66 @@
+// JackBackend: runs an Engine as a JACK client with two input and two output
+// ports (in_1, in_2, out_1, out_2). Never starts a server (JackNoStartServer),
+// so it fails at once, never hangs, when none runs. The JACK server name is
+// libjack's: $JACK_DEFAULT_SERVER or "default".
+//
+// All member functions are [control]. The process callback runs the engine
+// on JACK's thread; xruns and server shutdown arrive as EngineEvents atomics.
+#pragma once
+
+#include <rackterm/common/Result.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+typedef struct _jack_client jack_client_t;
+typedef struct _jack_port jack_port_t;
+
+namespace rackterm::engine {
+
+class JackBackend {
+public:
+    /// Open client `name` and register its ports; not yet active. Error when
+    /// no server is reachable: one line naming the server and the command
+    /// that starts one (`jackd -d alsa` with a sound card, `jackd -d dummy` without).
+    static Result<std::unique_ptr<JackBackend>> open(const std::string& name, Engine& engine);
+    /// Deactivates and closes the client.
+    ~JackBackend();
+
+    /// Start processing (the engine's process() runs from now on).
+    Result<void> activate();
+    /// Connect system ports to our inputs / our outputs to system ports.
+    /// Returns one message per connection that failed, with a near port name.
+    std::vector<std::string> connect(const std::vector<std::string>& inputs,
+                                     const std::vector<std::string>& outputs);
+
+    uint32_t sampleRate() const noexcept;
+    uint32_t bufferSize() const noexcept;
+    /// JACK's DSP load estimate, percent.
+    float cpuLoad() const noexcept;
+    /// The name JACK gave the client (may differ from the one asked for).
+    std::string clientName() const;
+    /// Every port JACK knows, "client:port".
+    std::vector<std::string> ports() const;
+
+    /// [any] Where libjack's own error and info lines go (default: dropped).
+    static void setMessageHandler(void (*handler)(const char* line));
+
+private:
+    JackBackend(jack_client_t* c, Engine& e) : client_(c), engine_(e) {}
+    static int onProcess(uint32_t frames, void* arg) noexcept;
+    static int onXrun(void* arg) noexcept;
+    static void onShutdown(void* arg) noexcept;
+
+    jack_client_t* client_;
+    Engine& engine_;
+    jack_port_t* in_[2] = {nullptr, nullptr};
+    jack_port_t* out_[2] = {nullptr, nullptr};
+    bool active_ = false;
+};
+
+/// [control] The name of the JACK server libjack will use.
+std::string jackServerName();
+
+}  // namespace rackterm::engine

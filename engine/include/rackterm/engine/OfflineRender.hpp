@@ -1,0 +1,66 @@
+// Offline render: sound file in -> rack -> sound file out through libsndfile,
+// with the same Engine and Rack code as live. Deterministic (same input, same
+// session, same block size: same output bits) and faster than real time.
+//
+// All functions are [control]; the render loop plays the audio thread's part
+// on the calling thread.
+#pragma once
+
+#include <rackterm/common/Result.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace rackterm::engine {
+
+struct RenderStats {
+    uint64_t frames = 0;        ///< frames written
+    double sampleRate = 0;      ///< Hz
+    double seconds = 0;         ///< wall-clock time of the render loop
+};
+
+/// An open render job: input checked and output format chosen, nothing written yet.
+class OfflineRender {
+public:
+    /// Open `inPath` (any format libsndfile reads) and plan `outPath`. The
+    /// output container follows outPath's extension (wav, flac, ogg/oga, aiff,
+    /// au, caf, w64, rf64, ...); its sample format is the input's when the
+    /// container takes it, else 24-bit PCM (Vorbis for Ogg). The output is
+    /// stereo. When `sampleRateHz` > 0 and differs from the input's rate, the
+    /// input is converted with libsamplerate first. Errors: unreadable input,
+    /// unknown extension, output folder missing or not writable.
+    static Result<std::unique_ptr<OfflineRender>> open(const std::string& inPath, const std::string& outPath,
+                                                       double sampleRateHz);
+    ~OfflineRender();
+
+    /// The rate the rack must run at, Hz.
+    double sampleRate() const noexcept { return sampleRate_; }
+    /// Input length in frames at sampleRate().
+    uint64_t frames() const noexcept { return frames_; }
+
+    /// A hook called before each block with the frame position; used for
+    /// scripted automation at block boundaries.
+    using BlockHook = std::function<void(uint64_t framePosition)>;
+    /// Progress report, fraction 0..1.
+    using Progress = std::function<void(double fraction)>;
+
+    /// Run the whole file through `engine` in blocks of `blockFrames`. The
+    /// output is written to a temporary file beside outPath and renamed onto
+    /// it only when everything succeeded; on failure no output is left.
+    Result<RenderStats> run(Engine& engine, uint32_t blockFrames, const BlockHook& hook = {},
+                            const Progress& progress = {});
+
+private:
+    OfflineRender() = default;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    double sampleRate_ = 0;
+    uint64_t frames_ = 0;
+};
+
+/// [any] The libsndfile major format for a file name's extension, or 0.
+int majorFormatForPath(const std::string& path);
+
+}  // namespace rackterm::engine

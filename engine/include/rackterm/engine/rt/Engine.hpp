@@ -1,0 +1,97 @@
+// Engine: owns the published rack, the parameter generations, the meter ring
+// and the event counters; runs one block on the audio thread.
+//
+// Threads: functions marked [control] are called only from the control
+// thread; process() only from the audio thread (JACK process callback or the
+// offline render loop). They meet only through atomics and wait-free rings.
+#pragma once
+
+#include <rackterm/engine/rt/Rack.hpp>
+#include <rackterm/engine/rt/SpscRing.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace rackterm::engine {
+
+/// One block's meters: per node and master, peak and RMS per channel
+/// (linear, full scale 1.0), and the audio thread's time per node.
+struct MeterFrame {
+    uint64_t rackSerial = 0;
+    uint32_t nodeCount = 0;
+    uint32_t frames = 0;
+    float nodePeak[kMaxNodes][2];
+    float nodeRms[kMaxNodes][2];
+    float nodeNanoseconds[kMaxNodes];
+    float masterPeak[2];
+    float masterRms[2];
+    float blockNanoseconds = 0;
+};
+
+/// Events the audio side raises; the control thread reads and logs them.
+struct EngineEvents {
+    std::atomic<uint64_t> xruns{0};           ///< set by the backend (JACK xrun callback)
+    std::atomic<uint64_t> nonFiniteBlocks{0}; ///< blocks where a node's NaN/Inf output was muted
+    std::atomic<uint32_t> lastNonFiniteNode{UINT32_MAX};
+    std::atomic<uint64_t> lastNonFiniteRack{0};
+    std::atomic<uint64_t> meterDrops{0};      ///< meter frames lost to a full ring
+    std::atomic<uint64_t> blocks{0};          ///< blocks processed
+    std::atomic<bool> shutdown{false};        ///< the backend stopped (JACK server went away)
+};
+
+class Engine {
+public:
+    /// [control] An engine with no rack (outputs silence).
+    Engine();
+    /// [control] Frees every rack; the audio side must be stopped first.
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    /// [control] Make `rack` the one the audio thread runs from its next
+    /// block on. A rack published earlier and never taken is freed here.
+    void publish(std::unique_ptr<Rack> rack);
+    /// [control] The newest published rack (what parameter changes go to), or nullptr.
+    Rack* rack() const noexcept { return newest_; }
+
+    /// [control] Set a node's plain value and publish; returns the new generation.
+    uint64_t setValue(uint32_t node, uint32_t index, float plain);
+    /// [control] Set a node's bypass and publish; returns the new generation.
+    uint64_t setBypass(uint32_t node, bool bypass);
+    /// [control] Newest generation issued. A fresh rack starts at this generation.
+    uint64_t generation() const noexcept { return generation_; }
+    /// [any] Newest generation the audio thread has applied.
+    uint64_t appliedGeneration() const noexcept { return applied_.load(std::memory_order_acquire); }
+
+    /// [control] Free racks the audio thread has handed back. Call often.
+    void collectGarbage();
+    /// [control] Drain the meter ring into `out` (keeps the newest); false when empty.
+    bool latestMeters(MeterFrame& out);
+
+    EngineEvents& events() noexcept { return events_; }
+
+    /// [audio] Run one block: take a pending rack and the newest parameters,
+    /// process 2 x frames from `in` (nullptr = silence) into `out`, push
+    /// meters. Any `frames` is accepted (split into rack-sized chunks).
+    /// Flushes denormals. No allocation, no lock, no system call.
+    void process(const float* const* in, float* const* out, uint32_t frames) noexcept;
+
+private:
+    void runChunk(const float* const* in, float* const* out, uint32_t frames) noexcept;
+
+    Rack* newest_ = nullptr;                // [control]
+    std::atomic<Rack*> pending_{nullptr};   // control -> audio
+    Rack* active_ = nullptr;                // [audio]
+    rt::SpscRing<Rack*> retired_{32};       // audio -> control
+    rt::SpscRing<MeterFrame> meters_{64};   // audio -> control
+    std::atomic<uint64_t> applied_{0};
+    uint64_t generation_ = 0;
+    EngineEvents events_;
+    std::unique_ptr<Rack::BlockStats> stats_;  // [audio] scratch
+};
+
+/// [audio] Set flush-to-zero and denormals-are-zero for the calling thread.
+void flushDenormals() noexcept;
+
+}  // namespace rackterm::engine

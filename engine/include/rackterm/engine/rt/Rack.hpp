@@ -1,0 +1,121 @@
+// Rack: the immutable, fully pre-allocated chain the audio thread runs.
+//
+// Built on the control thread, published once through Engine::publish(), run
+// by the audio thread, and freed on the control thread after the audio thread
+// hands it back. Its structure (nodes, order, buffers) never changes after
+// construction; the only state the audio thread writes is each node's
+// runtime (applied generation, bypass ramp, timing), which the control thread
+// reads only as relaxed atomics.
+//
+// Audio is stereo, non-interleaved: 2 x frames, frames <= maxBlockFrames().
+#pragma once
+
+#include <rackterm/engine/rt/TripleBuffer.hpp>
+#include <rackterm/processor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rackterm::engine {
+
+/// Most nodes a rack may hold (the meter frame has a slot per node).
+inline constexpr uint32_t kMaxNodes = 64;
+
+/// What the control thread tells a rack about one node.
+struct NodeSetup {
+    std::string id;                      ///< node id, for messages only (never read by the audio thread)
+    const rackterm_processor_v2* descriptor = nullptr;
+    rackterm_instance* instance = nullptr;
+    std::shared_ptr<void> owner;         ///< keeps instance and module alive; released on [control]
+    std::vector<float> values;           ///< plain values, table order, param_count entries
+    bool bypass = false;
+};
+
+/// All parameter values of a rack at one moment, plus generations.
+struct ParamFrame {
+    std::vector<float> values;        ///< every node's plain values, concatenated in node order
+    std::vector<uint64_t> nodeGeneration;  ///< generation at which each node last changed
+    std::vector<uint8_t> bypass;      ///< 1 = bypassed, per node
+    uint64_t generation = 0;          ///< newest generation contained in this frame
+};
+
+class Rack {
+public:
+    /// [control] Build a rack of `nodes` (at most kMaxNodes) for blocks of at
+    /// most `maxBlockFrames` frames at `sampleRateHz`; `generation` is the
+    /// engine's generation at build time. Allocates everything the audio
+    /// thread will need. Every node's values are applied at its first block.
+    Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleRateHz, uint64_t generation);
+    ~Rack();
+    Rack(const Rack&) = delete;
+    Rack& operator=(const Rack&) = delete;
+
+    uint32_t nodeCount() const noexcept { return static_cast<uint32_t>(nodes_.size()); }
+    uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
+    double sampleRate() const noexcept { return sampleRate_; }
+    uint64_t serial() const noexcept { return serial_; }
+    const std::string& nodeId(uint32_t n) const { return nodes_[n].id; }
+    const rackterm_processor_v2* descriptor(uint32_t n) const noexcept { return nodes_[n].descriptor; }
+
+    /// [control] Set one plain value (index in the node's table) in the
+    /// control copy; call publish() to send it.
+    void setValue(uint32_t node, uint32_t index, float plain, uint64_t generation) noexcept;
+    /// [control] Set a node's bypass in the control copy.
+    void setBypass(uint32_t node, bool bypass, uint64_t generation) noexcept;
+    /// [control] The control copy of a node's value / bypass.
+    float value(uint32_t node, uint32_t index) const noexcept;
+    bool bypassed(uint32_t node) const noexcept;
+    /// [control] Publish the control copy to the audio thread (wait-free).
+    void publish() noexcept;
+
+    /// [control, any time] Times a node's output was muted for NaN/Inf.
+    uint64_t nonFiniteCount(uint32_t node) const noexcept;
+
+    /// [audio] Take the newest parameters (apply_plain_values for nodes whose
+    /// generation moved), then run the chain: `in` -> nodes -> `out`. Node
+    /// output with NaN/Inf is replaced by silence and the node is reset.
+    /// Writes per-node peak/RMS/time into the given arrays (kMaxNodes x 2).
+    /// Returns the generation now applied.
+    struct BlockStats {
+        float peak[kMaxNodes][2];
+        float meanSquare[kMaxNodes][2];
+        float nanoseconds[kMaxNodes];
+        uint32_t nonFiniteNode;  ///< first node muted in this block, or UINT32_MAX
+    };
+    uint64_t process(const float* const* in, float* const* out, uint32_t frames, BlockStats& stats) noexcept;
+
+private:
+    struct Node {
+        std::string id;
+        const rackterm_processor_v2* descriptor;
+        rackterm_instance* instance;
+        uint32_t paramOffset, paramCount;
+        // audio-thread runtime
+        uint64_t appliedGeneration = UINT64_MAX;
+        float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
+        std::atomic<uint64_t> nonFinite{0};
+        Node(std::string i, const rackterm_processor_v2* d, rackterm_instance* inst, uint32_t off, uint32_t cnt)
+            : id(std::move(i)), descriptor(d), instance(inst), paramOffset(off), paramCount(cnt) {}
+        Node(Node&& o) noexcept
+            : id(std::move(o.id)), descriptor(o.descriptor), instance(o.instance), paramOffset(o.paramOffset),
+              paramCount(o.paramCount) {}
+    };
+    void runNode(Node& n, uint32_t index, const float* const* in, float* const* out, uint32_t frames,
+                 uint8_t bypass, BlockStats& stats) noexcept;
+
+    std::vector<Node> nodes_;
+    std::vector<std::shared_ptr<void>> owners_;
+    std::vector<float> buffers_;  // 2 stereo blocks, ping-pong
+    uint32_t maxBlockFrames_;
+    double sampleRate_;
+    uint32_t bypassRampFrames_;
+    uint64_t serial_;
+    ParamFrame control_;                // control thread's copy
+    rt::TripleBuffer<ParamFrame> shared_;
+    const ParamFrame* current_ = nullptr;  // audio thread's view
+};
+
+}  // namespace rackterm::engine

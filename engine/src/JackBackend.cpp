@@ -1,0 +1,135 @@
+#include <rackterm/engine/JackBackend.hpp>
+
+#include <rackterm/common/Suggest.hpp>
+
+#include <jack/jack.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+
+namespace rackterm::engine {
+
+namespace {
+std::atomic<void (*)(const char*)> messageHandler{nullptr};
+
+void forward(const char* line) {
+    if (auto h = messageHandler.load()) h(line);
+}
+
+bool hasSoundCard() {
+    std::ifstream cards("/proc/asound/cards");
+    std::string line;
+    while (std::getline(cards, line))
+        if (line.find("no soundcards") == std::string::npos && !line.empty() && line[0] != ' ') return true;
+    return false;
+}
+}  // namespace
+
+std::string jackServerName() {
+    const char* s = std::getenv("JACK_DEFAULT_SERVER");
+    return (s && *s) ? s : "default";
+}
+
+void JackBackend::setMessageHandler(void (*handler)(const char*)) {
+    messageHandler.store(handler);
+    jack_set_error_function(&forward);
+    jack_set_info_function(&forward);
+}
+
+Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, Engine& engine) {
+    if (!messageHandler.load()) setMessageHandler(nullptr);  // keep libjack quiet on the terminal
+    jack_status_t status{};
+    jack_client_t* c = jack_client_open(name.c_str(), JackNoStartServer, &status);
+    if (!c) {
+        const std::string server = jackServerName();
+        const std::string start = hasSoundCard() ? "jackd -d alsa" : "jackd -d dummy";
+        std::string prefix = server == "default" ? "" : "JACK_DEFAULT_SERVER=" + server + " ";
+        if (status & JackServerFailed || status & JackServerError)
+            return Error{"no JACK server is running (server '" + server + "'); start one with `" + prefix + start +
+                         " &` and try again"};
+        return Error{"JACK refused client '" + name + "' (status 0x" + std::to_string(status) +
+                     "); check that the name is free and the server is healthy"};
+    }
+    std::unique_ptr<JackBackend> b(new JackBackend(c, engine));
+    const char* inNames[2] = {"in_1", "in_2"};
+    const char* outNames[2] = {"out_1", "out_2"};
+    for (int i = 0; i < 2; ++i) {
+        b->in_[i] = jack_port_register(c, inNames[i], JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+        b->out_[i] = jack_port_register(c, outNames[i], JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+        if (!b->in_[i] || !b->out_[i]) return Error{"JACK could not register the ports of client '" + name + "'"};
+    }
+    jack_set_process_callback(c, &JackBackend::onProcess, b.get());
+    jack_set_xrun_callback(c, &JackBackend::onXrun, b.get());
+    jack_on_shutdown(c, &JackBackend::onShutdown, b.get());
+    return b;
+}
+
+JackBackend::~JackBackend() {
+    if (active_ && !engine_.events().shutdown.load()) jack_deactivate(client_);
+    jack_client_close(client_);
+}
+
+Result<void> JackBackend::activate() {
+    if (jack_activate(client_) != 0) return Error{"JACK could not activate client '" + clientName() + "'"};
+    active_ = true;
+    return {};
+}
+
+std::vector<std::string> JackBackend::connect(const std::vector<std::string>& inputs,
+                                              const std::vector<std::string>& outputs) {
+    std::vector<std::string> errors;
+    const std::vector<std::string> all = ports();
+    auto one = [&](const std::string& from, const std::string& to, const std::string& theirs) {
+        if (!jack_port_by_name(client_, theirs.c_str())) {
+            errors.push_back("JACK port '" + theirs + "' does not exist" + didYouMean(theirs, all) +
+                             "; list ports with `jack_lsp`");
+            return;
+        }
+        int r = jack_connect(client_, from.c_str(), to.c_str());
+        if (r != 0 && r != EEXIST) errors.push_back("JACK could not connect " + from + " -> " + to);
+    };
+    const std::string me = clientName();
+    for (size_t i = 0; i < inputs.size() && i < 2; ++i) one(inputs[i], me + ":in_" + std::to_string(i + 1), inputs[i]);
+    for (size_t i = 0; i < outputs.size() && i < 2; ++i)
+        one(me + ":out_" + std::to_string(i + 1), outputs[i], outputs[i]);
+    return errors;
+}
+
+uint32_t JackBackend::sampleRate() const noexcept { return jack_get_sample_rate(client_); }
+uint32_t JackBackend::bufferSize() const noexcept { return jack_get_buffer_size(client_); }
+float JackBackend::cpuLoad() const noexcept { return jack_cpu_load(client_); }
+std::string JackBackend::clientName() const { return jack_get_client_name(client_); }
+
+std::vector<std::string> JackBackend::ports() const {
+    std::vector<std::string> out;
+    if (const char** p = jack_get_ports(client_, nullptr, JACK_DEFAULT_AUDIO_TYPE, 0)) {
+        for (const char** q = p; *q; ++q) out.emplace_back(*q);
+        jack_free(p);
+    }
+    return out;
+}
+
+int JackBackend::onProcess(uint32_t frames, void* arg) noexcept {
+    auto* self = static_cast<JackBackend*>(arg);
+    const float* in[2];
+    float* out[2];
+    for (int i = 0; i < 2; ++i) {
+        in[i] = static_cast<const float*>(jack_port_get_buffer(self->in_[i], frames));
+        out[i] = static_cast<float*>(jack_port_get_buffer(self->out_[i], frames));
+    }
+    self->engine_.process(in, out, frames);
+    return 0;
+}
+
+int JackBackend::onXrun(void* arg) noexcept {
+    static_cast<JackBackend*>(arg)->engine_.events().xruns.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+}
+
+void JackBackend::onShutdown(void* arg) noexcept {
+    static_cast<JackBackend*>(arg)->engine_.events().shutdown.store(true);
+}
+
+}  // namespace rackterm::engine

@@ -1,0 +1,167 @@
+#include <rackterm/engine/OfflineRender.hpp>
+
+#include <rackterm/engine/Player.hpp>
+
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+namespace rackterm::engine {
+
+namespace fs = std::filesystem;
+
+struct OfflineRender::Impl {
+    SNDFILE* in = nullptr;  // streaming input (same rate), or
+    std::shared_ptr<const AudioData> decoded;  // converted input
+    SF_INFO inInfo{};
+    std::string outPath, tmpPath;
+    SF_INFO outInfo{};
+    ~Impl() {
+        if (in) sf_close(in);
+    }
+};
+
+int majorFormatForPath(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    if (ext.empty()) return 0;
+    ext.erase(0, 1);
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == "oga" || ext == "ogg") return SF_FORMAT_OGG;
+    if (ext == "aif") return SF_FORMAT_AIFF;
+    int count = 0;
+    sf_command(nullptr, SFC_GET_FORMAT_MAJOR_COUNT, &count, sizeof count);
+    for (int i = 0; i < count; ++i) {
+        SF_FORMAT_INFO f{};
+        f.format = i;
+        sf_command(nullptr, SFC_GET_FORMAT_MAJOR, &f, sizeof f);
+        if (f.extension && ext == f.extension) return f.format;
+    }
+    return 0;
+}
+
+OfflineRender::~OfflineRender() = default;
+
+Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& inPath, const std::string& outPath,
+                                                           double sampleRateHz) {
+    std::unique_ptr<OfflineRender> r(new OfflineRender);
+    r->impl_ = std::make_unique<Impl>();
+    Impl& m = *r->impl_;
+    m.in = sf_open(inPath.c_str(), SFM_READ, &m.inInfo);
+    if (!m.in)
+        return Error{inPath + ": cannot read the input (" + std::string(sf_strerror(nullptr)) +
+                     "); give a readable sound file with -i"};
+    const int major = majorFormatForPath(outPath);
+    if (major == 0)
+        return Error{outPath + ": unknown output format; end the name in .wav, .flac, .ogg, .aiff, .au, .caf or .w64"};
+    const fs::path dir = fs::absolute(outPath).parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+        return Error{outPath + ": the folder " + dir.string() + " does not exist; create it or choose another path"};
+    if (::access(dir.c_str(), W_OK) != 0)
+        return Error{outPath + ": the folder " + dir.string() + " is not writable; choose another path"};
+
+    r->sampleRate_ = sampleRateHz > 0 ? sampleRateHz : m.inInfo.samplerate;
+    r->frames_ = static_cast<uint64_t>(m.inInfo.frames);
+    if (r->sampleRate_ != m.inInfo.samplerate) {  // convert whole input up front
+        sf_close(m.in);
+        m.in = nullptr;
+        auto d = decodeFile(inPath, r->sampleRate_);
+        if (!d) return Error{d.error()};
+        m.decoded = d.value();
+        r->frames_ = m.decoded->frames;
+    }
+    m.outPath = outPath;
+    m.tmpPath = (dir / ("." + fs::path(outPath).filename().string() + ".part-" + std::to_string(::getpid()))).string();
+    m.outInfo.samplerate = static_cast<int>(r->sampleRate_);
+    m.outInfo.channels = 2;
+    const int inSub = m.inInfo.format & SF_FORMAT_SUBMASK;
+    m.outInfo.format = major | inSub;
+    if (!sf_format_check(&m.outInfo)) {
+        m.outInfo.format = major | (major == SF_FORMAT_OGG ? SF_FORMAT_VORBIS : SF_FORMAT_PCM_24);
+        if (!sf_format_check(&m.outInfo)) m.outInfo.format = major | SF_FORMAT_PCM_16;
+        if (!sf_format_check(&m.outInfo))
+            return Error{outPath + ": libsndfile cannot write stereo at this rate in that format; try .wav"};
+    }
+    return r;
+}
+
+Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, const BlockHook& hook,
+                                       const Progress& progress) {
+    Impl& m = *impl_;
+    SF_INFO outInfo = m.outInfo;
+    SNDFILE* out = sf_open(m.tmpPath.c_str(), SFM_WRITE, &outInfo);
+    if (!out) return Error{m.outPath + ": cannot write (" + std::string(sf_strerror(nullptr)) + ")"};
+    if ((outInfo.format & SF_FORMAT_SUBMASK) == SF_FORMAT_FLOAT || (outInfo.format & SF_FORMAT_SUBMASK) == SF_FORMAT_DOUBLE)
+        sf_command(out, SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
+    else
+        sf_command(out, SFC_SET_CLIPPING, nullptr, SF_TRUE);
+
+    blockFrames = std::max<uint32_t>(1, blockFrames);
+    const size_t ch = static_cast<size_t>(std::max(1, m.inInfo.channels));
+    std::vector<float> inter(blockFrames * ch), l(blockFrames), r(blockFrames), ol(blockFrames), orr(blockFrames),
+        outInter(2 * blockFrames);
+    const auto start = std::chrono::steady_clock::now();
+    RenderStats stats;
+    stats.sampleRate = sampleRate_;
+    uint64_t pos = 0;
+    int lastPercent = -1;
+    bool failed = false;
+    while (pos < frames_) {
+        const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(blockFrames, frames_ - pos));
+        uint32_t got = n;
+        if (m.decoded) {
+            std::copy_n(m.decoded->left.begin() + static_cast<long>(pos), n, l.begin());
+            std::copy_n(m.decoded->right.begin() + static_cast<long>(pos), n, r.begin());
+        } else {
+            got = static_cast<uint32_t>(sf_readf_float(m.in, inter.data(), n));
+            if (got == 0) break;
+            for (uint32_t i = 0; i < got; ++i) {
+                l[i] = inter[i * ch];
+                r[i] = inter[i * ch + (ch > 1 ? 1 : 0)];
+            }
+        }
+        if (hook) hook(pos);
+        const float* ins[2] = {l.data(), r.data()};
+        float* outs[2] = {ol.data(), orr.data()};
+        engine.process(ins, outs, got);
+        engine.collectGarbage();
+        for (uint32_t i = 0; i < got; ++i) {
+            outInter[2 * i] = ol[i];
+            outInter[2 * i + 1] = orr[i];
+        }
+        if (sf_writef_float(out, outInter.data(), got) != got) {
+            failed = true;
+            break;
+        }
+        pos += got;
+        if (progress) {
+            const int percent = static_cast<int>(100.0 * static_cast<double>(pos) / static_cast<double>(frames_));
+            if (percent != lastPercent) progress(static_cast<double>(pos) / static_cast<double>(frames_));
+            lastPercent = percent;
+        }
+    }
+    const std::string writeError = failed ? sf_strerror(out) : "";
+    sf_write_sync(out);
+    sf_close(out);
+    std::error_code ec;
+    if (failed) {
+        fs::remove(m.tmpPath, ec);
+        return Error{m.outPath + ": writing failed (" + writeError + "); nothing was written; check free space"};
+    }
+    fs::rename(m.tmpPath, m.outPath, ec);
+    if (ec) {
+        fs::remove(m.tmpPath, ec);
+        return Error{m.outPath + ": cannot move the finished render into place (" + ec.message() + ")"};
+    }
+    stats.frames = pos;
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return stats;
+}
+
+}  // namespace rackterm::engine

@@ -1,0 +1,157 @@
+#include <rackterm/loader/Loader.hpp>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+namespace rackterm::loader {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Error fail(const std::string& path, const std::string& what) { return Error{path + ": " + what}; }
+
+/// Copy `from` into a fresh private directory; returns the copy's path or "".
+std::string privateCopy(const std::string& from, std::string& why) {
+    static std::atomic<unsigned> counter{0};
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    fs::path base = (runtime && *runtime && fs::is_directory(runtime)) ? fs::path(runtime) : fs::temp_directory_path();
+    std::string tmpl = (base / "rackterm-module-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) {
+        why = std::string("cannot make a private directory in ") + base.string() + ": " + std::strerror(errno);
+        return {};
+    }
+    fs::path copy = fs::path(tmpl) / (std::to_string(counter++) + "-" + fs::path(from).filename().string());
+    std::error_code ec;
+    fs::copy_file(from, copy, ec);
+    if (ec) {
+        why = "cannot copy the module to " + copy.string() + ": " + ec.message();
+        fs::remove(tmpl, ec);
+        return {};
+    }
+    return copy.string();
+}
+
+void removePrivateCopy(const std::string& copy) {
+    std::error_code ec;
+    fs::remove(copy, ec);
+    fs::remove(fs::path(copy).parent_path(), ec);
+}
+
+bool validId(const char* id) {
+    if (!id || !*id) return false;
+    for (const char* p = id; *p; ++p)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return false;
+    return true;
+}
+
+}  // namespace
+
+Module::~Module() {
+    if (handle_) dlclose(handle_);
+}
+
+Instance::~Instance() {
+    if (instance_) module_->descriptor().destroy(instance_);
+}
+
+std::string validateDescriptor(const rackterm_processor_v2& d) {
+    if (!validId(d.id)) return "processor id must be non-empty [a-z0-9_]";
+    if (!d.name || !d.version) return "processor name and version must be set";
+    if (d.input_channels != 2 || d.output_channels != 2)
+        return "processor has " + std::to_string(d.input_channels) + " in / " + std::to_string(d.output_channels) +
+               " out channels; this rack needs 2 in / 2 out";
+    if (!d.create || !d.destroy || !d.reset || !d.apply_plain_values || !d.process || !d.last_error)
+        return "a function pointer (create, destroy, reset, apply_plain_values, process, last_error) is NULL";
+    if (d.param_count > 0 && !d.params) return "param_count is " + std::to_string(d.param_count) + " but params is NULL";
+    if (d.param_count > 1024) return "param_count " + std::to_string(d.param_count) + " is over the limit of 1024";
+    std::set<std::string> seen;
+    for (uint32_t i = 0; i < d.param_count; ++i) {
+        const rackterm_param_info& p = d.params[i];
+        const std::string where = "parameter " + std::to_string(i);
+        if (!validId(p.id)) return where + ": id must be non-empty [a-z0-9_]";
+        if (!seen.insert(p.id).second) return where + ": duplicate id '" + p.id + "'";
+        if (!p.name || !p.unit) return where + " '" + p.id + "': name and unit must not be NULL";
+        if (!std::isfinite(p.min) || !std::isfinite(p.max) || !std::isfinite(p.default_value))
+            return where + " '" + p.id + "': min, max and default must be finite";
+        if (!(p.min <= p.default_value && p.default_value <= p.max))
+            return where + " '" + p.id + "': needs min <= default <= max, found " + std::to_string(p.min) + " <= " +
+                   std::to_string(p.default_value) + " <= " + std::to_string(p.max);
+        if ((p.flags & RACKTERM_PARAM_LOG) && p.min <= 0.0f)
+            return where + " '" + p.id + "': a log parameter needs min > 0";
+    }
+    return {};
+}
+
+Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return fail(path, "no such file; check the path or build the processor first");
+    std::string why;
+    const std::string copy = privateCopy(path, why);
+    if (copy.empty()) return fail(path, why);
+    dlerror();
+    void* handle = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+    removePrivateCopy(copy);  // the mapping stays valid after unlink
+    if (!handle) {
+        const char* e = dlerror();
+        std::string detail = e ? e : "unknown error";
+        if (auto pos = detail.find(copy); pos != std::string::npos) detail.replace(pos, copy.size(), path);
+        return fail(path, "not a loadable shared object (" + detail + "); build it as a processor module (a .so)");
+    }
+    auto entry = reinterpret_cast<rackterm_entry_fn>(dlsym(handle, RACKTERM_ENTRY_SYMBOL));
+    if (!entry) {
+        dlclose(handle);
+        return fail(path, std::string("no ") + RACKTERM_ENTRY_SYMBOL +
+                              " symbol; export one with RACKTERM_PROCESSOR(YourClass) from rackterm/Processor.hpp");
+    }
+    const rackterm_processor_v2* d = entry();
+    if (!d) {
+        dlclose(handle);
+        return fail(path, std::string(RACKTERM_ENTRY_SYMBOL) + "() returned NULL; it must return its descriptor");
+    }
+    // abi_version is the first field in every version of the ABI: read it alone first.
+    uint32_t version = 0;
+    std::memcpy(&version, d, sizeof version);
+    if (version != RACKTERM_ABI_VERSION) {
+        dlclose(handle);
+        return fail(path, "processor ABI v" + std::to_string(version) + " found, rackterm needs v" +
+                              std::to_string(RACKTERM_ABI_VERSION) +
+                              "; rebuild the processor against this rackterm's rackterm/processor.h");
+    }
+    if (d->struct_size < sizeof(rackterm_processor_v2)) {
+        dlclose(handle);
+        return fail(path, "descriptor is " + std::to_string(d->struct_size) + " bytes, ABI v2 needs " +
+                              std::to_string(sizeof(rackterm_processor_v2)) +
+                              "; rebuild against this rackterm's rackterm/processor.h");
+    }
+    if (std::string bad = validateDescriptor(*d); !bad.empty()) {
+        dlclose(handle);
+        return fail(path, "invalid processor descriptor: " + bad);
+    }
+    return std::shared_ptr<Module>(new Module(handle, d, path));
+}
+
+Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& module, double sampleRateHz,
+                                                 uint32_t maxBlockFrames) {
+    const rackterm_processor_v2& d = module->descriptor();
+    rackterm_instance* inst = d.create(sampleRateHz, maxBlockFrames);
+    if (!inst) {
+        const char* why = d.last_error();
+        std::string detail = (why && *why) ? why : "create() returned NULL";
+        return fail(module->path(), "processor '" + std::string(d.id) + "' could not be created at " +
+                                        std::to_string(static_cast<long>(sampleRateHz)) + " Hz, " +
+                                        std::to_string(maxBlockFrames) + " frames: " + detail);
+    }
+    return std::make_unique<Instance>(module, inst);
+}
+
+}  // namespace rackterm::loader

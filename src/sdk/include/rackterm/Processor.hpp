@@ -1,0 +1,134 @@
+// rackterm C++ processor SDK: turns a C++ class into a rackterm_processor_v2.
+//
+// A processor class T provides:
+//   static constexpr const char* kId, kName, kVersion;
+//   static constexpr std::array<rackterm_param_info, N> kParams;
+//   T(double sampleRateHz, uint32_t maxBlockFrames);      // [control] may throw
+//   void reset() noexcept;                                 // [audio|control]
+//   void process(const float* const* in, float* const* out,
+//                uint32_t frames, const float* params) noexcept;   // [audio]
+// `params` is the instance's parameter cache: N plain values in table order,
+// already clamped to [min, max]. The class smooths changes itself.
+//
+// The wrapper keeps that cache per instance (apply_plain_values fills it,
+// process reads it), catches every exception at the ABI edge, and reports the
+// message of a failed create() through last_error(). Input and output are
+// stereo, non-interleaved (2 x frames).
+#pragma once
+
+#include <rackterm/processor.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#if defined(__GNUC__)
+#define RACKTERM_EXPORT extern "C" __attribute__((visibility("default")))
+#else
+#define RACKTERM_EXPORT extern "C"
+#endif
+
+namespace rackterm::sdk {
+
+/// Thread-local text of the last create() failure, returned by last_error().
+inline std::string& lastErrorText() noexcept {
+    static thread_local std::string text;
+    return text;
+}
+
+/// [any] Clamp `v` into the range of `info`; integer and toggle parameters are rounded.
+inline float clampToParam(const rackterm_param_info& info, float v) noexcept {
+    if (!(v == v)) return info.default_value;  // NaN -> default
+    v = std::clamp(v, info.min, info.max);
+    if (info.flags & (RACKTERM_PARAM_INTEGER | RACKTERM_PARAM_TOGGLE)) v = static_cast<float>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
+    return v;
+}
+
+/// One instance: the user's object plus its parameter cache.
+template <class T>
+struct Instance {
+    static constexpr size_t kCount = T::kParams.size();
+    std::array<float, kCount == 0 ? 1 : kCount> params{};
+    T processor;
+
+    Instance(double sr, uint32_t maxFrames) : processor(sr, maxFrames) {
+        for (size_t i = 0; i < kCount; ++i) params[i] = T::kParams[i].default_value;
+    }
+};
+
+/// The C entry points for class T; every one is noexcept and catches at the edge.
+template <class T>
+struct Glue {
+    using I = Instance<T>;
+    static I* self(rackterm_instance* p) noexcept { return reinterpret_cast<I*>(p); }
+
+    static rackterm_instance* create(double sr, uint32_t maxFrames) noexcept {
+        lastErrorText().clear();
+        try {
+            if (!(sr > 0.0) || maxFrames == 0) {
+                lastErrorText() = "create() needs a positive sample rate and block size";
+                return nullptr;
+            }
+            return reinterpret_cast<rackterm_instance*>(new I(sr, maxFrames));
+        } catch (const std::exception& e) {
+            try { lastErrorText() = std::string("create() threw: ") + e.what(); } catch (...) {}
+        } catch (...) {
+            try { lastErrorText() = "create() threw an unknown exception"; } catch (...) {}
+        }
+        return nullptr;
+    }
+    static void destroy(rackterm_instance* p) noexcept {
+        try { delete self(p); } catch (...) {}
+    }
+    static void reset(rackterm_instance* p) noexcept {
+        if (p) self(p)->processor.reset();
+    }
+    static void apply(rackterm_instance* p, const float* values, size_t len) noexcept {
+        if (!p || !values) return;
+        I* in = self(p);
+        const size_t n = std::min(len, I::kCount);
+        for (size_t i = 0; i < n; ++i) in->params[i] = clampToParam(T::kParams[i], values[i]);
+    }
+    static void process(rackterm_instance* p, const float* const* in, float* const* out,
+                        uint32_t frames) noexcept {
+        if (!p) return;
+        I* inst = self(p);
+        inst->processor.process(in, out, frames, inst->params.data());
+    }
+    static const char* lastError() noexcept { return lastErrorText().c_str(); }
+};
+
+/// The static descriptor for class T.
+template <class T>
+const rackterm_processor_v2* descriptorFor() noexcept {
+    static const rackterm_processor_v2 d = {
+        RACKTERM_ABI_VERSION,
+        static_cast<uint32_t>(sizeof(rackterm_processor_v2)),
+        T::kId,
+        T::kName,
+        T::kVersion,
+        2u,
+        2u,
+        T::kParams.size() ? T::kParams.data() : nullptr,
+        static_cast<uint32_t>(T::kParams.size()),
+        &Glue<T>::create,
+        &Glue<T>::destroy,
+        &Glue<T>::reset,
+        &Glue<T>::apply,
+        &Glue<T>::process,
+        &Glue<T>::lastError,
+    };
+    return &d;
+}
+
+}  // namespace rackterm::sdk
+
+/// Export class T as this shared object's processor (the one entry symbol).
+#define RACKTERM_PROCESSOR(T)                                                       \
+    RACKTERM_EXPORT const rackterm_processor_v2* rackterm_processor_entry(void) {   \
+        return ::rackterm::sdk::descriptorFor<T>();                                 \
+    }
