@@ -4,7 +4,9 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <tuple>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -125,6 +127,10 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
             if (!std::isfinite(d)) return rd.error(v.source(), "parameter '" + std::string(k.str()) + "' must be finite");
             n.params.push_back({std::string(k.str()), d, rd.at(k.source())});
         }
+        // toml++ tables iterate by key; keep the order the file gave.
+        std::sort(n.params.begin(), n.params.end(), [](const ParamSetting& a, const ParamSetting& b) {
+            return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+        });
     }
     if (const toml::node* w = t.get("watch")) {
         const toml::table* wt = w->as_table();

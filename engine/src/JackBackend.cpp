@@ -38,7 +38,7 @@ void JackBackend::setMessageHandler(void (*handler)(const char*)) {
     jack_set_info_function(&forward);
 }
 
-Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, Engine& engine) {
+Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name) {
     if (!messageHandler.load()) setMessageHandler(nullptr);  // keep libjack quiet on the terminal
     jack_status_t status{};
     jack_client_t* c = jack_client_open(name.c_str(), JackNoStartServer, &status);
@@ -52,7 +52,7 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, 
         return Error{"JACK refused client '" + name + "' (status 0x" + std::to_string(status) +
                      "); check that the name is free and the server is healthy"};
     }
-    std::unique_ptr<JackBackend> b(new JackBackend(c, engine));
+    std::unique_ptr<JackBackend> b(new JackBackend(c));
     const char* inNames[2] = {"in_1", "in_2"};
     const char* outNames[2] = {"out_1", "out_2"};
     for (int i = 0; i < 2; ++i) {
@@ -67,11 +67,12 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, 
 }
 
 JackBackend::~JackBackend() {
-    if (active_ && !engine_.events().shutdown.load()) jack_deactivate(client_);
+    if (active_ && !engine_->events().shutdown.load()) jack_deactivate(client_);
     jack_client_close(client_);
 }
 
-Result<void> JackBackend::activate() {
+Result<void> JackBackend::activate(Engine& engine) {
+    engine_ = &engine;
     if (jack_activate(client_) != 0) return Error{"JACK could not activate client '" + clientName() + "'"};
     active_ = true;
     return {};
@@ -119,17 +120,17 @@ int JackBackend::onProcess(uint32_t frames, void* arg) noexcept {
         in[i] = static_cast<const float*>(jack_port_get_buffer(self->in_[i], frames));
         out[i] = static_cast<float*>(jack_port_get_buffer(self->out_[i], frames));
     }
-    self->engine_.process(in, out, frames);
+    self->engine_->process(in, out, frames);
     return 0;
 }
 
 int JackBackend::onXrun(void* arg) noexcept {
-    static_cast<JackBackend*>(arg)->engine_.events().xruns.fetch_add(1, std::memory_order_relaxed);
+    if (Engine* e = static_cast<JackBackend*>(arg)->engine_) e->events().xruns.fetch_add(1, std::memory_order_relaxed);
     return 0;
 }
 
 void JackBackend::onShutdown(void* arg) noexcept {
-    static_cast<JackBackend*>(arg)->engine_.events().shutdown.store(true);
+    if (Engine* e = static_cast<JackBackend*>(arg)->engine_) e->events().shutdown.store(true);
 }
 
 }  // namespace rackterm::engine

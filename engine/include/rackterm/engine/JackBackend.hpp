@@ -24,12 +24,13 @@ public:
     /// Open client `name` and register its ports; not yet active. Error when
     /// no server is reachable: one line naming the server and the command
     /// that starts one (`jackd -d alsa` with a sound card, `jackd -d dummy` without).
-    static Result<std::unique_ptr<JackBackend>> open(const std::string& name, Engine& engine);
+    static Result<std::unique_ptr<JackBackend>> open(const std::string& name);
     /// Deactivates and closes the client.
     ~JackBackend();
 
-    /// Start processing (the engine's process() runs from now on).
-    Result<void> activate();
+    /// Start processing: `engine`'s process() runs on JACK's thread from now
+    /// on. `engine` must outlive this backend.
+    Result<void> activate(Engine& engine);
     /// Connect system ports to our inputs / our outputs to system ports.
     /// Returns one message per connection that failed, with a near port name.
     std::vector<std::string> connect(const std::vector<std::string>& inputs,
@@ -48,13 +49,13 @@ public:
     static void setMessageHandler(void (*handler)(const char* line));
 
 private:
-    JackBackend(jack_client_t* c, Engine& e) : client_(c), engine_(e) {}
+    explicit JackBackend(jack_client_t* c) : client_(c) {}
     static int onProcess(uint32_t frames, void* arg) noexcept;
     static int onXrun(void* arg) noexcept;
     static void onShutdown(void* arg) noexcept;
 
     jack_client_t* client_;
-    Engine& engine_;
+    Engine* engine_ = nullptr;
     jack_port_t* in_[2] = {nullptr, nullptr};
     jack_port_t* out_[2] = {nullptr, nullptr};
     bool active_ = false;

@@ -1,0 +1,52 @@
+// The command language: one parser and one table for the console, scripts
+// and (later) the control socket. A line is a command name and arguments
+// separated by spaces; "double quotes" keep spaces in an argument.
+// [control].
+#pragma once
+
+#include <rackterm/app/Runtime.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rackterm::engine {
+class JackBackend;
+}
+
+namespace rackterm::app {
+
+/// What commands act on.
+struct CommandContext {
+    Runtime& runtime;
+    engine::JackBackend* jack = nullptr;  ///< live backend, or nullptr offline
+};
+
+/// The answer to one command: one line of text. `quit` asks the caller to stop.
+struct Reply {
+    bool ok = true;
+    std::string text;
+    bool quit = false;
+    /// "ok TEXT" or "error: TEXT", the form scripts and sockets print.
+    std::string line() const { return ok ? (text.empty() ? "ok" : "ok " + text) : "error: " + text; }
+};
+
+/// One row of the command table (for help and completion).
+struct CommandInfo {
+    const char* name;
+    const char* usage;
+    const char* help;
+};
+
+/// Every command, in the order help lists them.
+const std::vector<CommandInfo>& commandTable();
+
+/// Split a line into words; "quoted words" may hold spaces. A '#' outside
+/// quotes starts a comment.
+std::vector<std::string> splitWords(std::string_view line);
+
+/// Run one command line. Unknown commands get "did you mean"; wrong
+/// argument counts get the usage.
+Reply execute(CommandContext& ctx, std::string_view line);
+
+}  // namespace rackterm::app

@@ -1,0 +1,48 @@
+// The ways rackterm runs: check, render, headless, and the live set-up the
+// console shares with headless. Each returns a process exit status.
+// [control] (the main thread).
+#pragma once
+
+#include <rackterm/app/Runtime.hpp>
+#include <rackterm/common/Result.hpp>
+#include <rackterm/engine/JackBackend.hpp>
+
+#include <memory>
+#include <string>
+
+namespace rackterm::app {
+
+/// Exit statuses (SPEC section 1).
+enum ExitCode : int { kExitOk = 0, kExitUser = 1, kExitUsage = 2, kExitEnvironment = 3 };
+
+/// `rackterm check SESSION`: load the session and every processor at 48 kHz;
+/// prints "ok: ..." and returns 0, or the error and 1.
+int runCheck(const std::string& sessionPath);
+
+struct RenderOptions {
+    std::string session, input, output;
+    uint32_t block = 0;  ///< 0 = the session's [engine] block, else 256
+};
+/// `rackterm render`: IN -> rack -> OUT. Progress on stderr when it is a
+/// terminal; a summary line on stdout. 0, or 1 with one error line.
+int runRender(const RenderOptions& options);
+
+/// A session running live on JACK. Members are destroyed in reverse order:
+/// the JACK client closes before the runtime (and its engine) goes.
+struct Live {
+    std::unique_ptr<Runtime> runtime;
+    std::unique_ptr<engine::JackBackend> jack;
+};
+/// Open `sessionPath` on JACK: client named after the session, rack at the
+/// server's rate and buffer size, ports connected (failures logged as
+/// warnings). On error, `exitCode` is 1 (session) or 3 (no JACK server).
+Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exitCode);
+
+/// `rackterm --headless SESSION`: run until SIGINT/SIGTERM or the JACK
+/// server stops, logging to stderr.
+int runHeadless(const std::string& sessionPath);
+
+/// Route SIGINT, SIGTERM and SIGHUP to a self-pipe; returns its read end.
+int installStopSignals();
+
+}  // namespace rackterm::app

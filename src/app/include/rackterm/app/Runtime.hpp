@@ -1,0 +1,102 @@
+// Runtime: one open session wired to one engine. Loads every node's
+// processor, checks the session's parameter ids and values against the
+// processors' tables (errors carry the session's file:line:column), builds
+// and publishes the rack, and carries out parameter and bypass changes,
+// keeping the session (what `save` writes) in step with what plays.
+//
+// All member functions are [control].
+#pragma once
+
+#include <rackterm/common/Result.hpp>
+#include <rackterm/config/Session.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rackterm::app {
+
+/// Meter readings after ballistics, in dBFS (-inf shown as -120).
+struct NodeMeter {
+    float peakDb[2] = {-120, -120};
+    float rmsDb[2] = {-120, -120};
+    float holdDb[2] = {-120, -120};
+    float cpuShare = 0;  ///< share of the block period this node took, 0..1
+};
+
+struct MeterView {
+    std::vector<NodeMeter> nodes;
+    NodeMeter master;
+    float dspLoad = 0;  ///< rack time / block period, 0..1
+};
+
+class Runtime {
+public:
+    /// Load `session` for a rack at `sampleRateHz` with blocks of at most
+    /// `maxBlockFrames`; the rack is built and published. Errors: an unknown
+    /// processor (did you mean), a module that fails the loader, an unknown
+    /// parameter id (did you mean) or a value out of range, an unreadable
+    /// player file; each as one line with the session's file:line:column.
+    static Result<std::unique_ptr<Runtime>> open(config::Session session, double sampleRateHz,
+                                                 uint32_t maxBlockFrames);
+    ~Runtime();
+
+    engine::Engine& engine() noexcept { return *engine_; }
+    const config::Session& session() const noexcept { return session_; }
+    double sampleRate() const noexcept { return sampleRate_; }
+    uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
+    bool dirty() const noexcept { return dirty_; }
+
+    size_t nodeCount() const noexcept { return nodes_.size(); }
+    const std::string& nodeId(size_t n) const { return nodes_[n].id; }
+    const rackterm_processor_v2& descriptor(size_t n) const { return *nodes_[n].descriptor; }
+    float value(size_t node, size_t param) const;
+    bool bypassed(size_t node) const;
+
+    /// Index of node `id`; error with did-you-mean.
+    Result<size_t> findNode(std::string_view id) const;
+    /// Node and parameter indices of "NODE.PARAM"; error with did-you-mean.
+    Result<std::pair<size_t, size_t>> findParam(std::string_view target) const;
+
+    /// Set a plain value (must be in range) and send it to the audio thread.
+    /// Returns the generation that carries it.
+    Result<uint64_t> setValue(size_t node, size_t param, float plain);
+    /// Set or clear a node's bypass (crossfaded on the audio thread).
+    uint64_t setBypass(size_t node, bool bypass);
+
+    /// Save to `path` ("" = the session's own file). Clears the unsaved flag.
+    Result<std::string> save(const std::string& path);
+
+    /// Read the newest meters and apply ballistics; `now` in seconds.
+    void updateMeters(double now);
+    const MeterView& meters() const noexcept { return meters_; }
+    /// New engine events as log lines (xruns, NaN/Inf muted, meter drops).
+    std::vector<std::string> takeEvents();
+
+private:
+    struct Node {
+        std::string id;
+        const rackterm_processor_v2* descriptor;
+        rackterm_instance* instance;
+        std::shared_ptr<void> owner;
+    };
+    Runtime() = default;
+    Result<void> loadNode(const config::NodeSpec& spec);
+    void publishRack();
+
+    config::Session session_;
+    std::unique_ptr<engine::Engine> engine_;
+    std::vector<Node> nodes_;
+    double sampleRate_ = 48000;
+    uint32_t maxBlockFrames_ = 256;
+    bool dirty_ = false;
+    MeterView meters_;
+    double lastMeterTime_ = 0;
+    std::vector<double> holdTime_;
+    uint64_t seenXruns_ = 0, seenNonFinite_ = 0, seenMeterDrops_ = 0;
+};
+
+}  // namespace rackterm::app

@@ -1,0 +1,203 @@
+#include <rackterm/app/Commands.hpp>
+
+#include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Values.hpp>
+#include <rackterm/common/Suggest.hpp>
+#include <rackterm/engine/JackBackend.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+namespace rackterm::app {
+
+namespace {
+
+using Args = std::vector<std::string>;
+using Handler = Reply (*)(CommandContext&, const Args&);
+
+Reply fail(std::string text) { return Reply{false, std::move(text), false}; }
+Reply done(std::string text) { return Reply{true, std::move(text), false}; }
+
+std::string describe(const Runtime& rt, size_t n, size_t p) {
+    const rackterm_param_info& info = rt.descriptor(n).params[p];
+    return rt.nodeId(n) + "." + info.id + " = " + formatValue(info, rt.value(n, p));
+}
+
+Reply cmdSet(CommandContext& c, const Args& a) {
+    auto where = c.runtime.findParam(a[1]);
+    if (!where) return fail(where.error());
+    auto [n, p] = where.value();
+    auto v = parseValue(c.runtime.descriptor(n).params[p], a[2]);
+    if (!v) return fail(v.error());
+    if (auto g = c.runtime.setValue(n, p, v.value()); !g) return fail(g.error());
+    return done(describe(c.runtime, n, p));
+}
+
+Reply cmdGet(CommandContext& c, const Args& a) {
+    auto where = c.runtime.findParam(a[1]);
+    if (!where) return fail(where.error());
+    return done(describe(c.runtime, where.value().first, where.value().second));
+}
+
+Reply cmdBypass(CommandContext& c, const Args& a) {
+    auto n = c.runtime.findNode(a[1]);
+    if (!n) return fail(n.error());
+    bool on = !c.runtime.bypassed(n.value());
+    if (a.size() == 3) {
+        if (a[2] == "on") on = true;
+        else if (a[2] == "off") on = false;
+        else return fail("bypass takes on or off, not '" + a[2] + "'");
+    }
+    c.runtime.setBypass(n.value(), on);
+    return done(a[1] + (on ? " bypassed" : " active"));
+}
+
+Reply cmdSave(CommandContext& c, const Args& a) {
+    auto r = c.runtime.save(a.size() > 1 ? a[1] : "");
+    return r ? done(r.value()) : fail(r.error());
+}
+
+Reply cmdList(CommandContext& c, const Args& a) {
+    const Runtime& rt = c.runtime;
+    const std::string what = a[1];
+    std::string out;
+    if (what == "nodes") {
+        for (size_t n = 0; n < rt.nodeCount(); ++n)
+            out += (n ? " " : "") + rt.nodeId(n) + "=" + rt.descriptor(n).id + (rt.bypassed(n) ? "(bypassed)" : "");
+        return done(out.empty() ? "no nodes" : out);
+    }
+    if (what == "params") {
+        if (a.size() < 3) return fail("usage: list params NODE");
+        auto n = rt.findNode(a[2]);
+        if (!n) return fail(n.error());
+        const auto& d = rt.descriptor(n.value());
+        for (uint32_t p = 0; p < d.param_count; ++p)
+            out += (p ? " " : "") + std::string(d.params[p].id) + "=" + formatValue(d.params[p], rt.value(n.value(), p));
+        return done(out.empty() ? "no parameters" : out);
+    }
+    if (what == "processors") {
+        for (const auto& name : processorNames()) out += (out.empty() ? "" : " ") + name;
+        return done(out);
+    }
+    if (what == "ports") {
+        if (!c.jack) return fail("no JACK connection in this mode");
+        for (const auto& p : c.jack->ports()) out += (out.empty() ? "" : " ") + p;
+        return done(out);
+    }
+    return fail("list what? nodes, params NODE, processors or ports" + didYouMean(what, {"nodes", "params", "processors", "ports"}));
+}
+
+Reply cmdStatus(CommandContext& c, const Args&) {
+    const Runtime& rt = c.runtime;
+    char buf[256];
+    const auto& ev = c.runtime.engine().events();
+    std::snprintf(buf, sizeof buf, "session %s: %zu nodes, %.0f Hz, %u frames, DSP %.1f %%, xruns %llu, %s",
+                  rt.session().name.c_str(), rt.nodeCount(), rt.sampleRate(),
+                  c.jack ? c.jack->bufferSize() : rt.maxBlockFrames(),
+                  static_cast<double>(c.jack ? c.jack->cpuLoad() : rt.meters().dspLoad * 100.0f),
+                  static_cast<unsigned long long>(ev.xruns.load()), rt.dirty() ? "unsaved" : "saved");
+    return done(buf);
+}
+
+Reply cmdWait(CommandContext& c, const Args& a) {
+    if (a[1] != "applied") return fail("wait what? wait applied");
+    engine::Engine& e = c.runtime.engine();
+    const uint64_t target = e.generation();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (e.appliedGeneration() < target) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return fail("generation " + std::to_string(target) + " not applied after 5 s; is the audio running?");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done("applied " + std::to_string(target));
+}
+
+Reply cmdQuit(CommandContext& c, const Args& a) {
+    const bool force = a[0] == "quit!" || a[0] == "q!";
+    if (c.runtime.dirty() && !force)
+        return fail("unsaved changes; save first (:w or save) or quit without saving (:q! or quit!)");
+    return Reply{true, "bye", true};
+}
+
+Reply cmdHelp(CommandContext&, const Args&);
+
+struct Row {
+    CommandInfo info;
+    size_t minArgs, maxArgs;  // not counting the name
+    Handler handler;
+};
+
+const std::vector<Row>& rows() {
+    static const std::vector<Row> table = {
+        {{"set", "set NODE.PARAM VALUE", "set a parameter (units: dB, Hz, k, kHz, ms, s, %)"}, 2, 2, &cmdSet},
+        {{"get", "get NODE.PARAM", "show a parameter's value"}, 1, 1, &cmdGet},
+        {{"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it"}, 1, 2, &cmdBypass},
+        {{"save", "save [FILE]", "save the session (atomically, keeping FILE~)"}, 0, 1, &cmdSave},
+        {{"list", "list nodes|params NODE|processors|ports", "list what the session holds"}, 1, 2, &cmdList},
+        {{"status", "status", "session, rate, block, DSP load, xruns, unsaved"}, 0, 0, &cmdStatus},
+        {{"wait", "wait applied", "wait until the audio thread applied every change"}, 1, 1, &cmdWait},
+        {{"help", "help", "list the commands"}, 0, 1, &cmdHelp},
+        {{"quit", "quit", "quit (refuses when unsaved; quit! does not)"}, 0, 0, &cmdQuit},
+        {{"quit!", "quit!", "quit without saving"}, 0, 0, &cmdQuit},
+    };
+    return table;
+}
+
+Reply cmdHelp(CommandContext&, const Args&) {
+    std::string out;
+    for (const auto& r : rows()) out += (out.empty() ? "" : "; ") + std::string(r.info.usage);
+    return done(out);
+}
+
+}  // namespace
+
+const std::vector<CommandInfo>& commandTable() {
+    static const std::vector<CommandInfo> infos = [] {
+        std::vector<CommandInfo> v;
+        for (const auto& r : rows()) v.push_back(r.info);
+        return v;
+    }();
+    return infos;
+}
+
+std::vector<std::string> splitWords(std::string_view line) {
+    std::vector<std::string> words;
+    std::string cur;
+    bool quoted = false, any = false;
+    for (char ch : line) {
+        if (quoted) {
+            if (ch == '"') quoted = false;
+            else cur += ch;
+        } else if (ch == '"') {
+            quoted = any = true;
+        } else if (ch == '#') {
+            break;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+            if (any) words.push_back(cur);
+            cur.clear();
+            any = false;
+        } else {
+            cur += ch;
+            any = true;
+        }
+    }
+    if (any) words.push_back(cur);
+    return words;
+}
+
+Reply execute(CommandContext& ctx, std::string_view line) {
+    const Args words = splitWords(line);
+    if (words.empty()) return done("");
+    std::vector<std::string> names;
+    for (const auto& r : rows()) {
+        names.emplace_back(r.info.name);
+        if (words[0] != r.info.name) continue;
+        const size_t n = words.size() - 1;
+        if (n < r.minArgs || n > r.maxArgs) return fail("usage: " + std::string(r.info.usage));
+        return r.handler(ctx, words);
+    }
+    return fail("unknown command '" + words[0] + "'" + didYouMean(words[0], names) + "; `help` lists them");
+}
+
+}  // namespace rackterm::app

@@ -1,0 +1,155 @@
+#include <rackterm/app/Modes.hpp>
+
+#include <rackterm/app/Logging.hpp>
+#include <rackterm/engine/OfflineRender.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+namespace rackterm::app {
+
+namespace {
+
+int stopPipe[2] = {-1, -1};
+
+void onStopSignal(int) {
+    const int saved = errno;
+    const char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(stopPipe[1], &c, 1);
+    errno = saved;
+}
+
+double nowSeconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int installStopSignals() {
+    if (stopPipe[0] < 0) {
+        if (::pipe2(stopPipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+        struct sigaction sa {};
+        sa.sa_handler = &onStopSignal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, nullptr);
+        sigaction(SIGTERM, &sa, nullptr);
+        sigaction(SIGHUP, &sa, nullptr);
+        std::signal(SIGPIPE, SIG_IGN);
+    }
+    return stopPipe[0];
+}
+
+int runCheck(const std::string& sessionPath) {
+    auto session = config::loadSession(sessionPath);
+    if (!session) {
+        std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
+        return kExitUser;
+    }
+    auto rt = Runtime::open(session.value(), session->engine.sampleRate.value_or(48000.0), session->engine.block.value_or(256));
+    if (!rt) {
+        std::fprintf(stderr, "rackterm: %s\n", rt.error().c_str());
+        return kExitUser;
+    }
+    std::string ids;
+    for (size_t n = 0; n < rt.value()->nodeCount(); ++n)
+        ids += (n ? " -> " : "") + rt.value()->nodeId(n);
+    std::printf("ok: %s: %zu nodes: %s\n", sessionPath.c_str(), rt.value()->nodeCount(), ids.c_str());
+    return kExitOk;
+}
+
+int runRender(const RenderOptions& o) {
+    auto session = config::loadSession(o.session);
+    if (!session) {
+        std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
+        return kExitUser;
+    }
+    auto job = engine::OfflineRender::open(o.input, o.output, session->engine.sampleRate.value_or(0.0));
+    if (!job) {
+        std::fprintf(stderr, "rackterm: %s\n", job.error().c_str());
+        return kExitUser;
+    }
+    const uint32_t block = o.block ? o.block : session->engine.block.value_or(256);
+    auto rt = Runtime::open(session.value(), job.value()->sampleRate(), block);
+    if (!rt) {
+        std::fprintf(stderr, "rackterm: %s\n", rt.error().c_str());
+        return kExitUser;
+    }
+    const bool tty = ::isatty(STDERR_FILENO);
+    auto progress = [tty](double f) {
+        if (tty) std::fprintf(stderr, "\rrendering %3d %%", static_cast<int>(f * 100.0));
+    };
+    auto stats = job.value()->run(rt.value()->engine(), block, {}, progress);
+    if (tty) std::fprintf(stderr, "\n");
+    if (!stats) {
+        std::fprintf(stderr, "rackterm: %s\n", stats.error().c_str());
+        return kExitUser;
+    }
+    for (const auto& e : rt.value()->takeEvents()) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
+    const double audio = static_cast<double>(stats->frames) / stats->sampleRate;
+    std::printf("rendered %s: %llu frames (%.2f s at %.0f Hz) in %.3f s, %.1fx real time\n", o.output.c_str(),
+                static_cast<unsigned long long>(stats->frames), audio, stats->sampleRate, stats->seconds,
+                stats->seconds > 0 ? audio / stats->seconds : 0.0);
+    return kExitOk;
+}
+
+Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exitCode) {
+    exitCode = kExitUser;
+    auto session = config::loadSession(sessionPath);
+    if (!session) return Error{session.error()};
+    auto jack = engine::JackBackend::open(session->name);
+    if (!jack) {
+        exitCode = kExitEnvironment;
+        return Error{jack.error()};
+    }
+    auto rt = Runtime::open(session.value(), jack.value()->sampleRate(), jack.value()->bufferSize());
+    if (!rt) return Error{rt.error()};
+    auto live = std::make_unique<Live>();
+    live->runtime = std::move(rt.value());
+    live->jack = std::move(jack.value());
+    if (auto a = live->jack->activate(live->runtime->engine()); !a) {
+        exitCode = kExitEnvironment;
+        return Error{a.error()};
+    }
+    for (const auto& w : live->jack->connect(session->engine.inputs, session->engine.outputs)) spdlog::warn("{}", w);
+    spdlog::info("session '{}' live on JACK server '{}' as '{}': {} Hz, {} frames", session->name,
+                 engine::jackServerName(), live->jack->clientName(), live->jack->sampleRate(), live->jack->bufferSize());
+    exitCode = kExitOk;
+    return live;
+}
+
+int runHeadless(const std::string& sessionPath) {
+    initLogging(true);
+    const int stopFd = installStopSignals();
+    int code = kExitOk;
+    auto live = openLive(sessionPath, code);
+    if (!live) {
+        spdlog::error("{}", live.error());
+        return code;
+    }
+    Runtime& rt = *live.value()->runtime;
+    pollfd p{stopFd, POLLIN, 0};
+    while (true) {
+        if (::poll(&p, 1, 50) > 0) {
+            spdlog::info("stopping on signal");
+            break;
+        }
+        rt.engine().collectGarbage();
+        rt.updateMeters(nowSeconds());
+        for (const auto& e : rt.takeEvents()) spdlog::warn("{}", e);
+        if (rt.engine().events().shutdown.load()) {
+            spdlog::error("the JACK server stopped; start it again and reopen the session");
+            return kExitEnvironment;
+        }
+    }
+    return kExitOk;
+}
+
+}  // namespace rackterm::app

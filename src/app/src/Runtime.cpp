@@ -1,0 +1,223 @@
+#include <rackterm/app/Runtime.hpp>
+
+#include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Values.hpp>
+#include <rackterm/common/Suggest.hpp>
+#include <rackterm/engine/Player.hpp>
+#include <rackterm/loader/Loader.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace rackterm::app {
+
+namespace {
+
+std::vector<std::string> paramIds(const rackterm_processor_v2& d) {
+    std::vector<std::string> ids;
+    for (uint32_t i = 0; i < d.param_count; ++i) ids.emplace_back(d.params[i].id);
+    return ids;
+}
+
+float toDb(float linear) { return linear > 1e-6f ? 20.0f * std::log10(linear) : -120.0f; }
+
+/// Holds a player instance for the rack's owner list.
+struct PlayerOwner {
+    explicit PlayerOwner(rackterm_instance* i) : instance(i) {}
+    PlayerOwner(const PlayerOwner&) = delete;
+    PlayerOwner& operator=(const PlayerOwner&) = delete;
+    ~PlayerOwner() { engine::playerDescriptor()->destroy(instance); }
+    rackterm_instance* instance;
+};
+
+}  // namespace
+
+Runtime::~Runtime() {
+    engine_.reset();  // racks (and with them instances) go first
+    nodes_.clear();
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double sampleRateHz, uint32_t maxBlockFrames) {
+    std::unique_ptr<Runtime> r(new Runtime);
+    r->session_ = std::move(session);
+    r->sampleRate_ = sampleRateHz;
+    r->maxBlockFrames_ = maxBlockFrames;
+    r->engine_ = std::make_unique<engine::Engine>();
+    if (r->session_.nodes.size() > engine::kMaxNodes)
+        return Error{r->session_.path + ": " + std::to_string(r->session_.nodes.size()) + " nodes; a rack holds at most " +
+                     std::to_string(engine::kMaxNodes)};
+    for (const auto& spec : r->session_.nodes)
+        if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
+    r->publishRack();
+    return r;
+}
+
+Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
+    Node node{spec.id, nullptr, nullptr, nullptr};
+    const std::string& where = spec.processorWhere.str();
+    if (spec.processor == "player") {
+        const std::string file = resolveAgainst(session_.path, spec.file);
+        auto data = engine::decodeFile(file, sampleRate_);
+        if (!data) return Error{spec.fileWhere.str() + ": " + data.error()};
+        auto owner = std::make_shared<PlayerOwner>(engine::createPlayer(data.value(), maxBlockFrames_));
+        node.descriptor = engine::playerDescriptor();
+        node.instance = owner->instance;
+        node.owner = owner;
+    } else {
+        std::string path;
+        if (!spec.path.empty()) {
+            path = resolveAgainst(session_.path, spec.path);
+        } else {
+            path = builtinModulePath(spec.processor);
+            if (path.empty())
+                return Error{where + ": unknown processor '" + spec.processor + "'" +
+                             didYouMean(spec.processor, processorNames()) + "; `rackterm list processors` shows them"};
+        }
+        auto module = loader::loadModule(path);
+        if (!module) return Error{where + ": " + module.error()};
+        auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
+        if (!inst) return Error{where + ": " + inst.error()};
+        std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+        node.descriptor = &owned->descriptor();
+        node.instance = owned->get();
+        node.owner = owned;
+    }
+    for (const auto& p : spec.params) {
+        const auto ids = paramIds(*node.descriptor);
+        auto it = std::find(ids.begin(), ids.end(), p.id);
+        if (it == ids.end())
+            return Error{p.where.str() + ": node '" + spec.id + "' (" + node.descriptor->id + ") has no parameter '" +
+                         p.id + "'" + didYouMean(p.id, ids)};
+        const rackterm_param_info& info = node.descriptor->params[it - ids.begin()];
+        const float v = static_cast<float>(p.value);
+        if (v < info.min || v > info.max)
+            return Error{p.where.str() + ": " + spec.id + "." + p.id + " = " + std::to_string(p.value) + " is outside " +
+                         formatValue(info, info.min) + " .. " + formatValue(info, info.max)};
+    }
+    nodes_.push_back(std::move(node));
+    return {};
+}
+
+void Runtime::publishRack() {
+    std::vector<engine::NodeSetup> setups;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        const Node& node = nodes_[n];
+        const config::NodeSpec& spec = session_.nodes[n];
+        engine::NodeSetup s;
+        s.id = node.id;
+        s.descriptor = node.descriptor;
+        s.instance = node.instance;
+        s.owner = node.owner;
+        s.bypass = spec.bypass;
+        for (uint32_t i = 0; i < node.descriptor->param_count; ++i) s.values.push_back(node.descriptor->params[i].default_value);
+        for (const auto& p : spec.params)
+            for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
+                if (p.id == node.descriptor->params[i].id) s.values[i] = static_cast<float>(p.value);
+        setups.push_back(std::move(s));
+    }
+    engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
+    meters_.nodes.assign(nodes_.size(), NodeMeter{});
+    holdTime_.assign(nodes_.size() * 2 + 2, 0.0);
+}
+
+float Runtime::value(size_t node, size_t param) const {
+    return engine_->rack()->value(static_cast<uint32_t>(node), static_cast<uint32_t>(param));
+}
+
+bool Runtime::bypassed(size_t node) const { return engine_->rack()->bypassed(static_cast<uint32_t>(node)); }
+
+Result<size_t> Runtime::findNode(std::string_view id) const {
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].id == id) return i;
+    return Error{"no node '" + std::string(id) + "'" + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
+}
+
+Result<std::pair<size_t, size_t>> Runtime::findParam(std::string_view target) const {
+    const size_t dot = target.find('.');
+    if (dot == std::string_view::npos)
+        return Error{"'" + std::string(target) + "' is not NODE.PARAM, e.g. gain.gain_db"};
+    auto node = findNode(target.substr(0, dot));
+    if (!node) return Error{node.error()};
+    const std::string_view pid = target.substr(dot + 1);
+    const auto ids = paramIds(*nodes_[node.value()].descriptor);
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] == pid) return std::make_pair(node.value(), i);
+    return Error{"node '" + nodes_[node.value()].id + "' has no parameter '" + std::string(pid) + "'" +
+                 didYouMean(pid, ids) + "; `list params " + nodes_[node.value()].id + "` shows them"};
+}
+
+Result<uint64_t> Runtime::setValue(size_t node, size_t param, float plain) {
+    const rackterm_param_info& info = nodes_[node].descriptor->params[param];
+    if (!std::isfinite(plain) || plain < info.min || plain > info.max)
+        return Error{std::string(info.id) + " = " + std::to_string(plain) + " is outside " + formatValue(info, info.min) +
+                     " .. " + formatValue(info, info.max)};
+    auto& params = session_.nodes[node].params;
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.id == info.id; });
+    if (it == params.end()) params.push_back({info.id, plain, {}});
+    else it->value = plain;
+    dirty_ = true;
+    return engine_->setValue(static_cast<uint32_t>(node), static_cast<uint32_t>(param), plain);
+}
+
+uint64_t Runtime::setBypass(size_t node, bool bypass) {
+    if (session_.nodes[node].bypass != bypass) dirty_ = true;
+    session_.nodes[node].bypass = bypass;
+    return engine_->setBypass(static_cast<uint32_t>(node), bypass);
+}
+
+Result<std::string> Runtime::save(const std::string& path) {
+    const std::string target = path.empty() ? session_.path : path;
+    if (target.empty()) return Error{"this session has no file yet; give one: save FILE.toml"};
+    if (auto r = config::saveSession(session_, target); !r) return Error{r.error()};
+    if (path.empty() || path == session_.path) dirty_ = false;
+    return "saved " + target;
+}
+
+void Runtime::updateMeters(double now) {
+    engine::MeterFrame f;
+    const double dt = lastMeterTime_ > 0 ? std::min(now - lastMeterTime_, 1.0) : 0.0;
+    lastMeterTime_ = now;
+    const bool fresh = engine_->latestMeters(f) && engine_->rack() && f.rackSerial == engine_->rack()->serial();
+    const float decay = static_cast<float>(20.0 * dt);                  // peak falls 20 dB/s
+    const float rmsCoeff = static_cast<float>(1.0 - std::exp(-dt / 0.3));  // 300 ms RMS ballistics
+    auto apply = [&](NodeMeter& m, const float* peak, const float* rms, size_t holdIndex) {
+        for (int c = 0; c < 2; ++c) {
+            const float p = fresh ? toDb(peak[c]) : -120.0f;
+            m.peakDb[c] = std::max(p, m.peakDb[c] - decay);
+            const float r = fresh ? toDb(rms[c]) : -120.0f;
+            m.rmsDb[c] += (r - m.rmsDb[c]) * rmsCoeff;
+            if (p >= m.holdDb[c] || now - holdTime_[holdIndex + static_cast<size_t>(c)] > 2.0) {
+                m.holdDb[c] = p;
+                holdTime_[holdIndex + static_cast<size_t>(c)] = now;
+            }
+        }
+    };
+    const float zeros[2] = {0, 0};
+    const double period = f.frames ? f.frames / sampleRate_ * 1e9 : 1.0;
+    for (size_t n = 0; n < meters_.nodes.size(); ++n) {
+        apply(meters_.nodes[n], fresh ? f.nodePeak[n] : zeros, fresh ? f.nodeRms[n] : zeros, 2 + 2 * n);
+        if (fresh) meters_.nodes[n].cpuShare = static_cast<float>(f.nodeNanoseconds[n] / period);
+    }
+    apply(meters_.master, fresh ? f.masterPeak : zeros, fresh ? f.masterRms : zeros, 0);
+    if (fresh) meters_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
+}
+
+std::vector<std::string> Runtime::takeEvents() {
+    std::vector<std::string> out;
+    auto& ev = engine_->events();
+    if (uint64_t x = ev.xruns.load(); x != seenXruns_) {
+        out.push_back("xrun: " + std::to_string(x - seenXruns_) + " new, " + std::to_string(x) + " in all");
+        seenXruns_ = x;
+    }
+    if (uint64_t n = ev.nonFiniteBlocks.load(std::memory_order_acquire); n != seenNonFinite_) {
+        const uint32_t node = ev.lastNonFiniteNode.load();
+        const std::string id = node < nodes_.size() ? nodes_[node].id : "?";
+        out.push_back("node '" + id + "' produced NaN/Inf: muted and reset (" + std::to_string(n - seenNonFinite_) +
+                      " blocks)");
+        seenNonFinite_ = n;
+    }
+    if (uint64_t d = ev.meterDrops.load(); d != seenMeterDrops_) seenMeterDrops_ = d;  // harmless: meters keep the newest
+    return out;
+}
+
+}  // namespace rackterm::app

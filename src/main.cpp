@@ -1,0 +1,46 @@
+// rackterm: argument parsing (CLI11) and dispatch. Everything else lives in
+// the libraries so the tests link exactly the code users run.
+#include <rackterm/app/Modes.hpp>
+#include <rackterm/tui/Console.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+    using namespace rackterm::app;
+    CLI::App cli{"rackterm: a terminal audio console for JACK (sessions, processors, meters, offline render)"};
+    cli.set_version_flag("--version", "rackterm 0.1.0");
+    cli.require_subcommand(0, 1);
+    std::string session;
+    bool headless = false;
+    cli.add_flag("--headless", headless, "run the session with no console; log to stderr");
+    cli.add_option("session", session, "session file (TOML)");
+
+    auto* check = cli.add_subcommand("check", "validate a session and load every processor");
+    std::string checkSession;
+    check->add_option("session", checkSession, "session file")->required();
+
+    auto* render = cli.add_subcommand("render", "offline: IN -> rack -> OUT through libsndfile");
+    RenderOptions ro;
+    render->add_option("session", ro.session, "session file")->required();
+    render->add_option("-i,--input", ro.input, "input sound file")->required();
+    render->add_option("-o,--output", ro.output, "output sound file; the extension picks the format")->required();
+    render->add_option("--block", ro.block, "frames per block (default: the session's, else 256)")
+        ->check(CLI::Range(1, 8192));
+
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = cli.exit(e);
+        return code == 0 ? kExitOk : kExitUsage;
+    }
+    if (*check) return runCheck(checkSession);
+    if (*render) return runRender(ro);
+    if (session.empty()) {
+        std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
+        return kExitUsage;
+    }
+    if (headless) return runHeadless(session);
+    return rackterm::tui::runConsole(session);
+}

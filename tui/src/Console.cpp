@@ -1,0 +1,367 @@
+#include <rackterm/tui/Console.hpp>
+
+#include "Screen.hpp"
+
+#include <rackterm/app/Commands.hpp>
+#include <rackterm/app/Logging.hpp>
+#include <rackterm/app/Modes.hpp>
+#include <rackterm/app/Values.hpp>
+
+#include <curses.h>
+#include <langinfo.h>
+#include <poll.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <clocale>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+namespace rackterm::tui {
+
+namespace {
+
+/// spdlog sink feeding the log pane (newest last, at most 500 lines).
+class PaneSink : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    std::deque<std::string> lines;
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        std::string level = msg.level >= spdlog::level::err ? "error: " : msg.level == spdlog::level::warn ? "warning: " : "";
+        lines.push_back(level + std::string(msg.payload.data(), msg.payload.size()));
+        while (lines.size() > 500) lines.pop_front();
+    }
+    void flush_() override {}
+};
+
+class Console;
+Console* active = nullptr;  // readline's callbacks are plain functions
+
+class Console {
+public:
+    Console(app::Live& live, std::shared_ptr<PaneSink> sink) : live_(live), sink_(std::move(sink)) {}
+    int run(int stopFd);
+
+    // readline glue
+    int takeChar() {
+        if (feedPos_ < feed_.size()) return static_cast<unsigned char>(feed_[feedPos_++]);
+        return EOF;
+    }
+    bool charReady() const { return feedPos_ < feed_.size(); }
+    void redisplay() { drawCommandLine(":", rl_line_buffer ? rl_line_buffer : "", static_cast<size_t>(rl_point)); }
+    void lineDone(char* line);
+
+private:
+    void onKey(int key);
+    void onNormalKey(int key);
+    void onCommandKey(int key);
+    void feed(const std::string& bytes);
+    void startCommand();
+    void endCommand();
+    void runCommand(std::string line);
+    void adjust(int steps);
+    void moveParam(int delta);
+    void say(const app::Reply& r);
+    void tick();
+    void draw();
+    app::Runtime& rt() { return *live_.runtime; }
+
+    app::Live& live_;
+    std::shared_ptr<PaneSink> sink_;
+    View view_;
+    bool commandMode_ = false;
+    bool confirmQuit_ = false;
+    bool quit_ = false;
+    std::string feed_;
+    size_t feedPos_ = 0;
+};
+
+int rlGetc(FILE*) { return active ? active->takeChar() : EOF; }
+int rlInputAvailable() { return active && active->charReady(); }
+void rlRedisplay() {
+    if (active) active->redisplay();
+}
+void rlLine(char* line) {
+    if (active) active->lineDone(line);
+}
+void rlNoPrep(int) {}
+void rlNoDeprep() {}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string historyFile() {
+    const std::string dir = app::stateFolder();
+    return dir.empty() ? std::string() : dir + "/history";
+}
+
+void Console::say(const app::Reply& r) {
+    if (r.text.empty()) return;
+    view_.message = r.ok ? r.text : "error: " + r.text;
+    view_.messageIsError = !r.ok;
+    if (r.ok) spdlog::info("{}", r.text);
+    else spdlog::warn("{}", r.text);
+}
+
+void Console::runCommand(std::string line) {
+    // vim habits: :w [FILE], :q, :q!, :wq, :x
+    const auto words = app::splitWords(line);
+    if (words.empty()) return;
+    const std::string& w = words[0];
+    app::CommandContext ctx{rt(), live_.jack.get()};
+    if (w == "w" || w == "wq" || w == "x") {
+        app::Reply saved = app::execute(ctx, words.size() > 1 ? "save \"" + words[1] + "\"" : "save");
+        say(saved);
+        if (saved.ok && w != "w") quit_ = true;
+        return;
+    }
+    if (w == "q") line = "quit";
+    else if (w == "q!") line = "quit!";
+    app::Reply r = app::execute(ctx, line);
+    say(r);
+    if (r.quit) quit_ = true;
+}
+
+void Console::lineDone(char* line) {
+    if (line) {
+        if (*line) add_history(line);
+        std::string text = line;
+        std::free(line);
+        endCommand();
+        runCommand(text);
+    } else {
+        endCommand();
+    }
+}
+
+void Console::startCommand() {
+    commandMode_ = true;
+    view_.message.clear();
+    curs_set(1);
+    rl_callback_handler_install(":", &rlLine);
+}
+
+void Console::endCommand() {
+    commandMode_ = false;
+    rl_callback_handler_remove();
+    curs_set(0);
+}
+
+void Console::feed(const std::string& bytes) {
+    feed_ = bytes;
+    feedPos_ = 0;
+    while (commandMode_ && feedPos_ < feed_.size()) rl_callback_read_char();
+    feed_.clear();
+    feedPos_ = 0;
+}
+
+void Console::onCommandKey(int key) {
+    switch (key) {
+        case 27:  // a lone Escape cancels the line
+            rl_replace_line("", 0);
+            endCommand();
+            return;
+        case KEY_LEFT: feed("\x1b[D"); return;
+        case KEY_RIGHT: feed("\x1b[C"); return;
+        case KEY_UP: feed("\x1b[A"); return;
+        case KEY_DOWN: feed("\x1b[B"); return;
+        case KEY_HOME: feed("\x01"); return;
+        case KEY_END: feed("\x05"); return;
+        case KEY_DC: feed("\x04"); return;
+        case KEY_BACKSPACE:
+        case 8:
+        case 127:
+            if (rl_end == 0) {  // backspace on an empty line leaves, as in vim
+                endCommand();
+                return;
+            }
+            feed("\x7f");
+            return;
+        case KEY_ENTER: feed("\n"); return;
+        default:
+            if (key >= 0 && key < 256) feed(std::string(1, static_cast<char>(key)));
+    }
+}
+
+void Console::moveParam(int delta) {
+    if (rt().nodeCount() == 0) return;
+    int node = static_cast<int>(view_.node), param = static_cast<int>(view_.param) + delta;
+    while (param < 0 && node > 0) {
+        --node;
+        param += std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count));
+    }
+    while (param >= std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count)) &&
+           node + 1 < static_cast<int>(rt().nodeCount())) {
+        param -= std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count));
+        ++node;
+    }
+    const int count = static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count);
+    view_.node = static_cast<size_t>(node);
+    view_.param = static_cast<size_t>(std::clamp(param, 0, std::max(0, count - 1)));
+}
+
+void Console::adjust(int steps) {
+    if (rt().nodeCount() == 0 || rt().descriptor(view_.node).param_count == 0) return;
+    const auto& info = rt().descriptor(view_.node).params[view_.param];
+    const float v = app::stepValue(info, rt().value(view_.node, view_.param), steps);
+    if (auto g = rt().setValue(view_.node, view_.param, v); g)
+        view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, v);
+}
+
+void Console::onNormalKey(int key) {
+    if (view_.help) {
+        view_.help = false;
+        return;
+    }
+    if (confirmQuit_) {
+        confirmQuit_ = false;
+        view_.prompt.clear();
+        if (key == 'y' || key == 'Y') {
+            app::CommandContext ctx{rt(), live_.jack.get()};
+            app::Reply r = app::execute(ctx, "save");
+            say(r);
+            if (r.ok) quit_ = true;
+        } else if (key == 'n' || key == 'N') {
+            quit_ = true;
+        }
+        return;
+    }
+    const size_t nodes = rt().nodeCount();
+    switch (key) {
+        case ':': startCommand(); break;
+        case '?': view_.help = true; break;
+        case 'q':
+            if (rt().dirty()) {
+                confirmQuit_ = true;
+                view_.prompt = "Unsaved changes. Save before quitting? (y)es (n)o, any other key cancels";
+            } else {
+                quit_ = true;
+            }
+            break;
+        case 'j': case KEY_DOWN: moveParam(1); break;
+        case 'k': case KEY_UP: moveParam(-1); break;
+        case '\t':
+            if (nodes) { view_.node = (view_.node + 1) % nodes; view_.param = 0; }
+            break;
+        case KEY_BTAB:
+            if (nodes) { view_.node = (view_.node + nodes - 1) % nodes; view_.param = 0; }
+            break;
+        case 'h': case KEY_LEFT: adjust(-1); break;
+        case 'l': case KEY_RIGHT: adjust(1); break;
+        case 'H': case KEY_SLEFT: adjust(-10); break;
+        case 'L': case KEY_SRIGHT: adjust(10); break;
+        case 'b':
+            if (nodes) {
+                app::CommandContext ctx{rt(), live_.jack.get()};
+                say(app::execute(ctx, "bypass " + rt().nodeId(view_.node)));
+            }
+            break;
+        default: break;
+    }
+}
+
+void Console::onKey(int key) {
+    if (key == KEY_RESIZE) return;  // ncurses updated LINES/COLS; next draw adapts
+    if (commandMode_) onCommandKey(key);
+    else onNormalKey(key);
+}
+
+void Console::tick() {
+    rt().engine().collectGarbage();
+    rt().updateMeters(now());
+    for (const auto& e : rt().takeEvents()) spdlog::warn("{}", e);
+}
+
+void Console::draw() {
+    drawScreen(rt(), live_.jack.get(), view_, sink_->lines);
+    if (commandMode_) redisplay();
+    else drawHintLine(view_);
+    refresh();
+}
+
+int Console::run(int stopFd) {
+    const char* codeset = nl_langinfo(CODESET);
+    view_.unicode = codeset && std::strcmp(codeset, "UTF-8") == 0;
+    view_.color = std::getenv("NO_COLOR") == nullptr;
+    set_escdelay(25);
+    initscr();
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    nodelay(stdscr, TRUE);
+    curs_set(0);
+    view_.color = view_.color && has_colors();
+    initColors(view_.color);
+
+    rl_catch_signals = 0;
+    rl_catch_sigwinch = 0;
+    rl_change_environment = 0;
+    rl_getc_function = &rlGetc;
+    rl_input_available_hook = &rlInputAvailable;
+    rl_redisplay_function = &rlRedisplay;
+    rl_prep_term_function = &rlNoPrep;
+    rl_deprep_term_function = &rlNoDeprep;
+    const std::string hist = historyFile();
+    if (!hist.empty()) read_history(hist.c_str());
+    active = this;
+
+    int code = app::kExitOk;
+    pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
+    double lastDraw = 0;
+    while (!quit_) {
+        ::poll(fds, 2, 30);
+        if (fds[1].revents & POLLIN) break;
+        for (int key; (key = getch()) != ERR;) {
+            onKey(key);
+            if (quit_) break;
+        }
+        tick();
+        if (rt().engine().events().shutdown.load()) {
+            code = app::kExitEnvironment;
+            break;
+        }
+        if (now() - lastDraw > 0.03) {
+            draw();
+            lastDraw = now();
+        }
+    }
+    if (commandMode_) rl_callback_handler_remove();
+    active = nullptr;
+    if (!hist.empty()) {
+        write_history(hist.c_str());
+        history_truncate_file(hist.c_str(), 1000);
+    }
+    endwin();
+    if (code == app::kExitEnvironment)
+        std::fprintf(stderr, "rackterm: the JACK server stopped; start it again and reopen the session\n");
+    return code;
+}
+
+}  // namespace
+
+int runConsole(const std::string& sessionPath) {
+    std::setlocale(LC_ALL, "");
+    auto sink = std::make_shared<PaneSink>();
+    sink->set_pattern("%H:%M:%S %v");
+    app::initLogging(false, sink);
+    const int stopFd = app::installStopSignals();
+    int code = app::kExitOk;
+    auto live = app::openLive(sessionPath, code);
+    if (!live) {
+        std::fprintf(stderr, "rackterm: %s\n", live.error().c_str());
+        return code;
+    }
+    Console console(*live.value(), sink);
+    return console.run(stopFd);
+}
+
+}  // namespace rackterm::tui

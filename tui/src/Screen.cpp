@@ -1,0 +1,244 @@
+#include "Screen.hpp"
+
+#include <rackterm/app/Commands.hpp>
+#include <rackterm/app/Values.hpp>
+
+#include <curses.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace rackterm::tui {
+
+namespace {
+
+constexpr float kMeterFloorDb = -60.0f;
+
+/// Write `text` at (y, x), cut to `width` columns (ASCII-safe cut).
+void put(int y, int x, const std::string& text, int width) {
+    if (width <= 0 || y < 0 || y >= LINES) return;
+    mvaddnstr(y, x, text.c_str(), std::min<int>(width, static_cast<int>(text.size())));
+}
+
+std::string fit(std::string s, size_t width) {
+    if (s.size() > width) s = width > 1 ? s.substr(0, width - 1) + "~" : s.substr(0, width);
+    return s + std::string(width - s.size(), ' ');
+}
+
+std::string dbText(float db) {
+    char buf[16];
+    if (db <= -119.0f) return "  -inf";
+    std::snprintf(buf, sizeof buf, "%6.1f", static_cast<double>(db));
+    return buf;
+}
+
+/// A meter of `width` cells: RMS solid, peak lighter, hold marker, for -60..0 dBFS.
+void drawMeter(int y, int x, int width, const app::NodeMeter& m, const View& v) {
+    auto cells = [&](float db) {
+        return std::clamp(static_cast<int>(std::lround((db - kMeterFloorDb) / -kMeterFloorDb * static_cast<float>(width))), 0, width);
+    };
+    const float peak = std::max(m.peakDb[0], m.peakDb[1]);
+    const float rms = std::max(m.rmsDb[0], m.rmsDb[1]);
+    const float hold = std::max(m.holdDb[0], m.holdDb[1]);
+    const int r = cells(rms), p = cells(peak), h = cells(hold);
+    for (int i = 0; i < width; ++i) {
+        const float cellDb = kMeterFloorDb + static_cast<float>(i) / static_cast<float>(width) * -kMeterFloorDb;
+        short pair = cellDb > -3.0f ? kPairHot : cellDb > -12.0f ? kPairWarn : kPairOk;
+        const char* glyph;
+        if (i < r) glyph = v.unicode ? "\u2588" : "#";
+        else if (i < p) glyph = v.unicode ? "\u2592" : "=";
+        else if (i == h - 1 && h > 0) glyph = "|";
+        else {
+            glyph = v.unicode ? "\u00b7" : "-";
+            pair = kPairDim;
+        }
+        if (v.color) attron(COLOR_PAIR(pair));
+        mvaddstr(y, x + i, glyph);
+        if (v.color) attroff(COLOR_PAIR(pair));
+    }
+}
+
+void drawStatus(const app::Runtime& rt, const engine::JackBackend* jack, const View& v) {
+    char buf[512];
+    auto& ev = const_cast<app::Runtime&>(rt).engine().events();
+    std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s",
+                  rt.session().name.c_str(), rt.sampleRate(), jack ? jack->bufferSize() : rt.maxBlockFrames(),
+                  static_cast<double>(jack ? jack->cpuLoad() : rt.meters().dspLoad * 100.0f),
+                  static_cast<unsigned long long>(ev.xruns.load()), rt.dirty() ? "[+] unsaved" : "saved");
+    if (v.color) attron(COLOR_PAIR(kPairStatus));
+    else attron(A_REVERSE);
+    put(0, 0, fit(buf, static_cast<size_t>(COLS)), COLS);
+    if (v.color) attroff(COLOR_PAIR(kPairStatus));
+    else attroff(A_REVERSE);
+}
+
+/// The rack: one line per node, then the master. Returns the next free row.
+int drawRack(const app::Runtime& rt, const View& v, int top, int rows) {
+    const int meterWidth = std::max(10, COLS - 46);
+    const size_t count = rt.nodeCount();
+    const size_t first = v.node >= static_cast<size_t>(rows - 1) ? v.node - static_cast<size_t>(rows - 2) : 0;
+    int y = top;
+    for (size_t n = first; n < count && y < top + rows - 1; ++n, ++y) {
+        const app::NodeMeter& m = rt.meters().nodes[n];
+        const bool sel = n == v.node;
+        if (sel) attron(A_BOLD);
+        std::string label = std::string(sel ? ">" : " ") + fit(rt.nodeId(n), 10) + " " + fit(rt.descriptor(n).id, 10);
+        put(y, 0, label, COLS);
+        if (sel) attroff(A_BOLD);
+        drawMeter(y, 23, meterWidth, m, v);
+        char tail[64];
+        std::snprintf(tail, sizeof tail, " %s dB %4.1f%% %s", dbText(std::max(m.peakDb[0], m.peakDb[1])).c_str(),
+                      static_cast<double>(m.cpuShare * 100.0f), rt.bypassed(n) ? "BYP" : "   ");
+        put(y, 23 + meterWidth, tail, COLS - 23 - meterWidth);
+    }
+    const app::NodeMeter& master = rt.meters().master;
+    put(y, 0, fit(" master", 22), COLS);
+    drawMeter(y, 23, meterWidth, master, v);
+    char tail[48];
+    std::snprintf(tail, sizeof tail, " %s dB", dbText(std::max(master.peakDb[0], master.peakDb[1])).c_str());
+    put(y, 23 + meterWidth, tail, COLS - 23 - meterWidth);
+    return y + 1;
+}
+
+int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
+    if (rt.nodeCount() == 0 || rows <= 1) return top;
+    const auto& d = rt.descriptor(v.node);
+    attron(A_UNDERLINE);
+    put(top, 0, fit(" " + rt.nodeId(v.node) + " (" + d.name + ")" + (rt.bypassed(v.node) ? " bypassed" : ""),
+                    static_cast<size_t>(COLS)),
+        COLS);
+    attroff(A_UNDERLINE);
+    const int barWidth = std::max(8, COLS - 42);
+    const size_t visible = static_cast<size_t>(rows - 1);
+    const size_t first = v.param >= visible ? v.param - visible + 1 : 0;
+    int y = top + 1;
+    for (size_t p = first; p < d.param_count && y < top + rows; ++p, ++y) {
+        const auto& info = d.params[p];
+        const float value = rt.value(v.node, p);
+        const bool sel = p == v.param;
+        if (sel) attron(A_REVERSE);
+        put(y, 0, std::string(sel ? ">" : " ") + fit(info.id, 14) + " " + fit(app::formatValue(info, value), 12) + " ",
+            COLS);
+        if (sel) attroff(A_REVERSE);
+        const int fill = static_cast<int>(std::lround(app::rangePosition(info, value) * static_cast<float>(barWidth)));
+        std::string bar = "[";
+        for (int i = 0; i < barWidth; ++i) bar += i < fill ? (v.unicode ? "\u2500" : "=") : " ";
+        bar += "]";
+        if (fill > 0 && v.unicode) {
+            // replace the last filled cell by a knob
+            size_t pos = 1 + static_cast<size_t>(fill - 1) * 3;
+            bar.replace(pos, 3, "\u25cf");
+        } else if (fill > 0) {
+            bar[static_cast<size_t>(fill)] = '|';
+        }
+        mvaddstr(y, 29, bar.c_str());
+    }
+    return y;
+}
+
+void drawLog(const std::deque<std::string>& log, int top, int rows) {
+    if (rows <= 0) return;
+    if (rows > 1) {
+        attron(A_DIM);
+        put(top, 0, fit("-- log", static_cast<size_t>(COLS)), COLS);
+        attroff(A_DIM);
+        ++top;
+        --rows;
+    }
+    const size_t n = std::min(log.size(), static_cast<size_t>(rows));
+    for (size_t i = 0; i < n; ++i) {
+        std::string line = log[log.size() - n + i];
+        for (char& c : line)
+            if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+        put(top + static_cast<int>(i), 0, fit(line, static_cast<size_t>(COLS)), COLS);
+    }
+}
+
+void drawHelp(const View& v) {
+    static const char* keys[] = {
+        "Keys",
+        "  j k / Down Up     select parameter (across nodes)",
+        "  Tab / Shift-Tab   select node",
+        "  h l / Left Right  adjust value (0.5 dB or 1 % steps)",
+        "  H L               adjust x10",
+        "  b                 bypass the node",
+        "  :                 command line (readline; Up/Down history)",
+        "  :w  :q  :wq  :q!  save, quit, both, quit without saving",
+        "  ?                 this help (any key closes it)",
+        "  q                 quit (asks when unsaved)",
+        "",
+        "Commands",
+    };
+    const int width = std::min(COLS - 4, 76);
+    int y = 2;
+    auto line = [&](const std::string& s) {
+        if (y >= LINES - 2) return;
+        put(y++, 2, fit(s, static_cast<size_t>(width)), width);
+    };
+    if (v.color) attron(COLOR_PAIR(kPairStatus));
+    else attron(A_REVERSE);
+    for (const char* k : keys) line(k);
+    for (const auto& c : app::commandTable()) line("  " + fit(c.usage, 36) + " " + c.help);
+    if (v.color) attroff(COLOR_PAIR(kPairStatus));
+    else attroff(A_REVERSE);
+}
+
+}  // namespace
+
+void initColors(bool color) {
+    if (!color) return;
+    start_color();
+    use_default_colors();
+    init_pair(kPairOk, COLOR_GREEN, -1);
+    init_pair(kPairWarn, COLOR_YELLOW, -1);
+    init_pair(kPairHot, COLOR_RED, -1);
+    init_pair(kPairStatus, COLOR_BLACK, COLOR_CYAN);
+    init_pair(kPairError, COLOR_RED, -1);
+    init_pair(kPairDim, COLOR_BLUE, -1);
+}
+
+void drawScreen(const app::Runtime& rt, const engine::JackBackend* jack, const View& v,
+                const std::deque<std::string>& log) {
+    erase();
+    drawStatus(rt, jack, v);
+    const int body = LINES - 2;  // minus status and bottom line
+    const int rackRows = std::min(static_cast<int>(rt.nodeCount()) + 1, std::max(2, body / 3));
+    int y = drawRack(rt, v, 1, rackRows);
+    const int paramRows = rt.nodeCount()
+                              ? std::min(static_cast<int>(rt.descriptor(v.node).param_count) + 1, std::max(2, (body - rackRows) / 2))
+                              : 0;
+    y = drawParams(rt, v, y, paramRows);
+    drawLog(log, y, LINES - 1 - y);
+    if (v.help) drawHelp(v);
+}
+
+void drawCommandLine(const std::string& prompt, const std::string& text, size_t cursor) {
+    const int width = COLS - static_cast<int>(prompt.size()) - 1;
+    size_t start = cursor > static_cast<size_t>(std::max(1, width)) ? cursor - static_cast<size_t>(width) : 0;
+    move(LINES - 1, 0);
+    clrtoeol();
+    put(LINES - 1, 0, prompt, COLS);
+    put(LINES - 1, static_cast<int>(prompt.size()), text.substr(start), width);
+    move(LINES - 1, static_cast<int>(prompt.size() + cursor - start));
+}
+
+void drawHintLine(const View& v) {
+    move(LINES - 1, 0);
+    clrtoeol();
+    if (!v.prompt.empty()) {
+        attron(A_BOLD);
+        put(LINES - 1, 0, v.prompt, COLS);
+        attroff(A_BOLD);
+    } else if (!v.message.empty()) {
+        if (v.messageIsError && v.color) attron(COLOR_PAIR(kPairError));
+        put(LINES - 1, 0, v.message, COLS);
+        if (v.messageIsError && v.color) attroff(COLOR_PAIR(kPairError));
+    } else {
+        attron(A_DIM);
+        put(LINES - 1, 0, ": command  ? help  b bypass  h/l adjust  q quit", COLS);
+        attroff(A_DIM);
+    }
+}
+
+}  // namespace rackterm::tui
