@@ -72,7 +72,7 @@ const rackterm_processor_v2* playerDescriptor() noexcept { return &kPlayer; }
 
 rackterm_instance* createPlayer(std::shared_ptr<const AudioData> data, uint32_t) {
     auto* p = new Player;
-    p->level.prepare(data->sampleRate, 0.02, 1.0f);
+    p->level.prepare(data->sampleRate, 0.02);
     p->data = std::move(data);
     return reinterpret_cast<rackterm_instance*>(p);
 }
@@ -102,7 +102,7 @@ Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, dou
     }
     if (static_cast<double>(info.samplerate) != targetRateHz) {
         const double ratio = targetRateHz / info.samplerate;
-        std::vector<float> converted(static_cast<size_t>(static_cast<double>(frames) * ratio) + 64);
+        std::vector<float> converted((static_cast<size_t>(static_cast<double>(frames) * ratio) + 64) * 2);
         SRC_DATA s{};
         s.data_in = stereo.data();
         s.input_frames = static_cast<long>(frames);

@@ -72,9 +72,9 @@ public:
     }};
 
     Biquad(double sr, uint32_t) : sampleRate_(sr) {
-        frequency_.prepare(sr, 0.03, 1000.0f);
-        q_.prepare(sr, 0.03, 0.7071f);
-        gain_.prepare(sr, 0.03, 0.0f);
+        frequency_.prepare(sr, 0.03);
+        q_.prepare(sr, 0.03);
+        gain_.prepare(sr, 0.03);
         coeffs_ = rbj(0, 1000.0, 0.7071, 0.0, sr);
     }
     void reset() noexcept {

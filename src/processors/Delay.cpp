@@ -27,9 +27,9 @@ public:
     Delay(double sr, uint32_t maxFrames) : sampleRate_(sr) {
         size_ = static_cast<size_t>(std::ceil(sr * 2.0)) + maxFrames + 4;
         for (auto& b : line_) b.assign(size_, 0.0f);
-        time_.prepare(sr, 0.05, static_cast<float>(0.25 * sr));
-        feedback_.prepare(sr, 0.02, 0.3f);
-        mix_.prepare(sr, 0.02, 0.3f);
+        time_.prepare(sr, 0.05);
+        feedback_.prepare(sr, 0.02);
+        mix_.prepare(sr, 0.02);
     }
     void reset() noexcept {
         for (auto& b : line_) std::fill(b.begin(), b.end(), 0.0f);

@@ -17,7 +17,7 @@ public:
         {"gain_db", "Gain", "dB", -60.0f, 24.0f, 0.0f, 0u, nullptr},
     }};
 
-    Gain(double sr, uint32_t) { gain_.prepare(sr, 0.02, 1.0f); }
+    Gain(double sr, uint32_t) { gain_.prepare(sr, 0.02); }
     void reset() noexcept {}
     void process(const float* const* in, float* const* out, uint32_t frames,
                  const float* p) noexcept {

@@ -47,8 +47,8 @@ public:
     }};
 
     Oscillator(double sr, uint32_t) : sampleRate_(sr) {
-        frequency_.prepare(sr, 0.02, 440.0f);
-        level_.prepare(sr, 0.02, dbToGain(-12.0f));
+        frequency_.prepare(sr, 0.02);
+        level_.prepare(sr, 0.02);
     }
     void reset() noexcept { phase_ = 0.0; }
     void process(const float* const* in, float* const* out, uint32_t frames,

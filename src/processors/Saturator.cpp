@@ -31,9 +31,9 @@ public:
     }};
 
     Saturator(double sr, uint32_t) {
-        drive_.prepare(sr, 0.02, 1.0f);
-        mix_.prepare(sr, 0.02, 1.0f);
-        out_.prepare(sr, 0.02, 1.0f);
+        drive_.prepare(sr, 0.02);
+        mix_.prepare(sr, 0.02);
+        out_.prepare(sr, 0.02);
     }
     void reset() noexcept {
         for (auto& s : state_) s = {};

@@ -19,15 +19,23 @@ inline float gainToDb(float g) noexcept { return g > 1e-12f ? 20.0f * std::log10
 /// `setTarget` is cheap when the target is unchanged.
 class LinearSmoother {
 public:
-    /// [control] Ramp length `seconds` at `sampleRateHz`; starts settled at `value`.
-    void prepare(double sampleRateHz, double seconds, float value) noexcept {
+    /// [control] Ramp length `seconds` at `sampleRateHz`. The first
+    /// setTarget() jumps there: a new instance starts at the values it was
+    /// given, not gliding from its defaults.
+    void prepare(double sampleRateHz, double seconds) noexcept {
         rampFrames_ = std::max<uint32_t>(1u, static_cast<uint32_t>(sampleRateHz * seconds));
-        current_ = target_ = value;
+        current_ = target_ = 0.0f;
         step_ = 0.0f;
         remaining_ = 0;
+        primed_ = false;
     }
     /// [audio] Start a ramp toward `target` unless it is already the target.
     void setTarget(float target) noexcept {
+        if (!primed_) {
+            primed_ = true;
+            snap(target);
+            return;
+        }
         if (target == target_) return;
         target_ = target;
         remaining_ = rampFrames_;
@@ -49,6 +57,7 @@ public:
 private:
     float current_ = 0.0f, target_ = 0.0f, step_ = 0.0f;
     uint32_t remaining_ = 0, rampFrames_ = 1;
+    bool primed_ = false;
 };
 
 }  // namespace rackterm::sdk

@@ -21,10 +21,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <new>
-#include <string>
 
 #if defined(__GNUC__)
 #define RACKTERM_EXPORT extern "C" __attribute__((visibility("default")))
@@ -35,9 +35,16 @@
 namespace rackterm::sdk {
 
 /// Thread-local text of the last create() failure, returned by last_error().
-inline std::string& lastErrorText() noexcept {
-    static thread_local std::string text;
+/// A plain array: a thread_local with a destructor would pin the module in
+/// memory (glibc keeps a DSO loaded while its TLS destructors are pending).
+inline char* lastErrorText() noexcept {
+    static thread_local char text[512];
     return text;
+}
+
+/// [control] Set the last-error text (truncated to fit).
+inline void setLastError(const char* a, const char* b = "") noexcept {
+    std::snprintf(lastErrorText(), 512, "%s%s", a, b);
 }
 
 /// [any] Clamp `v` into the range of `info`; integer and toggle parameters are rounded.
@@ -67,17 +74,17 @@ struct Glue {
     static I* self(rackterm_instance* p) noexcept { return reinterpret_cast<I*>(p); }
 
     static rackterm_instance* create(double sr, uint32_t maxFrames) noexcept {
-        lastErrorText().clear();
+        setLastError("");
         try {
             if (!(sr > 0.0) || maxFrames == 0) {
-                lastErrorText() = "create() needs a positive sample rate and block size";
+                setLastError("create() needs a positive sample rate and block size");
                 return nullptr;
             }
             return reinterpret_cast<rackterm_instance*>(new I(sr, maxFrames));
         } catch (const std::exception& e) {
-            try { lastErrorText() = std::string("create() threw: ") + e.what(); } catch (...) {}
+            setLastError("create() threw: ", e.what());
         } catch (...) {
-            try { lastErrorText() = "create() threw an unknown exception"; } catch (...) {}
+            setLastError("create() threw an unknown exception");
         }
         return nullptr;
     }
@@ -99,7 +106,7 @@ struct Glue {
         I* inst = self(p);
         inst->processor.process(in, out, frames, inst->params.data());
     }
-    static const char* lastError() noexcept { return lastErrorText().c_str(); }
+    static const char* lastError() noexcept { return lastErrorText(); }
 };
 
 /// The static descriptor for class T.

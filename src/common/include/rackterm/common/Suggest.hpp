@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,13 +25,14 @@ inline size_t editDistance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-/// The candidate nearest to `word`, or "" when none is within a third of its length (+1).
+/// The candidate nearest to `word`, or "" when none is within a third of the
+/// longer of the two (+1) edits.
 inline std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
     std::string best;
-    size_t bestDistance = word.size() / 3 + 2;
+    size_t bestDistance = SIZE_MAX;
     for (const auto& c : candidates) {
         const size_t d = editDistance(word, c);
-        if (d < bestDistance) {
+        if (d <= std::max(word.size(), c.size()) / 3 + 1 && d < bestDistance) {
             bestDistance = d;
             best = c;
         }

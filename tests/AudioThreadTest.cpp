@@ -1,0 +1,200 @@
+// Audio-thread safety: this executable interposes malloc/free/new and the
+// pthread lock calls and counts those made from the thread marked as the
+// audio thread. 100,000 blocks with a parameter change before every block
+// must make none; a rack holding a module that mallocs in process() (the
+// injected violation) must be caught by the same harness. Also: NaN/Inf
+// leaving a node is muted and reported.
+#include "support/Support.hpp"
+
+#include <rackterm/engine/Player.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
+#include <rackterm/loader/Loader.hpp>
+
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+namespace {
+thread_local bool tAudio = false;  // static TLS: reading it never allocates
+std::atomic<long> gAllocs{0}, gFrees{0}, gLocks{0};
+}  // namespace
+
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void __libc_free(void*);
+
+void* malloc(size_t n) {
+    if (tAudio) gAllocs.fetch_add(1);
+    return __libc_malloc(n);
+}
+void* calloc(size_t a, size_t b) {
+    if (tAudio) gAllocs.fetch_add(1);
+    return __libc_calloc(a, b);
+}
+void* realloc(void* p, size_t n) {
+    if (tAudio) gAllocs.fetch_add(1);
+    return __libc_realloc(p, n);
+}
+void* aligned_alloc(size_t a, size_t n) {
+    if (tAudio) gAllocs.fetch_add(1);
+    return __libc_memalign(a, n);
+}
+void* memalign(size_t a, size_t n) {
+    if (tAudio) gAllocs.fetch_add(1);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, size_t a, size_t n) {
+    if (tAudio) gAllocs.fetch_add(1);
+    *out = __libc_memalign(a, n);
+    return *out ? 0 : 12;
+}
+void free(void* p) {
+    if (tAudio && p) gFrees.fetch_add(1);
+    __libc_free(p);
+}
+
+#define RACKTERM_COUNT_LOCK(fn, T)                                                        \
+    int fn(T* m) {                                                                        \
+        static std::atomic<int (*)(T*)> real{nullptr};                                    \
+        if (tAudio) gLocks.fetch_add(1);                                                  \
+        auto f = real.load();                                                             \
+        if (!f) {                                                                         \
+            f = reinterpret_cast<int (*)(T*)>(dlsym(RTLD_NEXT, #fn));                     \
+            real.store(f);                                                                \
+        }                                                                                 \
+        return f(m);                                                                      \
+    }
+RACKTERM_COUNT_LOCK(pthread_mutex_lock, pthread_mutex_t)
+RACKTERM_COUNT_LOCK(pthread_mutex_trylock, pthread_mutex_t)
+RACKTERM_COUNT_LOCK(pthread_rwlock_rdlock, pthread_rwlock_t)
+RACKTERM_COUNT_LOCK(pthread_rwlock_wrlock, pthread_rwlock_t)
+RACKTERM_COUNT_LOCK(pthread_spin_lock, pthread_spinlock_t)
+}
+
+using namespace rackterm;
+
+namespace {
+
+struct Counts {
+    long allocs, frees, locks;
+    uint64_t blocks;
+};
+
+/// Build a rack of every built-in (dlopen path) plus a player on a real
+/// recording, optionally with `extra` fixture modules, and run `blocks`
+/// blocks of 64 frames on a thread marked as the audio thread while the
+/// control thread changes a parameter before every block.
+Counts runAudio(const std::vector<std::string>& extraModules, uint32_t blocks) {
+    std::vector<std::shared_ptr<loader::Module>> modules;
+    std::vector<engine::NodeSetup> nodes;
+    auto data = engine::decodeFile("/usr/share/sounds/alsa/Front_Right.wav", 48000);
+    EXPECT_TRUE(data);
+    struct PlayerOwner {
+        rackterm_instance* p;
+        ~PlayerOwner() { engine::playerDescriptor()->destroy(p); }
+    };
+    auto player = std::make_shared<PlayerOwner>();
+    player->p = engine::createPlayer(data.value(), 64);
+    nodes.push_back({"src", engine::playerDescriptor(), player->p, player, {0.0f}, false});
+    std::vector<std::string> paths;
+    for (const char* n : {"gain", "oscillator", "biquad", "saturator", "delay"})
+        paths.push_back(test::moduleDir() + "/lib" + n + ".so");
+    for (const auto& e : extraModules) paths.push_back(e);
+    for (const auto& path : paths) {
+        auto m = loader::loadModule(path);
+        EXPECT_TRUE(m) << m.error();
+        auto inst = loader::createInstance(m.value(), 48000, 64);
+        EXPECT_TRUE(inst);
+        std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+        std::vector<float> values;
+        for (uint32_t i = 0; i < owned->descriptor().param_count; ++i)
+            values.push_back(owned->descriptor().params[i].default_value);
+        nodes.push_back({owned->descriptor().id, &owned->descriptor(), owned->get(), owned, values, false});
+    }
+    engine::Engine eng;
+    const uint32_t nodeCount = static_cast<uint32_t>(nodes.size());
+    eng.publish(std::make_unique<engine::Rack>(std::move(nodes), 64, 48000, 0));
+
+    std::atomic<uint32_t> published{0};
+    std::atomic<bool> done{false};
+    std::thread audio([&] {
+        std::vector<float> inL(64, 0.0f), inR(64, 0.0f), outL(64), outR(64);  // allocated before marking
+        const float* in[2] = {inL.data(), inR.data()};
+        float* out[2] = {outL.data(), outR.data()};
+        tAudio = true;
+        for (uint32_t b = 0; b < blocks; ++b) {
+            while (published.load(std::memory_order_acquire) <= b) {
+            }  // the control thread has changed a parameter for this block
+            eng.process(in, out, 64);
+        }
+        tAudio = false;
+        done.store(true);
+    });
+    // Control thread: a parameter change before every block, bypass flips now and then.
+    for (uint32_t b = 0; b < blocks; ++b) {
+        const uint32_t node = 1 + b % (nodeCount - 1);
+        const auto* d = eng.rack()->descriptor(node);
+        if (d->param_count) {
+            const auto& info = d->params[b % d->param_count];
+            eng.setValue(node, b % d->param_count, info.min + (info.max - info.min) * static_cast<float>(b % 97) / 97.0f);
+        }
+        if (b % 1000 == 0) eng.setBypass(node, (b / 1000) % 2 == 1);
+        published.store(b + 1, std::memory_order_release);
+        if (b % 64 == 0) {
+            engine::MeterFrame m;
+            eng.latestMeters(m);
+            eng.collectGarbage();
+        }
+    }
+    audio.join();
+    return {gAllocs.exchange(0), gFrees.exchange(0), gLocks.exchange(0), eng.events().blocks.load()};
+}
+
+}  // namespace
+
+TEST(AudioThread, NoAllocationNoLockIn100000BlocksWithChangesEveryBlock) {
+    const Counts c = runAudio({}, 100000);
+    EXPECT_EQ(c.blocks, 100000u);
+    EXPECT_EQ(c.allocs, 0) << "allocations on the audio thread";
+    EXPECT_EQ(c.frees, 0) << "frees on the audio thread";
+    EXPECT_EQ(c.locks, 0) << "lock calls on the audio thread";
+}
+
+TEST(AudioThread, InjectedMallocIsCaught) {
+    const Counts c = runAudio({test::fixtureDir() + "/libfixture_mallocs.so"}, 1000);
+    EXPECT_GE(c.allocs, 1000) << "the harness must see the fixture's malloc in every block";
+}
+
+TEST(AudioThread, NonFiniteOutputIsMutedAndReported) {
+    auto m = loader::loadModule(test::fixtureDir() + "/libfixture_makes_nan.so");
+    ASSERT_TRUE(m) << m.error();
+    auto inst = loader::createInstance(m.value(), 48000, 64);
+    ASSERT_TRUE(inst);
+    std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+    engine::Engine eng;
+    std::vector<engine::NodeSetup> nodes;
+    nodes.push_back({"bad", &owned->descriptor(), owned->get(), owned, {}, false});
+    eng.publish(std::make_unique<engine::Rack>(std::move(nodes), 64, 48000, 0));
+    std::vector<float> l(64, 0.5f), r(64, 0.5f), ol(64), orr(64);
+    const float* in[2] = {l.data(), r.data()};
+    float* out[2] = {ol.data(), orr.data()};
+    eng.process(in, out, 64);
+    for (float v : ol) ASSERT_EQ(v, 0.0f);
+    EXPECT_EQ(eng.events().nonFiniteBlocks.load(), 1u);
+    EXPECT_EQ(eng.events().lastNonFiniteNode.load(), 0u);
+}
+
+TEST(AudioThread, DenormalsAreFlushed) {
+    engine::flushDenormals();
+    volatile float tiny = 1e-39f;  // subnormal
+    volatile float scaled = tiny * 1.0f;
+    EXPECT_EQ(scaled, 0.0f);
+}

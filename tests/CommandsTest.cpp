@@ -1,0 +1,103 @@
+// Values with units, and the command language run against a real runtime
+// (real modules, real player file), offline.
+#include "support/Support.hpp"
+
+#include <rackterm/app/Commands.hpp>
+#include <rackterm/app/Values.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+using namespace rackterm;
+
+namespace {
+const rackterm_param_info kHz{"frequency_hz", "Frequency", "Hz", 20.0f, 20000.0f, 1000.0f, RACKTERM_PARAM_LOG, nullptr};
+const rackterm_param_info kDb{"gain_db", "Gain", "dB", -60.0f, 24.0f, 0.0f, 0u, nullptr};
+const rackterm_param_info kMs{"time_ms", "Time", "ms", 1.0f, 2000.0f, 250.0f, 0u, nullptr};
+const rackterm_param_info kMix{"mix", "Mix", "", 0.0f, 1.0f, 0.3f, 0u, nullptr};
+const rackterm_param_info kType{"type", "Type", "", 0.0f, 3.0f, 0.0f, RACKTERM_PARAM_INTEGER, "sine|saw|square|triangle"};
+}  // namespace
+
+TEST(Values, UnitsParse) {
+    EXPECT_FLOAT_EQ(app::parseValue(kHz, "1k").value(), 1000.0f);
+    EXPECT_FLOAT_EQ(app::parseValue(kHz, "1.5kHz").value(), 1500.0f);
+    EXPECT_FLOAT_EQ(app::parseValue(kHz, "440Hz").value(), 440.0f);
+    EXPECT_FLOAT_EQ(app::parseValue(kDb, "-6dB").value(), -6.0f);
+    EXPECT_FLOAT_EQ(app::parseValue(kMs, "0.25s").value(), 250.0f);
+    EXPECT_FLOAT_EQ(app::parseValue(kMix, "50%").value(), 0.5f);
+    EXPECT_FLOAT_EQ(app::parseValue(kType, "saw").value(), 1.0f);
+}
+
+TEST(Values, ErrorsSayWhatIsExpected) {
+    auto wrongUnit = app::parseValue(kHz, "3dB");
+    ASSERT_FALSE(wrongUnit);
+    EXPECT_NE(wrongUnit.error().find("takes Hz"), std::string::npos);
+    auto range = app::parseValue(kDb, "30");
+    ASSERT_FALSE(range);
+    EXPECT_NE(range.error().find("outside -60.0 dB .. 24.0 dB"), std::string::npos) << range.error();
+    EXPECT_FALSE(app::parseValue(kType, "1.5"));
+    EXPECT_FALSE(app::parseValue(kDb, "loud"));
+}
+
+TEST(Values, Format) {
+    EXPECT_EQ(app::formatValue(kDb, -12.0f), "-12.0 dB");
+    EXPECT_EQ(app::formatValue(kHz, 1500.0f), "1.50 kHz");
+    EXPECT_EQ(app::formatValue(kType, 3.0f), "triangle");
+}
+
+class CommandsTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        setenv("RACKTERM_PROCESSOR_PATH", test::moduleDir().c_str(), 1);
+        auto s = config::parseSession(R"([session]
+name = "cmd"
+[[node]]
+id = "src"
+processor = "player"
+file = "/usr/share/sounds/alsa/Front_Left.wav"
+[[node]]
+id = "gain"
+processor = "gain"
+)", "cmd.toml");
+        ASSERT_TRUE(s) << s.error();
+        auto r = app::Runtime::open(s.value(), 48000, 256);
+        ASSERT_TRUE(r) << r.error();
+        rt = std::move(r.value());
+    }
+    app::Reply exec(const std::string& line) {
+        app::CommandContext ctx{*rt, nullptr};
+        return app::execute(ctx, line);
+    }
+    std::unique_ptr<app::Runtime> rt;
+};
+
+TEST_F(CommandsTest, SetGetAndApplied) {
+    auto r = exec("set gain.gain_db -12dB");
+    ASSERT_TRUE(r.ok) << r.text;
+    EXPECT_EQ(r.text, "gain.gain_db = -12.0 dB");
+    EXPECT_EQ(exec("get gain.gain_db").text, "gain.gain_db = -12.0 dB");
+    EXPECT_TRUE(rt->dirty());
+    float l[64] = {}, rr[64] = {};
+    float* out[2] = {l, rr};
+    rt->engine().process(nullptr, out, 64);  // plays the audio thread's part
+    EXPECT_TRUE(exec("wait applied").ok);
+}
+
+TEST_F(CommandsTest, DidYouMean) {
+    EXPECT_EQ(exec("sett gain.gain_db 1").text, "unknown command 'sett' (did you mean 'set'?); `help` lists them");
+    EXPECT_NE(exec("set gian.gain_db 1").text.find("(did you mean 'gain'?)"), std::string::npos);
+    EXPECT_NE(exec("set gain.gain 1").text.find("(did you mean 'gain_db'?)"), std::string::npos);
+    EXPECT_EQ(exec("set gain.gain_db").text, "usage: set NODE.PARAM VALUE");
+}
+
+TEST_F(CommandsTest, BypassListStatusQuit) {
+    EXPECT_EQ(exec("bypass gain on").text, "gain bypassed");
+    EXPECT_TRUE(rt->bypassed(1));
+    EXPECT_EQ(exec("list nodes").text, "src=player gain=gain(bypassed)");
+    EXPECT_NE(exec("status").text.find("2 nodes, 48000 Hz"), std::string::npos);
+    auto q = exec("quit");
+    EXPECT_FALSE(q.ok);
+    EXPECT_FALSE(q.quit);
+    EXPECT_TRUE(exec("quit!").quit);
+}

@@ -1,0 +1,105 @@
+// The console in a real terminal: tmux (private socket) at 80x24 on a
+// private jackd. Type `:set gain.gain_db -12` and `:w`; the screen shows
+// -12.0 dB and the file holds it. Also: keys adjust and bypass, q asks when
+// unsaved, and LANG=C falls back to ASCII.
+#include "support/Support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+using namespace rackterm;
+
+namespace {
+
+class Console : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_TRUE(server.ready());
+        dir = test::tempDir("console");
+        session = dir + "/demo.toml";
+        std::string demo = test::readText(test::sourceDir() + "/examples/demo.toml");
+        test::writeText(session, demo);
+        socket = "rackterm-test-" + std::to_string(::getpid());
+    }
+    void TearDown() override {
+        tmux({"kill-server"});
+        std::filesystem::remove_all(dir);
+    }
+    test::RunResult tmux(std::vector<std::string> args) {
+        args.insert(args.begin(), {"tmux", "-L", socket});
+        return test::run(args, {}, 20);
+    }
+    void start(const std::string& lang, int cols, int rows) {
+        const std::string cmd = "env " + server.envEntry() + " RACKTERM_PROCESSOR_PATH=" + test::moduleDir() +
+                                " XDG_STATE_HOME=" + dir + " LANG=" + lang + " LC_ALL=" + lang + " TERM=xterm-256color " +
+                                test::binary() + " " + session + "; echo EXITED:$?; sleep 60";
+        auto r = tmux({"new-session", "-d", "-s", "t", "-x", std::to_string(cols), "-y", std::to_string(rows), cmd});
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+        ASSERT_TRUE(waitFor("master")) << screen();
+    }
+    std::string screen() { return tmux({"capture-pane", "-p", "-t", "t"}).out; }
+    bool waitFor(const std::string& text, double seconds = 10) {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        while (std::chrono::steady_clock::now() < end) {
+            if (screen().find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return false;
+    }
+    void keys(const std::vector<std::string>& k) {
+        std::vector<std::string> args = {"send-keys", "-t", "t"};
+        args.insert(args.end(), k.begin(), k.end());
+        tmux(args);
+    }
+    test::JackServer server;
+    std::string dir, session, socket;
+};
+
+}  // namespace
+
+TEST_F(Console, SetAndSaveAt80x24) {
+    start("C.UTF-8", 80, 24);
+    keys({":set gain.gain_db -12", "Enter"});
+    ASSERT_TRUE(waitFor("gain.gain_db = -12.0 dB")) << screen();
+    EXPECT_TRUE(waitFor("[+] unsaved")) << screen();
+    keys({":w", "Enter"});
+    ASSERT_TRUE(waitFor("saved " + session)) << screen();
+    EXPECT_NE(screen().find("-12.0 dB"), std::string::npos);
+    const std::string saved = test::readText(session);
+    EXPECT_NE(saved.find("params = { gain_db = -12.0 }"), std::string::npos) << saved;
+    EXPECT_TRUE(std::filesystem::exists(session + "~"));
+    keys({":q", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}
+
+TEST_F(Console, KeysAdjustBypassAndQuitAsksWhenUnsaved) {
+    start("C", 80, 24);
+    const std::string first = screen();
+    EXPECT_EQ(first.find("\u2588"), std::string::npos) << "ASCII meters in LANG=C";
+    EXPECT_NE(first.find("level_db"), std::string::npos);
+    keys({"l", "l"});  // level_db -3.0 -> -2.0
+    EXPECT_TRUE(waitFor("-2.0 dB")) << screen();
+    keys({"Tab", "b"});
+    EXPECT_TRUE(waitFor("eq bypassed")) << screen();
+    keys({"q"});
+    EXPECT_TRUE(waitFor("Save before quitting?")) << screen();
+    keys({"n"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+    EXPECT_EQ(test::readText(session).find("level_db = -2.0"), std::string::npos) << "not saved when told no";
+}
+
+TEST_F(Console, BadCommandShowsErrorAndKeepsRunning) {
+    start("C.UTF-8", 80, 24);
+    keys({":sett gain.gain_db 3", "Enter"});
+    EXPECT_TRUE(waitFor("did you mean 'set'")) << screen();
+    keys({":set gain.gain_db 300", "Enter"});
+    EXPECT_TRUE(waitFor("outside -60.0 dB .. 24.0 dB")) << screen();
+    keys({"?"});
+    EXPECT_TRUE(waitFor("Commands")) << screen();
+    keys({"Escape"});
+    keys({":q", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}

@@ -1,0 +1,226 @@
+#include "Support.hpp"
+
+#include <fcntl.h>
+#include <jack/jack.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace rackterm::test {
+
+namespace fs = std::filesystem;
+
+std::string binary() { return RACKTERM_TEST_BINARY; }
+std::string moduleDir() { return RACKTERM_TEST_MODULE_DIR; }
+std::string fixtureDir() { return RACKTERM_TEST_FIXTURE_DIR; }
+std::string sourceDir() { return RACKTERM_TEST_SOURCE_DIR; }
+
+std::string tempDir(const std::string& tag) {
+    std::string t = (fs::temp_directory_path() / ("rackterm-test-" + tag + "-XXXXXX")).string();
+    if (!mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
+    return t;
+}
+
+void writeText(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string readText(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+namespace {
+std::vector<char*> makeEnv(const std::vector<std::string>& extra, std::vector<std::string>& storage) {
+    storage.clear();
+    for (char** e = environ; *e; ++e) {
+        std::string kv = *e;
+        bool overridden = false;
+        for (const auto& x : extra)
+            if (kv.substr(0, kv.find('=') + 1) == x.substr(0, x.find('=') + 1)) overridden = true;
+        if (!overridden) storage.push_back(kv);
+    }
+    for (const auto& x : extra) storage.push_back(x);
+    std::vector<char*> out;
+    for (auto& s : storage) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+}
+}  // namespace
+
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& outFile,
+            const std::string& errFile) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> args = argv, storage;
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    auto cenv = makeEnv(env, storage);
+    pid_t pid = -1;
+    if (posix_spawnp(&pid, cargs[0], &fa, nullptr, cargs.data(), cenv.data()) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+int stop(pid_t pid, int sig, double timeoutSeconds) {
+    if (pid <= 0) return -1;
+    if (sig) ::kill(pid, sig);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeoutSeconds);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -2;
+}
+
+RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env, double timeoutSeconds) {
+    const std::string dir = tempDir("run");
+    const std::string out = dir + "/out", err = dir + "/err";
+    RunResult r;
+    pid_t pid = spawn(argv, env, out, err);
+    if (pid < 0) return r;
+    r.exitCode = stop(pid, 0, timeoutSeconds);
+    r.out = readText(out);
+    r.err = readText(err);
+    fs::remove_all(dir);
+    return r;
+}
+
+JackServer::JackServer(uint32_t rate, uint32_t period) {
+    static std::atomic<int> counter{0};
+    name_ = "rackterm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    const std::string dir = tempDir("jackd");
+    pid_ = spawn({"jackd", "--no-realtime", "-d", "dummy", "-r", std::to_string(rate), "-p", std::to_string(period)},
+                 {"JACK_DEFAULT_SERVER=" + name_, "JACK_NO_AUDIO_RESERVATION=1"}, dir + "/out", dir + "/err");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+        jack_status_t st{};
+        jack_client_t* c = jack_client_open("probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &st,
+                                            name_.c_str());
+        if (c) {
+            jack_client_close(c);
+            ready_ = true;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+JackServer::~JackServer() { stop(pid_, SIGTERM); }
+
+std::vector<float> Sound::channel(int c) const {
+    std::vector<float> out(frames());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = samples[i * static_cast<size_t>(channels) + static_cast<size_t>(c)];
+    return out;
+}
+
+Sound readSound(const std::string& path) {
+    SF_INFO info{};
+    SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+    if (!f) throw std::runtime_error("cannot read " + path);
+    Sound s;
+    s.rate = info.samplerate;
+    s.channels = info.channels;
+    s.samples.resize(static_cast<size_t>(info.frames) * static_cast<size_t>(info.channels));
+    sf_readf_float(f, s.samples.data(), info.frames);
+    sf_close(f);
+    return s;
+}
+
+void writeSound(const std::string& path, const Sound& s, int format) {
+    SF_INFO info{};
+    info.samplerate = s.rate;
+    info.channels = s.channels;
+    info.format = format ? format : (SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+    SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+    if (!f) throw std::runtime_error("cannot write " + path);
+    sf_writef_float(f, s.samples.data(), static_cast<sf_count_t>(s.frames()));
+    sf_close(f);
+}
+
+double rmsDb(const std::vector<float>& x) {
+    double sum = 0;
+    for (float v : x) sum += static_cast<double>(v) * v;
+    return 10.0 * std::log10(sum / static_cast<double>(x.size()) + 1e-30);
+}
+
+namespace {
+void fft(std::vector<std::complex<double>>& a) {
+    const size_t n = a.size();
+    for (size_t i = 1, j = 0; i < n; ++i) {
+        size_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) std::swap(a[i], a[j]);
+    }
+    for (size_t len = 2; len <= n; len <<= 1) {
+        const double ang = -2 * M_PI / static_cast<double>(len);
+        const std::complex<double> wl(std::cos(ang), std::sin(ang));
+        for (size_t i = 0; i < n; i += len) {
+            std::complex<double> w(1);
+            for (size_t k = 0; k < len / 2; ++k) {
+                auto u = a[i + k], v = a[i + k + len / 2] * w;
+                a[i + k] = u + v;
+                a[i + k + len / 2] = u - v;
+                w *= wl;
+            }
+        }
+    }
+}
+}  // namespace
+
+double bandEnergyDb(const std::vector<float>& x, int rate, double loHz, double hiHz) {
+    const size_t n = 4096;
+    double energy = 0;
+    for (size_t start = 0; start + n <= x.size(); start += n / 2) {
+        std::vector<std::complex<double>> a(n);
+        for (size_t i = 0; i < n; ++i)
+            a[i] = x[start + i] * (0.5 - 0.5 * std::cos(2 * M_PI * static_cast<double>(i) / static_cast<double>(n)));
+        fft(a);
+        for (size_t k = 0; k <= n / 2; ++k) {
+            const double f = static_cast<double>(k) * rate / static_cast<double>(n);
+            if (f >= loHz && f <= hiHz) energy += std::norm(a[k]);
+        }
+    }
+    return 10.0 * std::log10(energy + 1e-30);
+}
+
+double zeroCrossingFrequency(const std::vector<float>& x, int rate) {
+    double first = -1, last = -1;
+    long count = 0;
+    for (size_t i = 1; i < x.size(); ++i) {
+        if (x[i - 1] < 0.0f && x[i] >= 0.0f) {
+            const double t = static_cast<double>(i - 1) + x[i - 1] / (x[i - 1] - x[i]);
+            if (first < 0) first = t;
+            else ++count;
+            last = t;
+        }
+    }
+    return count > 0 ? count * rate / (last - first) : 0.0;
+}
+
+}  // namespace rackterm::test

@@ -1,0 +1,74 @@
+// Test helpers: run the real rackterm binary, start a private JACK server,
+// read and analyse sound files. Used only by tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rackterm::test {
+
+/// Paths baked in by CMake.
+std::string binary();       ///< the rackterm executable
+std::string moduleDir();    ///< built-in processor modules
+std::string fixtureDir();   ///< test fixture modules
+std::string sourceDir();    ///< the source tree
+
+/// A fresh empty folder under the system temp folder (removed by the caller or left for inspection).
+std::string tempDir(const std::string& tag);
+/// Write `text` to `path`.
+void writeText(const std::string& path, const std::string& text);
+std::string readText(const std::string& path);
+
+struct RunResult {
+    int exitCode = -1;  ///< -1 when killed by a signal, -2 on time-out
+    std::string out, err;
+};
+/// Run argv with extra "NAME=value" environment entries, wait at most `timeoutSeconds`.
+RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+              double timeoutSeconds = 60);
+/// Start argv in the background (stdout/stderr to files); returns its pid.
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& outFile,
+            const std::string& errFile);
+/// Send `sig` to `pid` (one we started) and wait for it; returns its exit status or -1.
+int stop(pid_t pid, int sig, double timeoutSeconds = 10);
+
+/// A private JACK server: `jackd --no-realtime -d dummy`, named uniquely, stopped by the destructor.
+class JackServer {
+public:
+    JackServer(uint32_t rate = 48000, uint32_t period = 256);
+    ~JackServer();
+    JackServer(const JackServer&) = delete;
+    JackServer& operator=(const JackServer&) = delete;
+    bool ready() const { return ready_; }
+    const std::string& name() const { return name_; }
+    /// "JACK_DEFAULT_SERVER=name" for child processes.
+    std::string envEntry() const { return "JACK_DEFAULT_SERVER=" + name_; }
+
+private:
+    std::string name_;
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+/// A sound file's frames, interleaved.
+struct Sound {
+    int rate = 0;
+    int channels = 0;
+    std::vector<float> samples;  ///< frames x channels, interleaved
+    size_t frames() const { return channels ? samples.size() / static_cast<size_t>(channels) : 0; }
+    std::vector<float> channel(int c) const;
+};
+Sound readSound(const std::string& path);
+/// Write float WAV (format 0 = float, else a libsndfile SF_FORMAT_* value).
+void writeSound(const std::string& path, const Sound& s, int format = 0);
+
+double rmsDb(const std::vector<float>& x);
+/// Energy (dB) of `x` between `loHz` and `hiHz` by FFT (Hann window, averaged frames of 4096).
+double bandEnergyDb(const std::vector<float>& x, int rate, double loHz, double hiHz);
+/// Frequency of a periodic signal by interpolated rising zero crossings, Hz.
+double zeroCrossingFrequency(const std::vector<float>& x, int rate);
+
+}  // namespace rackterm::test
