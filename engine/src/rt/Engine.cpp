@@ -21,7 +21,7 @@ void flushDenormals() noexcept {
 #endif
 }
 
-Engine::Engine() : stats_(std::make_unique<Rack::BlockStats>()) {}
+Engine::Engine() = default;
 
 Engine::~Engine() {
     collectGarbage();
@@ -55,8 +55,22 @@ void Engine::collectGarbage() {
 }
 
 bool Engine::latestMeters(MeterFrame& out) {
-    bool any = false;
-    while (meters_.pop(out)) any = true;
+    bool any = false, timed = false;
+    float nodeNs[kMaxNodes];
+    float blockNs = 0;
+    while (meters_.pop(out)) {
+        any = true;
+        if (out.timed) {  // keep the newest timing even when the newest frame has none
+            std::copy(out.nodeNanoseconds, out.nodeNanoseconds + out.nodeCount, nodeNs);
+            blockNs = out.blockNanoseconds;
+            timed = true;
+        }
+    }
+    if (any && timed && !out.timed) {
+        std::copy(nodeNs, nodeNs + out.nodeCount, out.nodeNanoseconds);
+        out.blockNanoseconds = blockNs;
+        out.timed = true;
+    }
     return any;
 }
 
@@ -82,38 +96,24 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
 }
 
 void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames) noexcept {
-    Rack::BlockStats& s = *stats_;
-    const auto start = std::chrono::steady_clock::now();
-    applied_.store(active_->process(in, out, frames, s), std::memory_order_release);
-
-    if (s.nonFiniteNode != UINT32_MAX) {
-        events_.lastNonFiniteNode.store(s.nonFiniteNode, std::memory_order_relaxed);
+    const bool timed = (blockCounter_++ & 15u) == 0;
+    const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    MeterFrame* m = meters_.reserve();  // written in place; nullptr when the control thread fell behind
+    uint32_t nonFiniteNode = UINT32_MAX;
+    applied_.store(active_->process(in, out, frames, m, timed, nonFiniteNode), std::memory_order_release);
+    if (nonFiniteNode != UINT32_MAX) {
+        events_.lastNonFiniteNode.store(nonFiniteNode, std::memory_order_relaxed);
         events_.lastNonFiniteRack.store(active_->serial(), std::memory_order_relaxed);
         events_.nonFiniteBlocks.fetch_add(1, std::memory_order_release);
     }
-    MeterFrame m;
-    m.rackSerial = active_->serial();
-    m.nodeCount = active_->nodeCount();
-    m.frames = frames;
-    for (uint32_t i = 0; i < m.nodeCount; ++i) {
-        for (uint32_t c = 0; c < 2; ++c) {
-            m.nodePeak[i][c] = s.peak[i][c];
-            m.nodeRms[i][c] = std::sqrt(s.meanSquare[i][c]);
-        }
-        m.nodeNanoseconds[i] = s.nanoseconds[i];
+    if (!m) {
+        events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
+        return;
     }
-    for (uint32_t c = 0; c < 2; ++c) {
-        float peak = 0.0f, sum = 0.0f;
-        for (uint32_t f = 0; f < frames; ++f) {
-            peak = std::max(peak, std::fabs(out[c][f]));
-            sum += out[c][f] * out[c][f];
-        }
-        m.masterPeak[c] = peak;
-        m.masterRms[c] = frames ? std::sqrt(sum / static_cast<float>(frames)) : 0.0f;
-    }
-    m.blockNanoseconds = static_cast<float>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-    if (!meters_.push(m)) events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
+    if (timed)
+        m->blockNanoseconds = static_cast<float>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+    meters_.publish();
 }
 
 }  // namespace rackterm::engine

@@ -1,5 +1,7 @@
 #include <rackterm/engine/rt/Rack.hpp>
 
+#include <rackterm/engine/rt/BlockStats.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,7 +39,10 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
         offset += count;
     }
     control_.generation = generation;
-    buffers_.assign(static_cast<size_t>(4) * maxBlockFrames_, 0.0f);
+    // Channel buffers sit a stride apart that is not a multiple of 4 KiB, so a
+    // node's loads and stores never alias in the store buffer (4K aliasing).
+    stride_ = (maxBlockFrames_ + 15u) / 16u * 16u + 16u;
+    buffers_.assign(static_cast<size_t>(stride_) * 6 + 16, 0.0f);
     shared_.reset(control_);
     shared_.publish();  // the first block sees these values
 }
@@ -81,48 +86,71 @@ uint64_t Rack::nonFiniteCount(uint32_t node) const noexcept {
     return node < nodes_.size() ? nodes_[node].nonFinite.load(std::memory_order_relaxed) : 0;
 }
 
-uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frames, BlockStats& stats) noexcept {
+uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frames, MeterFrame* meters, bool timed,
+                       uint32_t& nonFiniteNode) noexcept {
     if (shared_.consume() || !current_) current_ = &shared_.readBuffer();
     const ParamFrame& p = *current_;
-    stats.nonFiniteNode = UINT32_MAX;
+    nonFiniteNode = UINT32_MAX;
 
-    float* a[2] = {buffers_.data(), buffers_.data() + maxBlockFrames_};
-    float* b[2] = {buffers_.data() + 2 * maxBlockFrames_, buffers_.data() + 3 * maxBlockFrames_};
-    for (uint32_t c = 0; c < 2; ++c) {
-        if (in && in[c]) std::memcpy(a[c], in[c], frames * sizeof(float));
-        else std::memset(a[c], 0, frames * sizeof(float));
-    }
-    for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    float* const base = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
+    float* ping[2] = {base, base + stride_};
+    float* pong[2] = {base + 2 * stride_, base + 3 * stride_};
+    const float* silence = base + 4 * stride_;
+    const float* src[2] = {in && in[0] ? in[0] : silence, in && in[1] ? in[1] : silence};
+    const uint32_t count = static_cast<uint32_t>(nodes_.size());
+    if (count == 0)
+        for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], src[c], frames * sizeof(float));
+
+    uint64_t start = timed ? nowNs() : 0;
+    for (uint32_t i = 0; i < count; ++i) {
         Node& n = nodes_[i];
         if (n.appliedGeneration != p.nodeGeneration[i]) {
             n.descriptor->apply_plain_values(n.instance, p.values.data() + n.paramOffset, n.paramCount);
             n.appliedGeneration = p.nodeGeneration[i];
         }
-        runNode(n, i, a, b, frames, p.bypass[i], stats);
-        std::swap(a[0], b[0]);
-        std::swap(a[1], b[1]);
+        float* const* dst = (i + 1 == count) ? out : (i % 2 == 0 ? ping : pong);
+        rt::ChannelStats st[2];
+        if (!runNode(n, src, dst, frames, p.bypass[i], st) && nonFiniteNode == UINT32_MAX) nonFiniteNode = i;
+        if (meters) {
+            for (uint32_t c = 0; c < 2; ++c) {
+                meters->nodePeak[i][c] = st[c].peak;
+                meters->nodeRms[i][c] = std::sqrt(st[c].meanSquare);
+            }
+            if (timed) {
+                const uint64_t now = nowNs();
+                meters->nodeNanoseconds[i] = static_cast<float>(now - start);
+                start = now;
+            }
+        }
+        src[0] = dst[0];
+        src[1] = dst[1];
     }
-    for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], a[c], frames * sizeof(float));
+    if (meters) {
+        meters->rackSerial = serial_;
+        meters->nodeCount = count;
+        meters->frames = frames;
+        meters->timed = timed;
+        for (uint32_t c = 0; c < 2; ++c) {
+            if (count) {  // the last node wrote `out`: its meters are the master's
+                meters->masterPeak[c] = meters->nodePeak[count - 1][c];
+                meters->masterRms[c] = meters->nodeRms[count - 1][c];
+            } else {
+                const rt::ChannelStats st = rt::measure(out[c], frames);
+                meters->masterPeak[c] = st.peak;
+                meters->masterRms[c] = std::sqrt(st.meanSquare);
+            }
+        }
+    }
     return p.generation;
 }
 
-void Rack::runNode(Node& n, uint32_t index, const float* const* in, float* const* out, uint32_t frames,
-                   uint8_t bypass, BlockStats& stats) noexcept {
-    const uint64_t start = nowNs();
+bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
+                   rt::ChannelStats* stats) noexcept {
     const float target = bypass ? 1.0f : 0.0f;
     if (n.bypassMix == 1.0f && target == 1.0f) {
         for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
     } else {
         n.descriptor->process(n.instance, in, out, frames);
-        bool finite = true;
-        for (uint32_t c = 0; c < 2; ++c)
-            for (uint32_t f = 0; f < frames; ++f) finite &= std::isfinite(out[c][f]);
-        if (!finite) {
-            for (uint32_t c = 0; c < 2; ++c) std::memset(out[c], 0, frames * sizeof(float));
-            n.descriptor->reset(n.instance);
-            n.nonFinite.fetch_add(1, std::memory_order_relaxed);
-            if (stats.nonFiniteNode == UINT32_MAX) stats.nonFiniteNode = index;
-        }
         if (n.bypassMix != 0.0f || target != 0.0f) {  // crossfade processed <-> dry
             const float step = 1.0f / static_cast<float>(bypassRampFrames_);
             float m = n.bypassMix;
@@ -133,17 +161,17 @@ void Rack::runNode(Node& n, uint32_t index, const float* const* in, float* const
             n.bypassMix = m;
         }
     }
+    // One pass per channel gives the meters and the NaN/Inf guard.
+    stats[0] = rt::measure(out[0], frames);
+    stats[1] = rt::measure(out[1], frames);
+    if (stats[0].finite && stats[1].finite) return true;
     for (uint32_t c = 0; c < 2; ++c) {
-        float peak = 0.0f, sum = 0.0f;
-        for (uint32_t f = 0; f < frames; ++f) {
-            const float v = out[c][f];
-            peak = std::max(peak, std::fabs(v));
-            sum += v * v;
-        }
-        stats.peak[index][c] = peak;
-        stats.meanSquare[index][c] = frames ? sum / static_cast<float>(frames) : 0.0f;
+        std::memset(out[c], 0, frames * sizeof(float));
+        stats[c] = {0.0f, 0.0f, true};
     }
-    stats.nanoseconds[index] = static_cast<float>(nowNs() - start);
+    n.descriptor->reset(n.instance);
+    n.nonFinite.fetch_add(1, std::memory_order_relaxed);
+    return false;
 }
 
 }  // namespace rackterm::engine

@@ -196,10 +196,10 @@ void Runtime::updateMeters(double now) {
     const double period = f.frames ? f.frames / sampleRate_ * 1e9 : 1.0;
     for (size_t n = 0; n < meters_.nodes.size(); ++n) {
         apply(meters_.nodes[n], fresh ? f.nodePeak[n] : zeros, fresh ? f.nodeRms[n] : zeros, 2 + 2 * n);
-        if (fresh) meters_.nodes[n].cpuShare = static_cast<float>(f.nodeNanoseconds[n] / period);
+        if (fresh && f.timed) meters_.nodes[n].cpuShare = static_cast<float>(f.nodeNanoseconds[n] / period);
     }
     apply(meters_.master, fresh ? f.masterPeak : zeros, fresh ? f.masterRms : zeros, 0);
-    if (fresh) meters_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
+    if (fresh && f.timed) meters_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
 }
 
 std::vector<std::string> Runtime::takeEvents() {

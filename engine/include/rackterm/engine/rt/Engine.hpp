@@ -15,20 +15,6 @@
 
 namespace rackterm::engine {
 
-/// One block's meters: per node and master, peak and RMS per channel
-/// (linear, full scale 1.0), and the audio thread's time per node.
-struct MeterFrame {
-    uint64_t rackSerial = 0;
-    uint32_t nodeCount = 0;
-    uint32_t frames = 0;
-    float nodePeak[kMaxNodes][2];
-    float nodeRms[kMaxNodes][2];
-    float nodeNanoseconds[kMaxNodes];
-    float masterPeak[2];
-    float masterRms[2];
-    float blockNanoseconds = 0;
-};
-
 /// Events the audio side raises; the control thread reads and logs them.
 struct EngineEvents {
     std::atomic<uint64_t> xruns{0};           ///< set by the backend (JACK xrun callback)
@@ -66,7 +52,8 @@ public:
 
     /// [control] Free racks the audio thread has handed back. Call often.
     void collectGarbage();
-    /// [control] Drain the meter ring into `out` (keeps the newest); false when empty.
+    /// [control] Drain the meter ring into `out` (the newest frame, with the
+    /// newest timing seen); false when the ring was empty.
     bool latestMeters(MeterFrame& out);
 
     EngineEvents& events() noexcept { return events_; }
@@ -88,7 +75,7 @@ private:
     std::atomic<uint64_t> applied_{0};
     uint64_t generation_ = 0;
     EngineEvents events_;
-    std::unique_ptr<Rack::BlockStats> stats_;  // [audio] scratch
+    uint32_t blockCounter_ = 0;             // [audio]
 };
 
 /// [audio] Set flush-to-zero and denormals-are-zero for the calling thread.

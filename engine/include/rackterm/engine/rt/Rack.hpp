@@ -10,6 +10,8 @@
 // Audio is stereo, non-interleaved: 2 x frames, frames <= maxBlockFrames().
 #pragma once
 
+#include <rackterm/engine/rt/BlockStats.hpp>
+#include <rackterm/engine/rt/MeterFrame.hpp>
 #include <rackterm/engine/rt/TripleBuffer.hpp>
 #include <rackterm/processor.h>
 
@@ -20,9 +22,6 @@
 #include <vector>
 
 namespace rackterm::engine {
-
-/// Most nodes a rack may hold (the meter frame has a slot per node).
-inline constexpr uint32_t kMaxNodes = 64;
 
 /// What the control thread tells a rack about one node.
 struct NodeSetup {
@@ -75,17 +74,15 @@ public:
     uint64_t nonFiniteCount(uint32_t node) const noexcept;
 
     /// [audio] Take the newest parameters (apply_plain_values for nodes whose
-    /// generation moved), then run the chain: `in` -> nodes -> `out`. Node
-    /// output with NaN/Inf is replaced by silence and the node is reset.
-    /// Writes per-node peak/RMS/time into the given arrays (kMaxNodes x 2).
-    /// Returns the generation now applied.
-    struct BlockStats {
-        float peak[kMaxNodes][2];
-        float meanSquare[kMaxNodes][2];
-        float nanoseconds[kMaxNodes];
-        uint32_t nonFiniteNode;  ///< first node muted in this block, or UINT32_MAX
-    };
-    uint64_t process(const float* const* in, float* const* out, uint32_t frames, BlockStats& stats) noexcept;
+    /// generation moved), then run the chain: `in` (nullptr = silence) ->
+    /// nodes -> `out`. The first node reads `in` and the last writes `out`
+    /// directly. Node output with NaN/Inf is replaced by silence, the node is
+    /// reset and counted. Fills `meters` (may be nullptr) with per-node and
+    /// master peak/RMS, and per-node times when `timed`. Returns the
+    /// generation now applied; `nonFiniteNode` gets the first muted node or
+    /// UINT32_MAX.
+    uint64_t process(const float* const* in, float* const* out, uint32_t frames, MeterFrame* meters, bool timed,
+                     uint32_t& nonFiniteNode) noexcept;
 
 private:
     struct Node {
@@ -103,13 +100,16 @@ private:
             : id(std::move(o.id)), descriptor(o.descriptor), instance(o.instance), paramOffset(o.paramOffset),
               paramCount(o.paramCount) {}
     };
-    void runNode(Node& n, uint32_t index, const float* const* in, float* const* out, uint32_t frames,
-                 uint8_t bypass, BlockStats& stats) noexcept;
+    /// Run one node from `in` to `out` and measure its output into
+    /// stats[2]; false when that output was non-finite (and muted).
+    bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
+                 rt::ChannelStats* stats) noexcept;
 
     std::vector<Node> nodes_;
     std::vector<std::shared_ptr<void>> owners_;
-    std::vector<float> buffers_;  // 2 stereo blocks, ping-pong
+    std::vector<float> buffers_;  // 2 stereo blocks (ping-pong) + 1 stereo block of silence
     uint32_t maxBlockFrames_;
+    uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
     double sampleRate_;
     uint32_t bypassRampFrames_;
     uint64_t serial_;

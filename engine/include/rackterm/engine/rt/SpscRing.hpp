@@ -51,6 +51,22 @@ public:
         return true;
     }
 
+    /// [producer] The slot the next push would fill, to write in place, or
+    /// nullptr when the ring is full. publish() makes it visible.
+    T* reserve() noexcept {
+        const size_t w = write_.load(std::memory_order_relaxed);
+        const size_t next = (w + 1) & mask_;
+        if (next == readCache_) {
+            readCache_ = read_.load(std::memory_order_acquire);
+            if (next == readCache_) return nullptr;
+        }
+        return &slots_[w];
+    }
+    /// [producer] Publish the slot returned by reserve().
+    void publish() noexcept {
+        write_.store((write_.load(std::memory_order_relaxed) + 1) & mask_, std::memory_order_release);
+    }
+
     /// Number of slots usable at once.
     size_t capacity() const noexcept { return mask_; }
 

@@ -1,0 +1,28 @@
+// MeterFrame: one block's meters, written in place by the audio thread into
+// the engine's meter ring and read by the control thread.
+#pragma once
+
+#include <cstdint>
+
+namespace rackterm::engine {
+
+/// Most nodes a rack may hold (the meter frame has a slot per node).
+inline constexpr uint32_t kMaxNodes = 64;
+
+/// Per node and master: peak and RMS per channel (linear, full scale 1.0).
+/// Times are filled only when `timed` (every 16th block, to keep the clock
+/// reads off most blocks); otherwise they hold stale values.
+struct MeterFrame {
+    uint64_t rackSerial = 0;
+    uint32_t nodeCount = 0;
+    uint32_t frames = 0;
+    bool timed = false;
+    float nodePeak[kMaxNodes][2];
+    float nodeRms[kMaxNodes][2];
+    float nodeNanoseconds[kMaxNodes];
+    float masterPeak[2];
+    float masterRms[2];
+    float blockNanoseconds = 0;
+};
+
+}  // namespace rackterm::engine
