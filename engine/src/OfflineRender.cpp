@@ -103,9 +103,11 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
         sf_command(out, SFC_SET_CLIPPING, nullptr, SF_TRUE);
 
     blockFrames = std::max<uint32_t>(1, blockFrames);
+    engine.setMetering(false);  // nobody reads meters offline; the NaN/Inf guard stays
+    // File I/O moves whole chunks of blocks; the rack still runs block by block.
+    const uint32_t chunk = blockFrames * std::max<uint32_t>(1, 8192 / blockFrames);
     const size_t ch = static_cast<size_t>(std::max(1, m.inInfo.channels));
-    std::vector<float> inter(blockFrames * ch), l(blockFrames), r(blockFrames), ol(blockFrames), orr(blockFrames),
-        outInter(2 * blockFrames);
+    std::vector<float> inter(chunk * ch), l(chunk), r(chunk), ol(chunk), orr(chunk), outInter(2 * chunk);
     const auto start = std::chrono::steady_clock::now();
     RenderStats stats;
     stats.sampleRate = sampleRate_;
@@ -113,23 +115,25 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
     int lastPercent = -1;
     bool failed = false;
     while (pos < frames_) {
-        const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(blockFrames, frames_ - pos));
-        uint32_t got = n;
+        uint32_t got = static_cast<uint32_t>(std::min<uint64_t>(chunk, frames_ - pos));
         if (m.decoded) {
-            std::copy_n(m.decoded->left.begin() + static_cast<long>(pos), n, l.begin());
-            std::copy_n(m.decoded->right.begin() + static_cast<long>(pos), n, r.begin());
+            std::copy_n(m.decoded->left.begin() + static_cast<long>(pos), got, l.begin());
+            std::copy_n(m.decoded->right.begin() + static_cast<long>(pos), got, r.begin());
         } else {
-            got = static_cast<uint32_t>(sf_readf_float(m.in, inter.data(), n));
+            got = static_cast<uint32_t>(sf_readf_float(m.in, inter.data(), got));
             if (got == 0) break;
             for (uint32_t i = 0; i < got; ++i) {
                 l[i] = inter[i * ch];
                 r[i] = inter[i * ch + (ch > 1 ? 1 : 0)];
             }
         }
-        if (hook) hook(pos);
-        const float* ins[2] = {l.data(), r.data()};
-        float* outs[2] = {ol.data(), orr.data()};
-        engine.process(ins, outs, got);
+        for (uint32_t done = 0; done < got; done += blockFrames) {
+            const uint32_t n = std::min(blockFrames, got - done);
+            if (hook) hook(pos + done);
+            const float* ins[2] = {l.data() + done, r.data() + done};
+            float* outs[2] = {ol.data() + done, orr.data() + done};
+            engine.process(ins, outs, n);
+        }
         engine.collectGarbage();
         for (uint32_t i = 0; i < got; ++i) {
             outInter[2 * i] = ol[i];

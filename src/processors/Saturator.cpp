@@ -1,6 +1,9 @@
-// saturator: tanh soft clipper with first-order antiderivative anti-aliasing
-// (ADAA; Parker, Zavalishin, Le Bivic, "Reducing the aliasing of nonlinear
-// waveshaping using continuous-time convolution", DAFx-16).
+// saturator: the algebraic soft clipper f(x) = x / sqrt(1 + x^2) with
+// first-order antiderivative anti-aliasing (ADAA; Parker, Zavalishin,
+// Le Bivic, "Reducing the aliasing of nonlinear waveshaping using
+// continuous-time convolution", DAFx-16). With F(x) = sqrt(1 + x^2) - 1 the
+// ADAA quotient (F(x) - F(x1)) / (x - x1) equals (x + x1) / (s(x) + s(x1)),
+// s(x) = sqrt(1 + x^2): exact, never ill-conditioned, one sqrt per sample.
 // drive_db 0..48 dB, mix 0..1 (dry/wet), output_db -24..12 dB.
 #include "Builtins.hpp"
 
@@ -12,12 +15,6 @@
 namespace {
 
 using namespace rackterm::sdk;
-
-/// Antiderivative of tanh: log(cosh(x)), written to stay finite for large |x|.
-inline double logCosh(double x) noexcept {
-    const double a = std::fabs(x);
-    return a + std::log1p(std::exp(-2.0 * a)) - 0.6931471805599453;
-}
 
 class Saturator {
 public:
@@ -47,7 +44,7 @@ public:
             const float d = drive_.next(), m = mix_.next(), o = out_.next();
             for (uint32_t c = 0; c < 2; ++c) {
                 const float x = in[c][i];
-                const float wet = shape(state_[c], static_cast<double>(x) * d);
+                const float wet = shape(state_[c], x * d);
                 out[c][i] = (x + m * (wet - x)) * o;
             }
         }
@@ -55,18 +52,15 @@ public:
 
 private:
     struct State {
-        double x1 = 0.0;
-        double f1 = 0.0;  // logCosh(x1)
+        float x1 = 0.0f;
+        float s1 = 1.0f;  // sqrt(1 + x1^2)
     };
-    static float shape(State& s, double x) noexcept {
-        const double fx = logCosh(x);
-        const double dx = x - s.x1;
-        double y;
-        if (std::fabs(dx) > 1e-5) y = (fx - s.f1) / dx;
-        else y = std::tanh(0.5 * (x + s.x1));
-        s.x1 = x;
-        s.f1 = fx;
-        return static_cast<float>(y);
+    static float shape(State& st, float x) noexcept {
+        const float s = std::sqrt(1.0f + x * x);
+        const float y = (x + st.x1) / (s + st.s1);
+        st.x1 = x;
+        st.s1 = s;
+        return y;
     }
     LinearSmoother drive_, mix_, out_;
     State state_[2];

@@ -61,7 +61,7 @@ void drawMeter(int y, int x, int width, const app::NodeMeter& m, const View& v) 
 
 void drawStatus(const app::Runtime& rt, const engine::JackBackend* jack, const View& v) {
     char buf[512];
-    auto& ev = const_cast<app::Runtime&>(rt).engine().events();
+    const auto& ev = rt.engine().events();
     std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s",
                   rt.session().name.c_str(), rt.sampleRate(), jack ? jack->bufferSize() : rt.maxBlockFrames(),
                   static_cast<double>(jack ? jack->cpuLoad() : rt.meters().dspLoad * 100.0f),

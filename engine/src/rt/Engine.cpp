@@ -98,7 +98,7 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
 void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames) noexcept {
     const bool timed = (blockCounter_++ & 15u) == 0;
     const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    MeterFrame* m = meters_.reserve();  // written in place; nullptr when the control thread fell behind
+    MeterFrame* m = metering_ ? meters_.reserve() : nullptr;  // in place; nullptr when the reader fell behind
     uint32_t nonFiniteNode = UINT32_MAX;
     applied_.store(active_->process(in, out, frames, m, timed, nonFiniteNode), std::memory_order_release);
     if (nonFiniteNode != UINT32_MAX) {
@@ -107,7 +107,7 @@ void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames
         events_.nonFiniteBlocks.fetch_add(1, std::memory_order_release);
     }
     if (!m) {
-        events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
+        if (metering_) events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     if (timed)

@@ -110,7 +110,8 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
         }
         float* const* dst = (i + 1 == count) ? out : (i % 2 == 0 ? ping : pong);
         rt::ChannelStats st[2];
-        if (!runNode(n, src, dst, frames, p.bypass[i], st) && nonFiniteNode == UINT32_MAX) nonFiniteNode = i;
+        if (!runNode(n, src, dst, frames, p.bypass[i], meters ? st : nullptr) && nonFiniteNode == UINT32_MAX)
+            nonFiniteNode = i;
         if (meters) {
             for (uint32_t c = 0; c < 2; ++c) {
                 meters->nodePeak[i][c] = st[c].peak;
@@ -135,7 +136,7 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
                 meters->masterPeak[c] = meters->nodePeak[count - 1][c];
                 meters->masterRms[c] = meters->nodeRms[count - 1][c];
             } else {
-                const rt::ChannelStats st = rt::measure(out[c], frames);
+                const rt::ChannelStats st = rt::measure(out[c], frames);  // no nodes: measure the pass-through
                 meters->masterPeak[c] = st.peak;
                 meters->masterRms[c] = std::sqrt(st.meanSquare);
             }
@@ -161,13 +162,18 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
             n.bypassMix = m;
         }
     }
-    // One pass per channel gives the meters and the NaN/Inf guard.
-    stats[0] = rt::measure(out[0], frames);
-    stats[1] = rt::measure(out[1], frames);
-    if (stats[0].finite && stats[1].finite) return true;
+    // One pass per channel gives the meters and the NaN/Inf guard; without
+    // meters, a cheaper pass gives the guard alone.
+    if (stats) {
+        stats[0] = rt::measure(out[0], frames);
+        stats[1] = rt::measure(out[1], frames);
+        if (stats[0].finite && stats[1].finite) return true;
+    } else if (rt::allFinite(out[0], frames) && rt::allFinite(out[1], frames)) {
+        return true;
+    }
     for (uint32_t c = 0; c < 2; ++c) {
         std::memset(out[c], 0, frames * sizeof(float));
-        stats[c] = {0.0f, 0.0f, true};
+        if (stats) stats[c] = {0.0f, 0.0f, true};
     }
     n.descriptor->reset(n.instance);
     n.nonFinite.fetch_add(1, std::memory_order_relaxed);

@@ -40,4 +40,16 @@ inline ChannelStats measure(const float* x, uint32_t frames) noexcept {
     return {p, frames ? s / static_cast<float>(frames) : 0.0f, finite};
 }
 
+/// True when no sample of `x` is NaN or Inf: integer tests of the exponent
+/// bits, which vectorise without -ffast-math.
+inline bool allFinite(const float* x, uint32_t frames) noexcept {
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < frames; ++i) {
+        uint32_t bits;
+        __builtin_memcpy(&bits, x + i, sizeof bits);
+        bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
 }  // namespace rackterm::engine::rt

@@ -56,7 +56,13 @@ public:
     /// newest timing seen); false when the ring was empty.
     bool latestMeters(MeterFrame& out);
 
+    /// [control, before processing starts] Turn per-block meters off (offline
+    /// render, where nobody reads them) or on (the default). The NaN/Inf
+    /// guard runs either way.
+    void setMetering(bool on) noexcept { metering_ = on; }
+
     EngineEvents& events() noexcept { return events_; }
+    const EngineEvents& events() const noexcept { return events_; }
 
     /// [audio] Run one block: take a pending rack and the newest parameters,
     /// process 2 x frames from `in` (nullptr = silence) into `out`, push
@@ -76,6 +82,7 @@ private:
     uint64_t generation_ = 0;
     EngineEvents events_;
     uint32_t blockCounter_ = 0;             // [audio]
+    bool metering_ = true;
 };
 
 /// [audio] Set flush-to-zero and denormals-are-zero for the calling thread.

@@ -101,7 +101,8 @@ private:
               paramCount(o.paramCount) {}
     };
     /// Run one node from `in` to `out` and measure its output into
-    /// stats[2]; false when that output was non-finite (and muted).
+    /// stats[2] (nullptr: only check it); false when that output was
+    /// non-finite (and muted).
     bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
                  rt::ChannelStats* stats) noexcept;
 

@@ -45,6 +45,7 @@ public:
     ~Runtime();
 
     engine::Engine& engine() noexcept { return *engine_; }
+    const engine::Engine& engine() const noexcept { return *engine_; }
     const config::Session& session() const noexcept { return session_; }
     double sampleRate() const noexcept { return sampleRate_; }
     uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
