@@ -11,6 +11,7 @@
 #include <rackterm/Processor.hpp>
 
 #include <cmath>
+#include <vector>
 
 namespace {
 
@@ -27,7 +28,7 @@ public:
         {"output_db", "Output", "dB", -24.0f, 12.0f, 0.0f, 0u, nullptr},
     }};
 
-    Saturator(double sr, uint32_t) {
+    Saturator(double sr, uint32_t maxFrames) : xd_(maxFrames + 1u), sq_(maxFrames + 1u) {
         drive_.prepare(sr, 0.02);
         mix_.prepare(sr, 0.02);
         out_.prepare(sr, 0.02);
@@ -40,6 +41,10 @@ public:
         drive_.setTarget(dbToGain(p[0]));
         mix_.setTarget(p[1]);
         out_.setTarget(dbToGain(p[2]));
+        if (!drive_.isSmoothing() && !mix_.isSmoothing() && !out_.isSmoothing()) {
+            for (uint32_t c = 0; c < 2; ++c) steady(state_[c], in[c], out[c], frames);
+            return;
+        }
         for (uint32_t i = 0; i < frames; ++i) {
             const float d = drive_.next(), m = mix_.next(), o = out_.next();
             for (uint32_t c = 0; c < 2; ++c) {
@@ -55,6 +60,23 @@ private:
         float x1 = 0.0f;
         float s1 = 1.0f;  // sqrt(1 + x1^2)
     };
+    /// Constant parameters: the same arithmetic as shape(), in passes the
+    /// compiler vectorises (driven input, its sqrt term, then the quotient).
+    void steady(State& st, const float* x, float* y, uint32_t frames) noexcept {
+        const float d = drive_.current(), m = mix_.current(), o = out_.current();
+        float* xd = xd_.data();
+        float* sq = sq_.data();
+        xd[0] = st.x1;
+        sq[0] = st.s1;
+        for (uint32_t i = 0; i < frames; ++i) xd[i + 1] = x[i] * d;
+        for (uint32_t i = 0; i < frames; ++i) sq[i + 1] = std::sqrt(1.0f + xd[i + 1] * xd[i + 1]);
+        for (uint32_t i = 0; i < frames; ++i) {
+            const float wet = (xd[i + 1] + xd[i]) / (sq[i + 1] + sq[i]);
+            y[i] = (x[i] + m * (wet - x[i])) * o;
+        }
+        st.x1 = xd[frames];
+        st.s1 = sq[frames];
+    }
     static float shape(State& st, float x) noexcept {
         const float s = std::sqrt(1.0f + x * x);
         const float y = (x + st.x1) / (s + st.s1);
@@ -64,6 +86,7 @@ private:
     }
     LinearSmoother drive_, mix_, out_;
     State state_[2];
+    std::vector<float> xd_, sq_;  // scratch: maxFrames + 1 each
 };
 
 }  // namespace
