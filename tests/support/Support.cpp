@@ -48,7 +48,21 @@ std::string readText(const std::string& path) {
 }
 
 namespace {
-std::vector<char*> makeEnv(const std::vector<std::string>& extra, std::vector<std::string>& storage) {
+/// A private XDG_STATE_HOME for every child, so tests never write logs or
+/// history into the user's home; removed when the test binary exits.
+const std::string& privateStateHome() {
+    static const std::string dir = [] {
+        std::string d = tempDir("state");
+        std::atexit([] { std::error_code ec; fs::remove_all(privateStateHome(), ec); });
+        return d;
+    }();
+    return dir;
+}
+
+std::vector<char*> makeEnv(std::vector<std::string> extra, std::vector<std::string>& storage) {
+    bool hasState = false;
+    for (const auto& x : extra) hasState = hasState || x.rfind("XDG_STATE_HOME=", 0) == 0;
+    if (!hasState) extra.push_back("XDG_STATE_HOME=" + privateStateHome());
     storage.clear();
     for (char** e = environ; *e; ++e) {
         std::string kv = *e;
