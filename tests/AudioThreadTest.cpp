@@ -6,6 +6,7 @@
 // leaving a node is muted and reported.
 #include "support/Support.hpp"
 
+#include <rackterm/app/Runtime.hpp>
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Loader.hpp>
@@ -197,4 +198,49 @@ TEST(AudioThread, DenormalsAreFlushed) {
     volatile float tiny = 1e-39f;  // subnormal
     volatile float scaled = tiny * 1.0f;
     EXPECT_EQ(scaled, 0.0f);
+}
+
+TEST(AudioThread, NoAllocationNoLockAcross1000HotSwaps) {
+    auto s = config::parseSession("[[node]]\nid = \"sw\"\npath = \"" + test::fixtureDir() +
+                                      "/libfixture_swap_1.so\"\n[[node]]\nid = \"lp\"\npath = \"" +
+                                      test::moduleDir() + "/libbiquad.so\"\n",
+                                  "swap.toml");
+    ASSERT_TRUE(s) << s.error();
+    auto r = app::Runtime::open(s.value(), 48000, 64);
+    ASSERT_TRUE(r) << r.error();
+    app::Runtime& rt = *r.value();
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> blocks{0};
+    std::thread audio([&] {
+        std::vector<float> in(64), l(64), rr(64);
+        const float* ins[2] = {in.data(), in.data()};
+        float* outs[2] = {l.data(), rr.data()};
+        uint64_t phase = 0;
+        tAudio = true;
+        while (!stop.load(std::memory_order_acquire)) {
+            for (float& x : in) x = 0.5f * std::sin(static_cast<float>(phase++) * 0.13f);
+            rt.engine().process(ins, outs, 64);
+            blocks.fetch_add(1, std::memory_order_release);
+        }
+        tAudio = false;
+    });
+    for (int swap = 0; swap < 1000; ++swap) {
+        auto rep = rt.swapNode(0, test::fixtureDir() + (swap % 2 ? "/libfixture_swap_1.so" : "/libfixture_swap_2.so"));
+        ASSERT_TRUE(rep) << rep.error();
+        while (rt.swapping()) {  // let the crossfade run, then publish the clean rack
+            rt.tick();
+            std::this_thread::yield();
+        }
+        engine::MeterFrame m;
+        rt.engine().latestMeters(m);
+    }
+    const uint64_t target = blocks.load() + 4;
+    while (blocks.load() < target) std::this_thread::yield();
+    stop.store(true);
+    audio.join();
+    rt.tick();
+    EXPECT_GT(blocks.load(), 1000u);
+    EXPECT_EQ(gAllocs.exchange(0), 0) << "allocations on the audio thread during swaps";
+    EXPECT_EQ(gFrees.exchange(0), 0) << "frees on the audio thread during swaps";
+    EXPECT_EQ(gLocks.exchange(0), 0) << "lock calls on the audio thread during swaps";
 }

@@ -78,7 +78,13 @@ std::optional<Error> readPortList(const Reader& rd, const toml::table& t, const 
 }
 
 std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSpec& e) {
-    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs"}, "[engine]")) return err;
+    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs", "crossfade_ms"}, "[engine]")) return err;
+    if (const toml::node* n = t.get("crossfade_ms")) {
+        auto v = n->value<double>();
+        if (!v || *v < 0.1 || *v > 1000)
+            return rd.error(n->source(), "crossfade_ms must be a number of ms from 0.1 to 1000, e.g. 10");
+        e.crossfadeMs = *v;
+    }
     if (const toml::node* n = t.get("sample_rate")) {
         auto v = n->value<double>();
         if (!v || *v < 8000 || *v > 384000 || std::floor(*v) != *v)
@@ -304,6 +310,7 @@ std::string formatSession(const Session& s) {
     out += "\n\n[engine]\n";
     if (s.engine.sampleRate) out += "sample_rate = " + std::to_string(static_cast<long>(*s.engine.sampleRate)) + "\n";
     if (s.engine.block) out += "block = " + std::to_string(*s.engine.block) + "\n";
+    if (s.engine.crossfadeMs) out += "crossfade_ms = " + formatNumber(*s.engine.crossfadeMs) + "\n";
     appendPortList(out, "inputs", s.engine.inputs);
     appendPortList(out, "outputs", s.engine.outputs);
     for (const NodeSpec& n : s.nodes) {

@@ -275,7 +275,7 @@ void Console::onKey(int key) {
 }
 
 void Console::tick() {
-    rt().engine().collectGarbage();
+    rt().tick();
     rt().updateMeters(now());
     for (const auto& e : rt().takeEvents()) spdlog::warn("{}", e);
 }

@@ -35,6 +35,14 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
         control_.nodeGeneration.push_back(generation);
         control_.bypass.push_back(s.bypass ? 1 : 0);
         nodes_.back().bypassMix = s.bypass ? 1.0f : 0.0f;
+        if (s.fadeFromInstance && s.fadeFrames > 0) {
+            Node& n = nodes_.back();
+            n.oldDescriptor = s.fadeFromDescriptor;
+            n.oldInstance = s.fadeFromInstance;
+            n.fadeLength = s.fadeFrames;
+            n.fadeDone.store(false);
+            owners_.push_back(std::move(s.fadeFromOwner));
+        }
         owners_.push_back(std::move(s.owner));
         offset += count;
     }
@@ -42,7 +50,7 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
     // Channel buffers sit a stride apart that is not a multiple of 4 KiB, so a
     // node's loads and stores never alias in the store buffer (4K aliasing).
     stride_ = (maxBlockFrames_ + 15u) / 16u * 16u + 16u;
-    buffers_.assign(static_cast<size_t>(stride_) * 6 + 16, 0.0f);
+    buffers_.assign(static_cast<size_t>(stride_) * 8 + 16, 0.0f);
     shared_.reset(control_);
     shared_.publish();  // the first block sees these values
 }
@@ -80,6 +88,27 @@ void Rack::publish() noexcept {
     std::copy(control_.bypass.begin(), control_.bypass.end(), w.bypass.begin());
     w.generation = control_.generation;
     shared_.publish();
+}
+
+void Rack::crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept {
+    float* const base = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
+    float* old[2] = {base + 6 * stride_, base + 7 * stride_};
+    n.oldDescriptor->process(n.oldInstance, in, old, frames);
+    n.descriptor->process(n.instance, in, out, frames);
+    // Equal-power: old x cos, new x sin of t * pi/2, t from 0 to 1 over the fade.
+    const float step = 1.0f / static_cast<float>(n.fadeLength);
+    uint32_t pos = n.fadePosition;
+    for (uint32_t f = 0; f < frames; ++f, ++pos) {
+        const float t = pos < n.fadeLength ? static_cast<float>(pos) * step : 1.0f;
+        const float gNew = std::sin(t * 1.5707963f), gOld = std::cos(t * 1.5707963f);
+        for (uint32_t c = 0; c < 2; ++c) out[c][f] = gNew * out[c][f] + gOld * old[c][f];
+    }
+    n.fadePosition = std::min(pos, n.fadeLength);
+    if (n.fadePosition >= n.fadeLength) n.fadeDone.store(true, std::memory_order_release);
+}
+
+bool Rack::fadeDone(uint32_t node) const noexcept {
+    return node >= nodes_.size() || nodes_[node].fadeDone.load(std::memory_order_acquire);
 }
 
 uint64_t Rack::nonFiniteCount(uint32_t node) const noexcept {
@@ -151,7 +180,8 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     if (n.bypassMix == 1.0f && target == 1.0f) {
         for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
     } else {
-        n.descriptor->process(n.instance, in, out, frames);
+        if (n.oldInstance && n.fadePosition < n.fadeLength) crossfade(n, in, out, frames);
+        else n.descriptor->process(n.instance, in, out, frames);
         if (n.bypassMix != 0.0f || target != 0.0f) {  // crossfade processed <-> dry
             const float step = 1.0f / static_cast<float>(bypassRampFrames_);
             float m = n.bypassMix;

@@ -120,6 +120,15 @@ Reply cmdQuit(CommandContext& c, const Args& a) {
     return Reply{true, "bye", true};
 }
 
+Reply cmdReload(CommandContext& c, const Args& a) {
+    auto n = c.runtime.findNode(a[1]);
+    if (!n) return fail(n.error());
+    if (c.reload) return c.reload(n.value());  // the live hot-reload pipeline rebuilds first
+    auto r = c.runtime.swapNode(n.value(), c.runtime.modulePath(n.value()));
+    if (!r) return fail(a[1] + ": reload failed, the old processor keeps playing: " + r.error());
+    return done(a[1] + ": reloaded, " + r.value().summary());
+}
+
 Reply cmdHelp(CommandContext&, const Args&);
 
 struct Row {
@@ -133,6 +142,7 @@ const std::vector<Row>& rows() {
         {{"set", "set NODE.PARAM VALUE", "set a parameter (units: dB, Hz, k, kHz, ms, s, %)"}, 2, 2, &cmdSet},
         {{"get", "get NODE.PARAM", "show a parameter's value"}, 1, 1, &cmdGet},
         {{"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it"}, 1, 2, &cmdBypass},
+        {{"reload", "reload NODE", "rebuild (when watched) and hot-swap a node's processor, crossfaded"}, 1, 1, &cmdReload},
         {{"save", "save [FILE]", "save the session (atomically, keeping FILE~)"}, 0, 1, &cmdSave},
         {{"list", "list nodes|params NODE|processors|ports", "list what the session holds"}, 1, 2, &cmdList},
         {{"status", "status", "session, rate, block, DSP load, xruns, unsaved"}, 0, 0, &cmdStatus},

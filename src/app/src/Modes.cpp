@@ -141,7 +141,7 @@ int runHeadless(const std::string& sessionPath) {
             spdlog::info("stopping on signal");
             break;
         }
-        rt.engine().collectGarbage();
+        rt.tick();
         rt.updateMeters(nowSeconds());
         for (const auto& e : rt.takeEvents()) spdlog::warn("{}", e);
         if (rt.engine().events().shutdown.load()) {

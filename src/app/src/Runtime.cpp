@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 namespace rackterm::app {
 
@@ -48,12 +49,12 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
                      std::to_string(engine::kMaxNodes)};
     for (const auto& spec : r->session_.nodes)
         if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
-    r->publishRack();
+    r->publishRack(r->currentSetups());
     return r;
 }
 
 Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
-    Node node{spec.id, nullptr, nullptr, nullptr};
+    Node node{spec.id, nullptr, nullptr, nullptr, {}};
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
         const std::string file = resolveAgainst(session_.path, spec.file);
@@ -81,6 +82,7 @@ Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
         node.descriptor = &owned->descriptor();
         node.instance = owned->get();
         node.owner = owned;
+        node.path = path;
     }
     for (const auto& p : spec.params) {
         const auto ids = paramIds(*node.descriptor);
@@ -98,7 +100,8 @@ Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
     return {};
 }
 
-void Runtime::publishRack() {
+std::vector<engine::NodeSetup> Runtime::currentSetups() const {
+    const engine::Rack* rack = engine_->rack();
     std::vector<engine::NodeSetup> setups;
     for (size_t n = 0; n < nodes_.size(); ++n) {
         const Node& node = nodes_[n];
@@ -108,16 +111,106 @@ void Runtime::publishRack() {
         s.descriptor = node.descriptor;
         s.instance = node.instance;
         s.owner = node.owner;
-        s.bypass = spec.bypass;
-        for (uint32_t i = 0; i < node.descriptor->param_count; ++i) s.values.push_back(node.descriptor->params[i].default_value);
-        for (const auto& p : spec.params)
-            for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
-                if (p.id == node.descriptor->params[i].id) s.values[i] = static_cast<float>(p.value);
+        const auto index = static_cast<uint32_t>(n);
+        s.bypass = rack ? rack->bypassed(index) : spec.bypass;
+        for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
+            s.values.push_back(rack ? rack->value(index, i) : node.descriptor->params[i].default_value);
+        if (!rack)
+            for (const auto& p : spec.params)
+                for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
+                    if (p.id == node.descriptor->params[i].id) s.values[i] = static_cast<float>(p.value);
         setups.push_back(std::move(s));
     }
+    return setups;
+}
+
+void Runtime::publishRack(std::vector<engine::NodeSetup> setups) {
     engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
-    meters_.nodes.assign(nodes_.size(), NodeMeter{});
-    holdTime_.assign(nodes_.size() * 2 + 2, 0.0);
+    meters_.nodes.resize(nodes_.size(), NodeMeter{});
+    holdTime_.resize(nodes_.size() * 2 + 2, 0.0);
+}
+
+std::string SwapReport::summary() const {
+    std::string s = std::to_string(params) + " parameters (+" + std::to_string(added) + " new, -" +
+                    std::to_string(removed) + " removed)";
+    for (const auto& c : clamped) s += "; clamped " + c;
+    return s;
+}
+
+std::string Runtime::modulePath(size_t node) const { return nodes_[node].path; }
+
+Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
+    if (nodes_[n].path.empty()) return Error{"node '" + nodes_[n].id + "' is a player; it has no module to swap"};
+    auto module = loader::loadModule(path);
+    if (!module) return Error{module.error()};
+    auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
+    if (!inst) return Error{inst.error()};
+    std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+    const rackterm_processor_v2& nd = owned->descriptor();
+    const rackterm_processor_v2& od = *nodes_[n].descriptor;
+
+    std::vector<engine::NodeSetup> setups = currentSetups();
+    engine::NodeSetup& s = setups[n];
+    SwapReport report;
+    report.params = nd.param_count;
+    std::vector<float> values(nd.param_count);
+    for (uint32_t j = 0; j < nd.param_count; ++j) {
+        const rackterm_param_info& info = nd.params[j];
+        values[j] = info.default_value;
+        bool found = false;
+        for (uint32_t i = 0; i < od.param_count && !found; ++i) {
+            if (std::string_view(od.params[i].id) != info.id) continue;
+            found = true;
+            const float old = s.values[i];
+            values[j] = std::clamp(old, info.min, info.max);
+            if (values[j] != old)
+                report.clamped.push_back(std::string(info.id) + ": " + formatValue(info, old) + " -> " + formatValue(info, values[j]));
+        }
+        if (!found) ++report.added;
+    }
+    for (uint32_t i = 0; i < od.param_count; ++i) {
+        bool kept = false;
+        for (uint32_t j = 0; j < nd.param_count && !kept; ++j) kept = std::string_view(od.params[i].id) == nd.params[j].id;
+        if (!kept) ++report.removed;
+    }
+    // The session follows: removed ids go, clamped values are written back.
+    auto& params = session_.nodes[n].params;
+    const size_t before = params.size();
+    std::erase_if(params, [&](const config::ParamSetting& p) {
+        for (uint32_t j = 0; j < nd.param_count; ++j)
+            if (p.id == nd.params[j].id) return false;
+        return true;
+    });
+    for (auto& p : params)
+        for (uint32_t j = 0; j < nd.param_count; ++j)
+            if (p.id == nd.params[j].id && p.value != values[j]) {
+                p.value = values[j];
+                dirty_ = true;
+            }
+    if (params.size() != before) dirty_ = true;
+
+    s.fadeFromDescriptor = s.descriptor;
+    s.fadeFromInstance = s.instance;
+    s.fadeFromOwner = s.owner;
+    s.fadeFrames = std::max<uint32_t>(1, static_cast<uint32_t>(session_.engine.crossfadeMs.value_or(10.0) * 0.001 * sampleRate_));
+    s.descriptor = &nd;
+    s.instance = owned->get();
+    s.owner = owned;
+    s.values = values;
+    nodes_[n] = Node{nodes_[n].id, &nd, owned->get(), owned, path};
+    publishRack(std::move(setups));
+    fading_ = true;
+    return report;
+}
+
+void Runtime::tick() {
+    engine_->collectGarbage();
+    if (!fading_) return;
+    const engine::Rack* rack = engine_->rack();
+    for (uint32_t n = 0; n < rack->nodeCount(); ++n)
+        if (!rack->fadeDone(n)) return;
+    fading_ = false;
+    publishRack(currentSetups());  // without the replaced instances: they are freed with the fading rack
 }
 
 float Runtime::value(size_t node, size_t param) const {

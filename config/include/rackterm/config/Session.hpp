@@ -59,6 +59,7 @@ struct EngineSpec {
     std::optional<uint32_t> block;      ///< frames, 1..8192
     std::vector<std::string> inputs;    ///< JACK ports connected to in_1, in_2
     std::vector<std::string> outputs;   ///< JACK ports out_1, out_2 connect to
+    std::optional<double> crossfadeMs;  ///< hot-swap crossfade, ms (0.1..1000; default 10)
 };
 
 struct Session {

@@ -31,6 +31,13 @@ struct NodeSetup {
     std::shared_ptr<void> owner;         ///< keeps instance and module alive; released on [control]
     std::vector<float> values;           ///< plain values, table order, param_count entries
     bool bypass = false;
+    /// Hot swap: the instance this node replaces. For `fadeFrames` frames the
+    /// audio thread runs both and crossfades (equal power) from it to
+    /// `instance`; it keeps its own parameter values and state.
+    const rackterm_processor_v2* fadeFromDescriptor = nullptr;
+    rackterm_instance* fadeFromInstance = nullptr;
+    std::shared_ptr<void> fadeFromOwner;
+    uint32_t fadeFrames = 0;
 };
 
 /// All parameter values of a rack at one moment, plus generations.
@@ -70,6 +77,10 @@ public:
     /// [control] Publish the control copy to the audio thread (wait-free).
     void publish() noexcept;
 
+    /// [any] True once a node's hot-swap crossfade has finished (or it had none):
+    /// the instance it replaced is no longer run.
+    bool fadeDone(uint32_t node) const noexcept;
+
     /// [control, any time] Times a node's output was muted for NaN/Inf.
     uint64_t nonFiniteCount(uint32_t node) const noexcept;
 
@@ -91,24 +102,31 @@ private:
         rackterm_instance* instance;
         uint32_t paramOffset, paramCount;
         // audio-thread runtime
+        const rackterm_processor_v2* oldDescriptor = nullptr;  // crossfading from, or nullptr
+        rackterm_instance* oldInstance = nullptr;
+        uint32_t fadeLength = 0, fadePosition = 0;
         uint64_t appliedGeneration = UINT64_MAX;
         float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
         std::atomic<uint64_t> nonFinite{0};
+        std::atomic<bool> fadeDone{true};
         Node(std::string i, const rackterm_processor_v2* d, rackterm_instance* inst, uint32_t off, uint32_t cnt)
             : id(std::move(i)), descriptor(d), instance(inst), paramOffset(off), paramCount(cnt) {}
         Node(Node&& o) noexcept
             : id(std::move(o.id)), descriptor(o.descriptor), instance(o.instance), paramOffset(o.paramOffset),
-              paramCount(o.paramCount) {}
+              paramCount(o.paramCount), oldDescriptor(o.oldDescriptor), oldInstance(o.oldInstance),
+              fadeLength(o.fadeLength), fadePosition(o.fadePosition), fadeDone(o.fadeDone.load()) {}
     };
     /// Run one node from `in` to `out` and measure its output into
     /// stats[2] (nullptr: only check it); false when that output was
     /// non-finite (and muted).
     bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
                  rt::ChannelStats* stats) noexcept;
+    /// Run the replaced instance beside the new one and crossfade into `out`.
+    void crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept;
 
     std::vector<Node> nodes_;
     std::vector<std::shared_ptr<void>> owners_;
-    std::vector<float> buffers_;  // 2 stereo blocks (ping-pong) + 1 stereo block of silence
+    std::vector<float> buffers_;  // 2 stereo blocks (ping-pong), 1 of silence, 1 for crossfades
     uint32_t maxBlockFrames_;
     uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
     double sampleRate_;

@@ -6,6 +6,7 @@
 
 #include <rackterm/app/Runtime.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,10 +17,14 @@ class JackBackend;
 
 namespace rackterm::app {
 
+struct Reply;
+
 /// What commands act on.
 struct CommandContext {
     Runtime& runtime;
     engine::JackBackend* jack = nullptr;  ///< live backend, or nullptr offline
+    /// `reload NODE` when a hot-reload pipeline runs (build, then swap); unset: swap from the module file.
+    std::function<Reply(size_t node)> reload = {};
 };
 
 /// The answer to one command: one line of text. `quit` asks the caller to stop.

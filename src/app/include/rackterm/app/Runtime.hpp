@@ -33,6 +33,15 @@ struct MeterView {
     float dspLoad = 0;  ///< rack time / block period, 0..1
 };
 
+/// What a hot swap did to a node's parameters.
+struct SwapReport {
+    size_t params = 0;                 ///< parameters of the new processor
+    size_t added = 0, removed = 0;     ///< ids new in it / gone from it
+    std::vector<std::string> clamped;  ///< "id: 30.0 dB -> 24.0 dB" for values moved into a new range
+    /// "6 parameters (+2 new, -1 removed)" plus clamp notes.
+    std::string summary() const;
+};
+
 class Runtime {
 public:
     /// Load `session` for a rack at `sampleRateHz` with blocks of at most
@@ -68,6 +77,21 @@ public:
     /// Set or clear a node's bypass (crossfaded on the audio thread).
     uint64_t setBypass(size_t node, bool bypass);
 
+    /// Hot swap: replace node `node`'s processor by a new instance of the
+    /// module at `modulePath` (loaded from a private copy). The new instance
+    /// gets every current value whose id still exists (clamped to its range),
+    /// defaults for new ids; removed ids are dropped (also from the session).
+    /// The rack that carries it crossfades from the old instance over the
+    /// session's crossfade time. On any error the old processor keeps playing.
+    Result<SwapReport> swapNode(size_t node, const std::string& modulePath);
+    /// The module file a node was loaded from ("" for the player).
+    std::string modulePath(size_t node) const;
+    /// [control, often] Finish swaps whose crossfade is over: publish a rack
+    /// without the replaced instances so they (and unused modules) are freed.
+    void tick();
+    /// True while a swap's crossfade is still running.
+    bool swapping() const noexcept { return fading_; }
+
     /// Save to `path` ("" = the session's own file). Clears the unsaved flag.
     Result<std::string> save(const std::string& path);
 
@@ -83,10 +107,14 @@ private:
         const rackterm_processor_v2* descriptor;
         rackterm_instance* instance;
         std::shared_ptr<void> owner;
+        std::string path;  // module file ("" for the player)
     };
     Runtime() = default;
     Result<void> loadNode(const config::NodeSpec& spec);
-    void publishRack();
+    /// The rack as it plays now (values and bypass from the newest rack, or
+    /// from the session before the first rack).
+    std::vector<engine::NodeSetup> currentSetups() const;
+    void publishRack(std::vector<engine::NodeSetup> setups);
 
     config::Session session_;
     std::unique_ptr<engine::Engine> engine_;
@@ -94,6 +122,7 @@ private:
     double sampleRate_ = 48000;
     uint32_t maxBlockFrames_ = 256;
     bool dirty_ = false;
+    bool fading_ = false;
     MeterView meters_;
     double lastMeterTime_ = 0;
     std::vector<double> holdTime_;
