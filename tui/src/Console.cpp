@@ -24,6 +24,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <vector>
 
 namespace rackterm::tui {
 
@@ -96,8 +97,6 @@ void rlLine(char* line) {
 void rlNoPrep(int) {}
 void rlNoDeprep() {}
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
 std::string historyFile() {
     const std::string dir = app::stateFolder();
     return dir.empty() ? std::string() : dir + "/history";
@@ -116,7 +115,7 @@ void Console::runCommand(std::string line) {
     const auto words = app::splitWords(line);
     if (words.empty()) return;
     const std::string& w = words[0];
-    app::CommandContext ctx{rt(), live_.jack.get()};
+    app::CommandContext ctx = live_.context();
     if (w == "w" || w == "wq" || w == "x") {
         app::Reply saved = app::execute(ctx, words.size() > 1 ? "save \"" + words[1] + "\"" : "save");
         say(saved);
@@ -225,7 +224,7 @@ void Console::onNormalKey(int key) {
         confirmQuit_ = false;
         view_.prompt.clear();
         if (key == 'y' || key == 'Y') {
-            app::CommandContext ctx{rt(), live_.jack.get()};
+            app::CommandContext ctx = live_.context();
             app::Reply r = app::execute(ctx, "save");
             say(r);
             if (r.ok) quit_ = true;
@@ -260,7 +259,7 @@ void Console::onNormalKey(int key) {
         case 'L': case KEY_SRIGHT: adjust(10); break;
         case 'b':
             if (nodes) {
-                app::CommandContext ctx{rt(), live_.jack.get()};
+                app::CommandContext ctx = live_.context();
                 say(app::execute(ctx, "bypass " + rt().nodeId(view_.node)));
             }
             break;
@@ -274,11 +273,7 @@ void Console::onKey(int key) {
     else onNormalKey(key);
 }
 
-void Console::tick() {
-    rt().tick();
-    rt().updateMeters(now());
-    for (const auto& e : rt().takeEvents()) spdlog::warn("{}", e);
-}
+void Console::tick() { app::serviceLive(live_); }
 
 void Console::draw() {
     drawScreen(rt(), live_.jack.get(), view_, sink_->lines);
@@ -315,10 +310,12 @@ int Console::run(int stopFd) {
     active = this;
 
     int code = app::kExitOk;
-    pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
     double lastDraw = 0;
     while (!quit_) {
-        ::poll(fds, 2, 30);
+        std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
+        if (live_.reload)
+            for (const auto& f : live_.reload->pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), 30);
         if (fds[1].revents & POLLIN) break;
         for (int key; (key = getch()) != ERR;) {
             onKey(key);
@@ -329,9 +326,9 @@ int Console::run(int stopFd) {
             code = app::kExitEnvironment;
             break;
         }
-        if (now() - lastDraw > 0.03) {
+        if (app::nowSeconds() - lastDraw > 0.03) {
             draw();
-            lastDraw = now();
+            lastDraw = app::nowSeconds();
         }
     }
     if (commandMode_) rl_callback_handler_remove();

@@ -129,6 +129,12 @@ Reply cmdReload(CommandContext& c, const Args& a) {
     return done(a[1] + ": reloaded, " + r.value().summary());
 }
 
+Reply cmdBuild(CommandContext& c, const Args& a) {
+    if (a[1] != "status") return fail("build what? build status");
+    if (!c.buildStatus) return fail("hot reload runs only in a live session (console or --headless)");
+    return done(c.buildStatus());
+}
+
 Reply cmdHelp(CommandContext&, const Args&);
 
 struct Row {
@@ -143,6 +149,7 @@ const std::vector<Row>& rows() {
         {{"get", "get NODE.PARAM", "show a parameter's value"}, 1, 1, &cmdGet},
         {{"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it"}, 1, 2, &cmdBypass},
         {{"reload", "reload NODE", "rebuild (when watched) and hot-swap a node's processor, crossfaded"}, 1, 1, &cmdReload},
+        {{"build", "build status", "each watched node's build state"}, 1, 1, &cmdBuild},
         {{"save", "save [FILE]", "save the session (atomically, keeping FILE~)"}, 0, 1, &cmdSave},
         {{"list", "list nodes|params NODE|processors|ports", "list what the session holds"}, 1, 2, &cmdList},
         {{"status", "status", "session, rate, block, DSP load, xruns, unsaved"}, 0, 0, &cmdStatus},

@@ -27,11 +27,31 @@ void onStopSignal(int) {
     errno = saved;
 }
 
+}  // namespace
+
 double nowSeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-}  // namespace
+CommandContext Live::context() {
+    CommandContext ctx{*runtime, jack.get()};
+    if (reload) {
+        ctx.reload = [this](size_t node) { return reload->reload(node, nowSeconds()); };
+        ctx.buildStatus = [this] { return reload->status(); };
+    }
+    return ctx;
+}
+
+void serviceLive(Live& live) {
+    const double now = nowSeconds();
+    if (live.reload) {
+        live.reload->onReadable(now);
+        live.reload->tick(now);
+    }
+    live.runtime->tick();
+    live.runtime->updateMeters(now);
+    for (const auto& e : live.runtime->takeEvents()) spdlog::warn("{}", e);
+}
 
 int installStopSignals() {
     if (stopPipe[0] < 0) {
@@ -47,10 +67,18 @@ int installStopSignals() {
     return stopPipe[0];
 }
 
+namespace {
+void toStderr(const std::string& line) { std::fprintf(stderr, "rackterm: %s\n", line.c_str()); }
+}  // namespace
+
 int runCheck(const std::string& sessionPath) {
     auto session = config::loadSession(sessionPath);
     if (!session) {
         std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
+        return kExitUser;
+    }
+    if (auto b = buildMissingModules(session.value(), toStderr); !b) {
+        toStderr(b.error());
         return kExitUser;
     }
     auto rt = Runtime::open(session.value(), session->engine.sampleRate.value_or(48000.0), session->engine.block.value_or(256));
@@ -69,6 +97,10 @@ int runRender(const RenderOptions& o) {
     auto session = config::loadSession(o.session);
     if (!session) {
         std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
+        return kExitUser;
+    }
+    if (auto b = buildMissingModules(session.value(), toStderr); !b) {
+        toStderr(b.error());
         return kExitUser;
     }
     auto job = engine::OfflineRender::open(o.input, o.output, session->engine.sampleRate.value_or(0.0));
@@ -104,6 +136,8 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
     exitCode = kExitUser;
     auto session = config::loadSession(sessionPath);
     if (!session) return Error{session.error()};
+    if (auto b = buildMissingModules(session.value(), [](const std::string& l) { spdlog::info("{}", l); }); !b)
+        return Error{b.error()};
     auto jack = engine::JackBackend::open(session->name);
     if (!jack) {
         exitCode = kExitEnvironment;
@@ -119,6 +153,10 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         return Error{a.error()};
     }
     for (const auto& w : live->jack->connect(session->engine.inputs, session->engine.outputs)) spdlog::warn("{}", w);
+    live->reload = std::make_unique<HotReload>(
+        *live->runtime, [](const std::string& l) { spdlog::info("{}", l); },
+        [](const std::string& l) { spdlog::warn("{}", l); });
+    for (const auto& w : live->reload->start()) spdlog::warn("{}", w);
     spdlog::info("session '{}' live on JACK server '{}' as '{}': {} Hz, {} frames", session->name,
                  engine::jackServerName(), live->jack->clientName(), live->jack->sampleRate(), live->jack->bufferSize());
     exitCode = kExitOk;
@@ -134,17 +172,17 @@ int runHeadless(const std::string& sessionPath) {
         spdlog::error("{}", live.error());
         return code;
     }
-    Runtime& rt = *live.value()->runtime;
-    pollfd p{stopFd, POLLIN, 0};
+    Live& l = *live.value();
     while (true) {
-        if (::poll(&p, 1, 50) > 0) {
+        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
+        for (const auto& f : l.reload->pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), 50);
+        if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             break;
         }
-        rt.tick();
-        rt.updateMeters(nowSeconds());
-        for (const auto& e : rt.takeEvents()) spdlog::warn("{}", e);
-        if (rt.engine().events().shutdown.load()) {
+        serviceLive(l);
+        if (l.runtime->engine().events().shutdown.load()) {
             spdlog::error("the JACK server stopped; start it again and reopen the session");
             return kExitEnvironment;
         }

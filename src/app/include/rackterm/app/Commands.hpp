@@ -25,6 +25,8 @@ struct CommandContext {
     engine::JackBackend* jack = nullptr;  ///< live backend, or nullptr offline
     /// `reload NODE` when a hot-reload pipeline runs (build, then swap); unset: swap from the module file.
     std::function<Reply(size_t node)> reload = {};
+    /// `build status` when a hot-reload pipeline runs.
+    std::function<std::string()> buildStatus = {};
 };
 
 /// The answer to one command: one line of text. `quit` asks the caller to stop.

@@ -3,6 +3,7 @@
 // [control] (the main thread).
 #pragma once
 
+#include <rackterm/app/HotReload.hpp>
 #include <rackterm/app/Runtime.hpp>
 #include <rackterm/common/Result.hpp>
 #include <rackterm/engine/JackBackend.hpp>
@@ -32,6 +33,9 @@ int runRender(const RenderOptions& options);
 struct Live {
     std::unique_ptr<Runtime> runtime;
     std::unique_ptr<engine::JackBackend> jack;
+    std::unique_ptr<HotReload> reload;  ///< watches and rebuilds; started by openLive
+    /// A command context wired to this session (JACK, reload, build status).
+    CommandContext context();
 };
 /// Open `sessionPath` on JACK: client named after the session, rack at the
 /// server's rate and buffer size, ports connected (failures logged as
@@ -44,5 +48,12 @@ int runHeadless(const std::string& sessionPath);
 
 /// Route SIGINT, SIGTERM and SIGHUP to a self-pipe; returns its read end.
 int installStopSignals();
+
+/// Seconds on the steady clock (for HotReload and meters).
+double nowSeconds();
+
+/// One turn of a live session's control loop after poll(): hot-reload
+/// events and builds, finished swaps, meters, engine events to the log.
+void serviceLive(Live& live);
 
 }  // namespace rackterm::app

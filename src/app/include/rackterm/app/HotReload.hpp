@@ -1,0 +1,72 @@
+// The hot-reload pipeline of a live session: inotify on each watched node's
+// sources (recursive) and on every module file, a 300 ms debounce, the
+// node's build command as a child process (one at a time per node plus at
+// most one pending), and on success a crossfaded swap through
+// Runtime::swapNode. A failed build, a refused module or a failing create()
+// leaves the old processor playing and says why. [control]: driven by the
+// control thread's poll loop through pollFds(), onReadable() and tick().
+#pragma once
+
+#include <rackterm/app/Commands.hpp>
+#include <rackterm/app/Runtime.hpp>
+#include <rackterm/loader/Watcher.hpp>
+
+#include <poll.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rackterm::app {
+
+class HotReload {
+public:
+    /// `log` receives every line for the log pane (build output, results);
+    /// `warn` the lines that are problems (first compiler error, refusals).
+    HotReload(Runtime& runtime, std::function<void(const std::string&)> log,
+              std::function<void(const std::string&)> warn);
+    ~HotReload();
+
+    /// Watch every node: sources of nodes with `watch`, module files of all
+    /// nodes loaded from a file. Returns a warning line per node it could not watch.
+    std::vector<std::string> start();
+
+    /// Descriptors to poll (inotify and running builds' output).
+    std::vector<pollfd> pollFds() const;
+    /// After poll: read inotify events and build output (never blocks).
+    void onReadable(double now);
+    /// Start debounced builds and finish completed ones; call often.
+    void tick(double now);
+    /// Seconds until tick() has work, or -1 for none (a poll timeout hint).
+    double nextDeadline(double now) const;
+
+    /// `reload NODE`: build now (when the node has a build command), then swap.
+    Reply reload(size_t node, double now);
+    /// `build status`: each watched node's state in one line.
+    std::string status() const;
+
+    /// Builds started so far for a node (tests count them).
+    unsigned buildsStarted(size_t node) const;
+    /// True while a node builds or waits to.
+    bool busy(size_t node) const;
+
+private:
+    struct NodeState;
+    void trigger(size_t node, double now);
+    void startBuild(size_t node);
+    void finishBuild(size_t node);
+    void swap(size_t node, const std::string& prefix);
+
+    Runtime& runtime_;
+    std::function<void(const std::string&)> log_, warn_;
+    std::unique_ptr<loader::SourceWatcher> watcher_;
+    std::vector<std::unique_ptr<NodeState>> nodes_;
+};
+
+/// Before a session opens: run the build command of every watched node whose
+/// module file does not exist yet, synchronously, reporting on `log`. Error
+/// (with the compiler's first error line) when a build fails.
+Result<void> buildMissingModules(const config::Session& session, const std::function<void(const std::string&)>& log);
+
+}  // namespace rackterm::app

@@ -1,0 +1,245 @@
+#include <rackterm/app/HotReload.hpp>
+
+#include <rackterm/app/Catalog.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+namespace rackterm::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr double kDebounceSeconds = 0.3;
+
+/// A compiler diagnostic line: "file:line:col: error: ..." (GCC and Clang).
+bool isError(const std::string& line) {
+    static const std::regex re(R"(^[^:\s][^:]*:\d+:\d+: (fatal )?error: )");
+    return std::regex_search(line, re);
+}
+}  // namespace
+
+struct HotReload::NodeState {
+    std::string id;
+    std::string build;       // command, "" when none
+    std::string folder;      // where the build runs (the session's folder)
+    std::string module;      // module file
+    bool watched = false;
+    double deadline = 0;     // debounce: act at this time (0 = nothing due)
+    bool pending = false;    // a change came while building
+    bool moduleChanged = false;
+    std::unique_ptr<loader::BuildProcess> running;
+    std::vector<std::string> errors;
+    std::string state = "idle";
+    unsigned builds = 0;
+};
+
+HotReload::HotReload(Runtime& runtime, std::function<void(const std::string&)> log,
+                     std::function<void(const std::string&)> warn)
+    : runtime_(runtime), log_(std::move(log)), warn_(std::move(warn)) {}
+
+HotReload::~HotReload() = default;
+
+std::vector<std::string> HotReload::start() {
+    std::vector<std::string> problems;
+    auto w = loader::SourceWatcher::create();
+    if (!w) return {w.error()};
+    watcher_ = std::move(w.value());
+    const config::Session& s = runtime_.session();
+    const std::string folder = s.path.empty() ? fs::current_path().string() : fs::absolute(s.path).parent_path().string();
+    for (size_t n = 0; n < runtime_.nodeCount(); ++n) {
+        auto st = std::make_unique<NodeState>();
+        st->id = runtime_.nodeId(n);
+        st->folder = folder;
+        st->module = runtime_.modulePath(n);
+        const auto& spec = s.nodes[n];
+        if (spec.watch) {
+            st->build = spec.watch->build;
+            if (auto r = watcher_->watchSources(static_cast<int>(n), resolveAgainst(s.path, spec.watch->source)); !r)
+                problems.push_back(st->id + ": " + r.error());
+            else
+                st->watched = true;
+        }
+        if (!st->module.empty()) {
+            if (auto r = watcher_->watchModule(static_cast<int>(n), st->module); !r) problems.push_back(st->id + ": " + r.error());
+            else st->watched = true;
+        }
+        nodes_.push_back(std::move(st));
+    }
+    return problems;
+}
+
+std::vector<pollfd> HotReload::pollFds() const {
+    std::vector<pollfd> fds;
+    if (watcher_) fds.push_back({watcher_->fd(), POLLIN, 0});
+    for (const auto& n : nodes_)
+        if (n->running && n->running->fd() >= 0) fds.push_back({n->running->fd(), POLLIN, 0});
+    return fds;
+}
+
+void HotReload::onReadable(double now) {
+    if (watcher_)
+        for (const auto& ev : watcher_->read()) {
+            if (ev.key < 0 || static_cast<size_t>(ev.key) >= nodes_.size()) continue;
+            NodeState& st = *nodes_[static_cast<size_t>(ev.key)];
+            if (ev.module) {
+                // A build of ours writes the module too; its result drives the swap.
+                if (!st.build.empty()) continue;
+                st.moduleChanged = true;
+            }
+            trigger(static_cast<size_t>(ev.key), now);
+        }
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        NodeState& st = *nodes_[n];
+        if (!st.running) continue;
+        for (const auto& line : st.running->readLines()) {
+            log_(st.id + ": " + line);
+            if (isError(line)) st.errors.push_back(line);
+        }
+    }
+}
+
+void HotReload::trigger(size_t node, double now) {
+    NodeState& st = *nodes_[node];
+    st.deadline = now + kDebounceSeconds;  // every change restarts the 300 ms debounce
+}
+
+double HotReload::nextDeadline(double now) const {
+    double next = -1;
+    for (const auto& n : nodes_) {
+        if (n->deadline > 0) next = next < 0 ? n->deadline - now : std::min(next, n->deadline - now);
+        if (n->running) next = next < 0 ? 0.05 : std::min(next, 0.05);
+    }
+    return next < 0 ? -1 : std::max(0.0, next);
+}
+
+void HotReload::tick(double now) {
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        NodeState& st = *nodes_[n];
+        if (st.running) {
+            for (const auto& line : st.running->readLines()) {
+                log_(st.id + ": " + line);
+                if (isError(line)) st.errors.push_back(line);
+            }
+            if (st.running->finished()) finishBuild(n);
+        }
+        if (st.deadline > 0 && now >= st.deadline) {
+            st.deadline = 0;
+            if (st.build.empty()) {
+                if (st.moduleChanged) swap(n, st.id + ": module replaced");
+                st.moduleChanged = false;
+            } else if (st.running) {
+                st.pending = true;  // at most one waits behind the running build
+            } else {
+                startBuild(n);
+            }
+        }
+    }
+}
+
+void HotReload::startBuild(size_t node) {
+    NodeState& st = *nodes_[node];
+    st.errors.clear();
+    st.pending = false;
+    auto b = loader::BuildProcess::start(st.build, st.folder);
+    if (!b) {
+        st.state = "failed";
+        warn_(st.id + ": " + b.error());
+        return;
+    }
+    st.running = std::move(b.value());
+    ++st.builds;
+    st.state = "building";
+    log_("building " + st.id + "...");
+}
+
+void HotReload::finishBuild(size_t node) {
+    NodeState& st = *nodes_[node];
+    const int code = st.running->exitCode();
+    const double seconds = st.running->seconds();
+    st.running.reset();
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f s", seconds);
+    if (code != 0) {
+        st.state = "failed";
+        const std::string first = st.errors.empty() ? "exit status " + std::to_string(code) : st.errors.front();
+        warn_(st.id + ": build failed in " + took + ", the old processor keeps playing: " + first);
+    } else {
+        swap(node, st.id + ": build ok in " + took);
+    }
+    if (st.pending) startBuild(node);
+}
+
+void HotReload::swap(size_t node, const std::string& prefix) {
+    NodeState& st = *nodes_[node];
+    auto r = runtime_.swapNode(node, st.module);
+    if (!r) {
+        st.state = "refused";
+        warn_(prefix + ", but the new module was refused, the old processor keeps playing: " + r.error());
+        return;
+    }
+    st.state = "ok";
+    log_(prefix + ", " + r.value().summary());
+}
+
+Reply HotReload::reload(size_t node, double now) {
+    if (node >= nodes_.size()) return Reply{false, "no such node", false};
+    NodeState& st = *nodes_[node];
+    if (st.build.empty()) {
+        auto r = runtime_.swapNode(node, runtime_.modulePath(node));
+        if (!r) return Reply{false, st.id + ": reload failed, the old processor keeps playing: " + r.error(), false};
+        st.state = "ok";
+        return Reply{true, st.id + ": reloaded, " + r.value().summary(), false};
+    }
+    (void)now;
+    if (st.running) st.pending = true;
+    else startBuild(node);
+    return Reply{true, st.id + ": building (the swap follows a successful build)", false};
+}
+
+std::string HotReload::status() const {
+    std::string out;
+    for (const auto& st : nodes_) {
+        if (!st->watched) continue;
+        if (!out.empty()) out += "; ";
+        out += st->id + ": " + st->state + (st->pending ? " (+1 pending)" : "") + ", " + std::to_string(st->builds) +
+               " builds";
+    }
+    return out.empty() ? "no watched nodes" : out;
+}
+
+unsigned HotReload::buildsStarted(size_t node) const { return node < nodes_.size() ? nodes_[node]->builds : 0; }
+
+bool HotReload::busy(size_t node) const {
+    return node < nodes_.size() && (nodes_[node]->running || nodes_[node]->pending || nodes_[node]->deadline > 0);
+}
+
+Result<void> buildMissingModules(const config::Session& session, const std::function<void(const std::string&)>& log) {
+    const std::string folder =
+        session.path.empty() ? fs::current_path().string() : fs::absolute(session.path).parent_path().string();
+    for (const auto& n : session.nodes) {
+        if (!n.watch || n.watch->build.empty() || n.path.empty()) continue;
+        std::error_code ec;
+        if (fs::exists(resolveAgainst(session.path, n.path), ec)) continue;
+        log("building " + n.id + " (its module does not exist yet)...");
+        auto b = loader::BuildProcess::start(n.watch->build, folder);
+        if (!b) return Error{n.where.str() + ": " + b.error()};
+        std::string firstError;
+        while (!b.value()->finished()) {
+            for (const auto& line : b.value()->readLines()) {
+                log(n.id + ": " + line);
+                if (firstError.empty() && isError(line)) firstError = line;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (b.value()->exitCode() != 0)
+            return Error{n.where.str() + ": building node '" + n.id + "' failed" +
+                         (firstError.empty() ? " (exit status " + std::to_string(b.value()->exitCode()) + ")" : ": " + firstError)};
+    }
+    return {};
+}
+
+}  // namespace rackterm::app
