@@ -1,0 +1,184 @@
+// The hot-reload pipeline on a real processor project compiled by g++:
+// watch filters, debounce and build counting, a failed build that changes
+// nothing audible and shows the compiler's error, and the fix that swaps.
+// The test thread plays the audio thread between polls.
+#include "support/Support.hpp"
+
+#include <rackterm/app/HotReload.hpp>
+#include <rackterm/loader/Watcher.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+using namespace rackterm;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string processorSource(const std::string& version, float gain, const std::string& extra = "") {
+    return "#include <rackterm/Processor.hpp>\n"
+           "namespace {\nstruct Proc {\n"
+           "  static constexpr const char* kId = \"proc\";\n  static constexpr const char* kName = \"Proc\";\n"
+           "  static constexpr const char* kVersion = \"" + version + "\";\n"
+           "  static constexpr std::array<rackterm_param_info, 1> kParams{{{\"gain_db\", \"Gain\", \"dB\", -60.0f, 24.0f, 0.0f, 0u, nullptr}}};\n"
+           "  Proc(double, uint32_t) {}\n  void reset() noexcept {}\n"
+           "  void process(const float* const* in, float* const* out, uint32_t n, const float*) noexcept {\n"
+           "    for (uint32_t c = 0; c < 2; ++c) for (uint32_t i = 0; i < n; ++i) out[c][i] = in[c][i] * " +
+           std::to_string(gain) + "f;\n  }\n};\n}\nRACKTERM_PROCESSOR(Proc)\n" + extra;
+}
+
+class HotReloadTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = test::tempDir("hot");
+        fs::create_directories(dir + "/proc/src");
+        fs::create_directories(dir + "/proc/build");
+        test::writeText(dir + "/proc/src/proc.cpp", processorSource("1", 1.0f));
+        const std::string build = "g++ -std=c++20 -O1 -fPIC -shared -fvisibility=hidden -fno-gnu-unique -I" +
+                                  test::sourceDir() + "/src/sdk/include -o proc/build/libproc.so proc/src/proc.cpp";
+        test::writeText(dir + "/s.toml", "[[node]]\nid = \"p\"\npath = \"proc/build/libproc.so\"\nwatch = { source = \"proc\", build = \"" +
+                                             build + "\" }\n");
+        auto s = config::loadSession(dir + "/s.toml");
+        ASSERT_TRUE(s) << s.error();
+        ASSERT_TRUE(app::buildMissingModules(s.value(), [](const std::string&) {}));
+        auto r = app::Runtime::open(s.value(), 48000, 256);
+        ASSERT_TRUE(r) << r.error();
+        rt = std::move(r.value());
+        hot = std::make_unique<app::HotReload>(
+            *rt, [this](const std::string& l) { log.push_back(l); }, [this](const std::string& l) { warnings.push_back(l); });
+        ASSERT_TRUE(hot->start().empty());
+    }
+    void TearDown() override {
+        hot.reset();
+        rt.reset();
+        fs::remove_all(dir);
+    }
+    double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+    /// Run the control loop (and play blocks) until `done()` or `seconds` pass.
+    bool runUntil(const std::function<bool()>& done, double seconds) {
+        const double end = now() + seconds;
+        while (now() < end) {
+            auto fds = hot->pollFds();
+            ::poll(fds.data(), fds.size(), 10);
+            hot->onReadable(now());
+            hot->tick(now());
+            playBlock();
+            rt->tick();
+            if (done()) return true;
+        }
+        return false;
+    }
+    float playBlock() {  // returns the output's peak for an input of 0.5
+        std::vector<float> in(256, 0.5f), l(256), r(256);
+        const float* ins[2] = {in.data(), in.data()};
+        float* outs[2] = {l.data(), r.data()};
+        rt->engine().process(ins, outs, 256);
+        return l[255];
+    }
+    void save(const std::string& text) { test::writeText(dir + "/proc/src/proc.cpp", text); }
+
+    std::string dir;
+    std::unique_ptr<app::Runtime> rt;
+    std::unique_ptr<app::HotReload> hot;
+    std::vector<std::string> log, warnings;
+};
+
+}  // namespace
+
+TEST(Watcher, OnlySourcesCount) {
+    EXPECT_TRUE(loader::countsAsSource("drive.cpp"));
+    EXPECT_TRUE(loader::countsAsSource("dsp/filter.hpp"));
+    EXPECT_TRUE(loader::countsAsSource("CMakeLists.txt"));
+    EXPECT_TRUE(loader::countsAsSource("cmake/flags.cmake"));
+    for (const char* no : {".drive.cpp.swp", "drive.cpp.swo", "drive.cpp~", "4913", "#drive.cpp#", ".#drive.cpp",
+                           "build/drive.cpp", "build-release/x.h", "cmake-build-debug/a.cpp", "CMakeFiles/a.cpp",
+                           ".git/HEAD", "notes.txt", "libdrive.so"})
+        EXPECT_FALSE(loader::countsAsSource(no)) << no;
+}
+
+TEST(Watcher, RecursiveAndNewFolders) {
+    const std::string d = test::tempDir("watch");
+    fs::create_directories(d + "/a/b");
+    auto w = loader::SourceWatcher::create();
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w.value()->watchSources(7, d));
+    test::writeText(d + "/a/b/deep.hpp", "x");
+    test::writeText(d + "/a/b/.deep.hpp.swp", "x");
+    fs::create_directories(d + "/new");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    w.value()->read();  // registers the new folder
+    test::writeText(d + "/new/fresh.cpp", "x");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto events = w.value()->read();
+    std::vector<std::string> names;
+    for (const auto& e : events) names.push_back(fs::path(e.path).filename().string());
+    EXPECT_NE(std::find(names.begin(), names.end(), "fresh.cpp"), names.end());
+    EXPECT_EQ(std::find(names.begin(), names.end(), ".deep.hpp.swp"), names.end());
+    fs::remove_all(d);
+}
+
+TEST_F(HotReloadTest, EditBuildsOnceAndSwaps) {
+    EXPECT_NEAR(playBlock(), 0.5f, 1e-6);
+    save(processorSource("2", 0.5f));
+    ASSERT_TRUE(runUntil([&] { return std::string(rt->descriptor(0).version) == "2" && !rt->swapping(); }, 60))
+        << "no swap; log: " << (log.empty() ? "" : log.back());
+    EXPECT_EQ(hot->buildsStarted(0), 1u);
+    EXPECT_NEAR(playBlock(), 0.25f, 1e-6) << "the new code is heard";
+    bool reported = false;
+    for (const auto& l : log) reported = reported || l.find("p: build ok in ") == 0;
+    EXPECT_TRUE(reported);
+    EXPECT_NE(hot->status().find("p: ok, 1 builds"), std::string::npos) << hot->status();
+}
+
+TEST_F(HotReloadTest, RapidSavesGiveAtMostTwoBuilds) {
+    for (int i = 0; i < 10; ++i) {
+        save(processorSource("r" + std::to_string(i), 0.9f));
+        runUntil([] { return false; }, 0.02);  // ten saves in about 200 ms
+    }
+    ASSERT_TRUE(runUntil([&] { return !hot->busy(0) && !rt->swapping(); }, 90));
+    EXPECT_GE(hot->buildsStarted(0), 1u);
+    EXPECT_LE(hot->buildsStarted(0), 2u);
+    EXPECT_STREQ(rt->descriptor(0).version, "r9") << "the last save is what plays";
+}
+
+TEST_F(HotReloadTest, SwapFilesAndBuildFolderTriggerNothing) {
+    test::writeText(dir + "/proc/src/.proc.cpp.swp", "swap");
+    test::writeText(dir + "/proc/src/proc.cpp~", "backup");
+    test::writeText(dir + "/proc/src/4913", "");
+    test::writeText(dir + "/proc/build/generated.cpp", "int x;");
+    test::writeText(dir + "/proc/README.txt", "notes");
+    runUntil([] { return false; }, 1.0);
+    EXPECT_EQ(hot->buildsStarted(0), 0u);
+    EXPECT_FALSE(hot->busy(0));
+}
+
+TEST_F(HotReloadTest, FailedBuildChangesNothingAndShowsTheErrorThenTheFixSwaps) {
+    const float before = playBlock();
+    save(processorSource("bad", 0.1f, "int broken(\n"));
+    ASSERT_TRUE(runUntil([&] { return !warnings.empty(); }, 60));
+    EXPECT_NE(warnings.back().find("p: build failed"), std::string::npos) << warnings.back();
+    EXPECT_NE(warnings.back().find("proc.cpp:"), std::string::npos) << warnings.back();
+    EXPECT_NE(warnings.back().find(": error: "), std::string::npos) << warnings.back();
+    EXPECT_NE(warnings.back().find("the old processor keeps playing"), std::string::npos);
+    EXPECT_STREQ(rt->descriptor(0).version, "1");
+    EXPECT_EQ(playBlock(), before) << "output identical to before";
+    save(processorSource("fixed", 0.25f));
+    ASSERT_TRUE(runUntil([&] { return std::string(rt->descriptor(0).version) == "fixed" && !rt->swapping(); }, 60));
+    EXPECT_NEAR(playBlock(), 0.125f, 1e-6);
+}
+
+TEST_F(HotReloadTest, ReloadCommandBuildsThenSwaps) {
+    app::CommandContext ctx{*rt, nullptr};
+    ctx.reload = [&](size_t n) { return hot->reload(n, now()); };
+    ctx.buildStatus = [&] { return hot->status(); };
+    auto r = app::execute(ctx, "reload p");
+    ASSERT_TRUE(r.ok) << r.text;
+    EXPECT_EQ(r.text, "p: building (the swap follows a successful build)");
+    EXPECT_NE(app::execute(ctx, "build status").text.find("p: building"), std::string::npos);
+    ASSERT_TRUE(runUntil([&] { return !hot->busy(0) && !rt->swapping(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 1u);
+}
