@@ -80,10 +80,16 @@ std::vector<char*> makeEnv(std::vector<std::string> extra, std::vector<std::stri
 }  // namespace
 
 pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& outFile,
-            const std::string& errFile) {
+            const std::string& errFile, int* stdinWrite) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int pipefd[2] = {-1, -1};
+    if (stdinWrite && ::pipe2(pipefd, O_CLOEXEC) == 0) {
+        posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
+        *stdinWrite = pipefd[1];
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
     posix_spawn_file_actions_addopen(&fa, 1, outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<std::string> args = argv, storage;
@@ -94,6 +100,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
     pid_t pid = -1;
     if (posix_spawnp(&pid, cargs[0], &fa, nullptr, cargs.data(), cenv.data()) != 0) pid = -1;
     posix_spawn_file_actions_destroy(&fa);
+    if (pipefd[0] >= 0) ::close(pipefd[0]);
     return pid;
 }
 

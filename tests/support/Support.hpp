@@ -30,8 +30,9 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
               double timeoutSeconds = 60);
 /// Start argv in the background (stdout/stderr to files); returns its pid.
+/// With `stdinWrite`, its standard input is a pipe whose write end is stored there.
 pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& outFile,
-            const std::string& errFile);
+            const std::string& errFile, int* stdinWrite = nullptr);
 /// Send `sig` to `pid` (one we started) and wait for it; returns its exit status or -1.
 int stop(pid_t pid, int sig, double timeoutSeconds = 10);
 

@@ -173,13 +173,33 @@ int runHeadless(const std::string& sessionPath) {
         return code;
     }
     Live& l = *live.value();
+    // Commands on standard input when it is a pipe or file: one per line, one reply line on stdout.
+    int commandFd = ::isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
+    std::string pending;
     while (true) {
-        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
+        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {commandFd, POLLIN, 0}};
         for (const auto& f : l.reload->pollFds()) fds.push_back(f);
         ::poll(fds.data(), fds.size(), 50);
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             break;
+        }
+        if (commandFd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+            char buf[4096];
+            const ssize_t n = ::read(commandFd, buf, sizeof buf);
+            if (n <= 0) commandFd = -1;  // end of input: keep running until a signal
+            else pending.append(buf, static_cast<size_t>(n));
+            bool quit = false;
+            for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+                const std::string line = pending.substr(0, nl);
+                pending.erase(0, nl + 1);
+                CommandContext ctx = l.context();
+                const Reply r = execute(ctx, line);
+                if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
+                std::fflush(stdout);
+                quit = quit || r.quit;
+            }
+            if (quit) break;
         }
         serviceLive(l);
         if (l.runtime->engine().events().shutdown.load()) {

@@ -7,7 +7,9 @@
 #include <rackterm/loader/Loader.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <string_view>
 
 namespace rackterm::app {
@@ -141,6 +143,12 @@ std::string Runtime::modulePath(size_t node) const { return nodes_[node].path; }
 
 Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
     if (nodes_[n].path.empty()) return Error{"node '" + nodes_[n].id + "' is a player; it has no module to swap"};
+    // A crossfade still running finishes first (at most the crossfade time),
+    // so swaps in quick succession never cut one short.
+    for (int waited = 0; fading_ && waited < 2000; ++waited) {
+        tick();
+        if (fading_) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
     auto module = loader::loadModule(path);
     if (!module) return Error{module.error()};
     auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
