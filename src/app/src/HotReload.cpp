@@ -35,6 +35,7 @@ struct HotReload::NodeState {
     std::vector<std::string> errors;
     std::string state = "idle";
     unsigned builds = 0;
+    double lastSeconds = 0;
 };
 
 HotReload::HotReload(Runtime& runtime, std::function<void(const std::string&)> log,
@@ -160,6 +161,7 @@ void HotReload::finishBuild(size_t node) {
     NodeState& st = *nodes_[node];
     const int code = st.running->exitCode();
     const double seconds = st.running->seconds();
+    st.lastSeconds = seconds;
     st.running.reset();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", seconds);
@@ -212,6 +214,8 @@ std::string HotReload::status() const {
 }
 
 unsigned HotReload::buildsStarted(size_t node) const { return node < nodes_.size() ? nodes_[node]->builds : 0; }
+
+double HotReload::lastBuildSeconds(size_t node) const { return node < nodes_.size() ? nodes_[node]->lastSeconds : 0; }
 
 bool HotReload::busy(size_t node) const {
     return node < nodes_.size() && (nodes_[node]->running || nodes_[node]->pending || nodes_[node]->deadline > 0);

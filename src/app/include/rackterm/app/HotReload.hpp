@@ -48,6 +48,8 @@ public:
 
     /// Builds started so far for a node (tests count them).
     unsigned buildsStarted(size_t node) const;
+    /// Wall time of a node's last finished build, seconds (0 before any).
+    double lastBuildSeconds(size_t node) const;
     /// True while a node builds or waits to.
     bool busy(size_t node) const;
 
