@@ -103,3 +103,32 @@ TEST_F(Console, BadCommandShowsErrorAndKeepsRunning) {
     keys({":q", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
+
+TEST_F(Console, LiveEditShowsBuildAndErrorsOnScreen) {
+    // A watched node compiled by g++: a save shows "building", then the result; a syntax error shows the compiler's line.
+    std::filesystem::create_directories(dir + "/proc/build");
+    const std::string src = dir + "/proc/proc.cpp";
+    auto source = [](const char* version) {
+        return std::string("#include <rackterm/Processor.hpp>\nnamespace { struct P { static constexpr const char* kId = \"p\";"
+                           " static constexpr const char* kName = \"P\"; static constexpr const char* kVersion = \"") +
+               version +
+               "\"; static constexpr std::array<rackterm_param_info, 1> kParams{{{\"gain_db\", \"Gain\", \"dB\", -60.0f, 24.0f, 0.0f, 0u, nullptr}}};"
+               " P(double, uint32_t) {} void reset() noexcept {} void process(const float* const* in, float* const* out, uint32_t n, const float*) noexcept"
+               " { for (uint32_t c = 0; c < 2; ++c) for (uint32_t i = 0; i < n; ++i) out[c][i] = in[c][i]; } }; }\nRACKTERM_PROCESSOR(P)\n";
+    };
+    test::writeText(src, source("1"));
+    test::writeText(session, "[session]\nname = \"edit\"\n[engine]\noutputs = []\n[[node]]\nid = \"src\"\nprocessor = \"player\"\n"
+                             "file = \"/usr/share/sounds/alsa/Front_Left.wav\"\n[[node]]\nid = \"p\"\npath = \"proc/build/libp.so\"\n"
+                             "watch = { source = \"proc\", build = \"g++ -std=c++20 -fPIC -shared -fvisibility=hidden -I" +
+                                 test::sourceDir() + "/src/sdk/include -o proc/build/libp.so proc/proc.cpp\" }\n");
+    start("C.UTF-8", 80, 24);
+    test::writeText(src, source("2"));
+    EXPECT_TRUE(waitFor("p: build ok in", 60)) << screen();
+    test::writeText(src, source("3") + "int broken(\n");
+    EXPECT_TRUE(waitFor("error: expected", 60)) << screen();
+    EXPECT_NE(screen().find("the old processor keeps playing"), std::string::npos) << screen();
+    keys({":build status", "Enter"});
+    EXPECT_TRUE(waitFor("p: failed, 2 builds")) << screen();
+    keys({":q", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}

@@ -49,7 +49,24 @@ Console* active = nullptr;  // readline's callbacks are plain functions
 
 class Console {
 public:
-    Console(app::Live& live, std::shared_ptr<PaneSink> sink) : live_(live), sink_(std::move(sink)) {}
+    Console(app::Live& live, std::shared_ptr<PaneSink> sink) : live_(live), sink_(std::move(sink)) {
+        if (!live_.reload) return;
+        // Build progress and results also go to the message line; the first compiler error too.
+        live_.reload->setReporters(
+            [this](const std::string& l) {
+                spdlog::info("{}", l);
+                if (l.rfind("building ", 0) == 0 || l.find(": build ok in ") != std::string::npos ||
+                    l.find(": module replaced") != std::string::npos) {
+                    view_.message = l;
+                    view_.messageIsError = false;
+                }
+            },
+            [this](const std::string& l) {
+                spdlog::warn("{}", l);
+                view_.message = l;
+                view_.messageIsError = true;
+            });
+    }
     int run(int stopFd);
 
     // readline glue

@@ -44,6 +44,11 @@ HotReload::HotReload(Runtime& runtime, std::function<void(const std::string&)> l
 
 HotReload::~HotReload() = default;
 
+void HotReload::setReporters(std::function<void(const std::string&)> log, std::function<void(const std::string&)> warn) {
+    log_ = std::move(log);
+    warn_ = std::move(warn);
+}
+
 std::vector<std::string> HotReload::start() {
     std::vector<std::string> problems;
     auto w = loader::SourceWatcher::create();

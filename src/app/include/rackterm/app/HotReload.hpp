@@ -27,6 +27,8 @@ public:
     HotReload(Runtime& runtime, std::function<void(const std::string&)> log,
               std::function<void(const std::string&)> warn);
     ~HotReload();
+    /// Replace where lines go (the console shows them on its message line too).
+    void setReporters(std::function<void(const std::string&)> log, std::function<void(const std::string&)> warn);
 
     /// Watch every node: sources of nodes with `watch`, module files of all
     /// nodes loaded from a file. Returns a warning line per node it could not watch.
