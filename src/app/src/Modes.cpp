@@ -69,21 +69,25 @@ int installStopSignals() {
 
 namespace {
 void toStderr(const std::string& line) { std::fprintf(stderr, "rackterm: %s\n", line.c_str()); }
+
+/// Load a session for check or render, building missing modules of watched nodes.
+Result<config::Session> loadAndBuild(const std::string& path) {
+    auto session = config::loadSession(path);
+    if (!session) return session;
+    if (auto b = buildMissingModules(session.value(), toStderr); !b) return Error{b.error()};
+    return session;
+}
 }  // namespace
 
 int runCheck(const std::string& sessionPath) {
-    auto session = config::loadSession(sessionPath);
+    auto session = loadAndBuild(sessionPath);
     if (!session) {
-        std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
-        return kExitUser;
-    }
-    if (auto b = buildMissingModules(session.value(), toStderr); !b) {
-        toStderr(b.error());
+        toStderr(session.error());
         return kExitUser;
     }
     auto rt = Runtime::open(session.value(), session->engine.sampleRate.value_or(48000.0), session->engine.block.value_or(256));
     if (!rt) {
-        std::fprintf(stderr, "rackterm: %s\n", rt.error().c_str());
+        toStderr(rt.error());
         return kExitUser;
     }
     std::string ids;
@@ -94,24 +98,20 @@ int runCheck(const std::string& sessionPath) {
 }
 
 int runRender(const RenderOptions& o) {
-    auto session = config::loadSession(o.session);
+    auto session = loadAndBuild(o.session);
     if (!session) {
-        std::fprintf(stderr, "rackterm: %s\n", session.error().c_str());
-        return kExitUser;
-    }
-    if (auto b = buildMissingModules(session.value(), toStderr); !b) {
-        toStderr(b.error());
+        toStderr(session.error());
         return kExitUser;
     }
     auto job = engine::OfflineRender::open(o.input, o.output, session->engine.sampleRate.value_or(0.0));
     if (!job) {
-        std::fprintf(stderr, "rackterm: %s\n", job.error().c_str());
+        toStderr(job.error());
         return kExitUser;
     }
     const uint32_t block = o.block ? o.block : session->engine.block.value_or(256);
     auto rt = Runtime::open(session.value(), job.value()->sampleRate(), block);
     if (!rt) {
-        std::fprintf(stderr, "rackterm: %s\n", rt.error().c_str());
+        toStderr(rt.error());
         return kExitUser;
     }
     const bool tty = ::isatty(STDERR_FILENO);
@@ -121,7 +121,7 @@ int runRender(const RenderOptions& o) {
     auto stats = job.value()->run(rt.value()->engine(), block, {}, progress);
     if (tty) std::fprintf(stderr, "\n");
     if (!stats) {
-        std::fprintf(stderr, "rackterm: %s\n", stats.error().c_str());
+        toStderr(stats.error());
         return kExitUser;
     }
     for (const auto& e : rt.value()->takeEvents()) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
