@@ -28,6 +28,12 @@ int main(int argc, char** argv) {
     render->add_option("-o,--output", ro.output, "output sound file; the extension picks the format")->required();
     render->add_option("--block", ro.block, "frames per block (default: the session's, else 256)")
         ->check(CLI::Range(1, 8192));
+    render->add_option("--script", ro.script, "command script; `at TIME` lines apply at their exact frame");
+
+    auto* run = cli.add_subcommand("run", "run a command script on a session, headless (live on JACK)");
+    std::string script, runSession;
+    run->add_option("script", script, "command script")->required();
+    run->add_option("session", runSession, "session file")->required();
 
     try {
         cli.parse(argc, argv);
@@ -37,6 +43,7 @@ int main(int argc, char** argv) {
     }
     if (*check) return runCheck(checkSession);
     if (*render) return runRender(ro);
+    if (*run) return runScript(script, runSession);
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;

@@ -127,12 +127,16 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
                 r[i] = inter[i * ch + (ch > 1 ? 1 : 0)];
             }
         }
-        for (uint32_t done = 0; done < got; done += blockFrames) {
-            const uint32_t n = std::min(blockFrames, got - done);
-            if (hook) hook(pos + done);
+        for (uint32_t done = 0; done < got;) {
+            uint32_t n = std::min(blockFrames, got - done);
+            if (hook) {
+                const uint64_t next = hook(pos + done);
+                if (next > pos + done && next < pos + done + n) n = static_cast<uint32_t>(next - (pos + done));
+            }
             const float* ins[2] = {l.data() + done, r.data() + done};
             float* outs[2] = {ol.data() + done, orr.data() + done};
             engine.process(ins, outs, n);
+            done += n;
         }
         engine.collectGarbage();
         for (uint32_t i = 0; i < got; ++i) {

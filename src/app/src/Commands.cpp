@@ -104,6 +104,7 @@ Reply cmdWait(CommandContext& c, const Args& a) {
     if (a[1] != "applied") return fail("wait what? wait applied");
     engine::Engine& e = c.runtime.engine();
     const uint64_t target = e.generation();
+    if (c.offline) return done("applied " + std::to_string(target) + " at the next block");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (e.appliedGeneration() < target) {
         if (std::chrono::steady_clock::now() > deadline)

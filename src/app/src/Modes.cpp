@@ -1,6 +1,7 @@
 #include <rackterm/app/Modes.hpp>
 
 #include <rackterm/app/Logging.hpp>
+#include <rackterm/app/Script.hpp>
 #include <rackterm/engine/OfflineRender.hpp>
 
 #include <fcntl.h>
@@ -12,7 +13,11 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 
 namespace rackterm::app {
 
@@ -114,14 +119,58 @@ int runRender(const RenderOptions& o) {
         toStderr(rt.error());
         return kExitUser;
     }
+    // A script: plain lines before the first frame, `at` lines at their exact frame.
+    std::vector<ScriptLine> timed;
+    std::optional<Script> script;
+    if (!o.script.empty()) {
+        auto s = loadScript(o.script);
+        if (!s) {
+            toStderr(s.error());
+            return kExitUser;
+        }
+        script = std::move(s.value());
+        CommandContext ctx{*rt.value()};
+        ctx.offline = true;
+        for (const auto& l : script->lines) {
+            if (l.atSeconds) {
+                timed.push_back(l);
+                continue;
+            }
+            if (const Reply r = execute(ctx, l.command); !r.ok) {
+                toStderr(script->where(l, r.text));
+                return kExitUser;
+            }
+        }
+        std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return *a.atSeconds < *b.atSeconds; });
+    }
+    const double rate = job.value()->sampleRate();
+    auto frameOf = [rate](const ScriptLine& l) { return static_cast<uint64_t>(std::llround(*l.atSeconds * rate)); };
+    size_t nextTimed = 0;
+    std::string scriptError;
+    auto hook = [&](uint64_t pos) -> uint64_t {
+        CommandContext ctx{*rt.value()};
+        ctx.offline = true;
+        while (nextTimed < timed.size() && frameOf(timed[nextTimed]) <= pos) {
+            const Reply r = execute(ctx, timed[nextTimed].command);
+            if (!r.ok && scriptError.empty()) scriptError = script->where(timed[nextTimed], r.text);
+            ++nextTimed;
+        }
+        return nextTimed < timed.size() ? frameOf(timed[nextTimed]) : UINT64_MAX;
+    };
     const bool tty = ::isatty(STDERR_FILENO);
     auto progress = [tty](double f) {
         if (tty) std::fprintf(stderr, "\rrendering %3d %%", static_cast<int>(f * 100.0));
     };
-    auto stats = job.value()->run(rt.value()->engine(), block, {}, progress);
+    auto stats = job.value()->run(rt.value()->engine(), block, timed.empty() ? engine::OfflineRender::BlockHook{} : hook, progress);
     if (tty) std::fprintf(stderr, "\n");
     if (!stats) {
         toStderr(stats.error());
+        return kExitUser;
+    }
+    if (!scriptError.empty()) {  // the render finished, but a timed command failed: no output
+        std::error_code ec;
+        std::filesystem::remove(o.output, ec);
+        toStderr(scriptError);
         return kExitUser;
     }
     for (const auto& e : rt.value()->takeEvents()) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
@@ -161,6 +210,69 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
                  engine::jackServerName(), live->jack->clientName(), live->jack->sampleRate(), live->jack->bufferSize());
     exitCode = kExitOk;
     return live;
+}
+
+int runScript(const std::string& scriptPath, const std::string& sessionPath) {
+    initLogging(true);
+    auto script = loadScript(scriptPath);
+    if (!script) {
+        spdlog::error("{}", script.error());
+        return kExitUser;
+    }
+    const int stopFd = installStopSignals();
+    int code = kExitOk;
+    auto live = openLive(sessionPath, code);
+    if (!live) {
+        spdlog::error("{}", live.error());
+        return code;
+    }
+    Live& l = *live.value();
+    std::vector<ScriptLine> timed;
+    for (const auto& line : script->lines) {
+        if (line.atSeconds) {
+            timed.push_back(line);
+            continue;
+        }
+        CommandContext ctx = l.context();
+        const Reply r = execute(ctx, line.command);
+        if (!r.ok) {
+            spdlog::error("{}", script->where(line, r.text));
+            return kExitUser;
+        }
+        if (!r.text.empty()) std::printf("%s\n", r.line().c_str());
+        if (r.quit) return kExitOk;
+    }
+    std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return *a.atSeconds < *b.atSeconds; });
+    const double start = nowSeconds();
+    size_t next = 0;
+    while (next < timed.size()) {
+        const double wait = *timed[next].atSeconds - (nowSeconds() - start);
+        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
+        for (const auto& f : l.reload->pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), std::clamp(static_cast<int>(wait * 1000.0), 0, 50));
+        if (fds[0].revents & POLLIN) {
+            spdlog::info("stopping on signal");
+            return kExitOk;
+        }
+        serviceLive(l);
+        while (next < timed.size() && *timed[next].atSeconds <= nowSeconds() - start) {
+            CommandContext ctx = l.context();
+            const Reply r = execute(ctx, timed[next].command);
+            if (!r.ok) {
+                spdlog::error("{}", script->where(timed[next], r.text));
+                return kExitUser;
+            }
+            if (!r.text.empty()) std::printf("%s\n", r.line().c_str());
+            std::fflush(stdout);
+            if (r.quit) return kExitOk;
+            ++next;
+        }
+        if (l.runtime->engine().events().shutdown.load()) {
+            spdlog::error("the JACK server stopped; start it again and reopen the session");
+            return kExitEnvironment;
+        }
+    }
+    return kExitOk;
 }
 
 int runHeadless(const std::string& sessionPath) {

@@ -40,9 +40,11 @@ public:
     /// Input length in frames at sampleRate().
     uint64_t frames() const noexcept { return frames_; }
 
-    /// A hook called before each block with the frame position; used for
-    /// scripted automation at block boundaries.
-    using BlockHook = std::function<void(uint64_t framePosition)>;
+    /// Called before each block with its first frame; applies what is due
+    /// there and returns the frame of the next scheduled change (UINT64_MAX
+    /// for none). The render ends a block at that frame, so scripted changes
+    /// land on their exact frame.
+    using BlockHook = std::function<uint64_t(uint64_t framePosition)>;
     /// Progress report, fraction 0..1.
     using Progress = std::function<void(double fraction)>;
 

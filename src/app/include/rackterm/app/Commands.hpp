@@ -27,6 +27,8 @@ struct CommandContext {
     std::function<Reply(size_t node)> reload = {};
     /// `build status` when a hot-reload pipeline runs.
     std::function<std::string()> buildStatus = {};
+    /// Offline render: changes apply at the next block, so `wait applied` returns at once.
+    bool offline = false;
 };
 
 /// The answer to one command: one line of text. `quit` asks the caller to stop.

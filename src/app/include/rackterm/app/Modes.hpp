@@ -23,6 +23,7 @@ int runCheck(const std::string& sessionPath);
 struct RenderOptions {
     std::string session, input, output;
     uint32_t block = 0;  ///< 0 = the session's [engine] block, else 256
+    std::string script;  ///< command script: plain lines before frame 0, `at` lines at their exact frame
 };
 /// `rackterm render`: IN -> rack -> OUT. Progress on stderr when it is a
 /// terminal; a summary line on stdout. 0, or 1 with one error line.
@@ -41,6 +42,12 @@ struct Live {
 /// server's rate and buffer size, ports connected (failures logged as
 /// warnings). On error, `exitCode` is 1 (session) or 3 (no JACK server).
 Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exitCode);
+
+/// `rackterm run SCRIPT SESSION`: open the session live (headless), run the
+/// script's plain lines at once in order, its `at` lines at their times
+/// (scheduled by the control thread), and stop after the last one or at
+/// `quit`. The first failing command stops it: "SCRIPT:LINE: message", exit 1.
+int runScript(const std::string& scriptPath, const std::string& sessionPath);
 
 /// `rackterm --headless SESSION`: run until SIGINT/SIGTERM or the JACK
 /// server stops, logging to stderr.

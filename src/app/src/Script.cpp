@@ -1,0 +1,71 @@
+#include <rackterm/app/Script.hpp>
+
+#include <rackterm/app/Commands.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace rackterm::app {
+
+std::string Script::where(const ScriptLine& l, const std::string& message) const {
+    return path + ":" + std::to_string(l.line) + ": " + message;
+}
+
+Result<double> parseTime(std::string_view text) {
+    const std::string t(text);
+    const auto bad = [&] { return Error{"'" + t + "' is not a time; write 1.5s, 250ms or 1:30"}; };
+    if (t.empty()) return bad();
+    if (const size_t colon = t.find(':'); colon != std::string::npos) {
+        char* end = nullptr;
+        const double m = std::strtod(t.c_str(), &end);
+        if (end != t.c_str() + colon) return bad();
+        const double s = std::strtod(t.c_str() + colon + 1, &end);
+        if (*end || !std::isfinite(m) || !std::isfinite(s) || m < 0 || s < 0) return bad();
+        return m * 60.0 + s;
+    }
+    char* end = nullptr;
+    double v = std::strtod(t.c_str(), &end);
+    const std::string unit = end;
+    if (end == t.c_str() || !std::isfinite(v) || v < 0) return bad();
+    if (unit == "ms") v /= 1000.0;
+    else if (!unit.empty() && unit != "s") return bad();
+    return v;
+}
+
+Result<Script> parseScript(std::string_view text, const std::string& path) {
+    Script s;
+    s.path = path;
+    std::istringstream in{std::string(text)};
+    std::string raw;
+    for (uint32_t n = 1; std::getline(in, raw); ++n) {
+        const auto words = splitWords(raw);
+        if (words.empty()) continue;
+        ScriptLine l;
+        l.line = n;
+        if (words[0] == "at") {
+            if (words.size() < 3) return Error{s.where(l, "`at` needs a time and a command: at 1.5s set NODE.PARAM VALUE")};
+            auto t = parseTime(words[1]);
+            if (!t) return Error{s.where(l, t.error())};
+            l.atSeconds = t.value();
+            // The command is the rest of the line after the time word.
+            const size_t timePos = raw.find(words[1], raw.find("at") + 2);
+            l.command = raw.substr(timePos + words[1].size());
+        } else {
+            l.command = raw;
+        }
+        s.lines.push_back(std::move(l));
+    }
+    return s;
+}
+
+Result<Script> loadScript(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error{path + ": cannot open the script"};
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parseScript(ss.str(), path);
+}
+
+}  // namespace rackterm::app
