@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
     run->add_option("script", script, "command script")->required();
     run->add_option("session", runSession, "session file")->required();
 
+    auto* ctl = cli.add_subcommand("ctl", "send one command to a running rackterm and print its reply");
+    std::string ctlSession, ctlCommand;
+    ctl->add_option("--session", ctlSession, "the session's name (default: the only one running)");
+    ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -44,6 +49,7 @@ int main(int argc, char** argv) {
     if (*check) return runCheck(checkSession);
     if (*render) return runRender(ro);
     if (*run) return runScript(script, runSession);
+    if (*ctl) return runCtl(ctlSession, ctlCommand);
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;

@@ -1,6 +1,7 @@
 #include "Support.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <jack/jack.h>
 #include <signal.h>
 #include <sndfile.h>
@@ -59,10 +60,25 @@ const std::string& privateStateHome() {
     return dir;
 }
 
+/// A private XDG_RUNTIME_DIR (0700) for control sockets and module copies.
+const std::string& privateRuntimeDir() {
+    static const std::string dir = [] {
+        std::string d = tempDir("runtime");
+        ::chmod(d.c_str(), 0700);
+        std::atexit([] { std::error_code ec; fs::remove_all(privateRuntimeDir(), ec); });
+        return d;
+    }();
+    return dir;
+}
+
 std::vector<char*> makeEnv(std::vector<std::string> extra, std::vector<std::string>& storage) {
-    bool hasState = false;
-    for (const auto& x : extra) hasState = hasState || x.rfind("XDG_STATE_HOME=", 0) == 0;
+    bool hasState = false, hasRuntime = false;
+    for (const auto& x : extra) {
+        hasState = hasState || x.rfind("XDG_STATE_HOME=", 0) == 0;
+        hasRuntime = hasRuntime || x.rfind("XDG_RUNTIME_DIR=", 0) == 0;
+    }
     if (!hasState) extra.push_back("XDG_STATE_HOME=" + privateStateHome());
+    if (!hasRuntime) extra.push_back("XDG_RUNTIME_DIR=" + privateRuntimeDir());
     storage.clear();
     for (char** e = environ; *e; ++e) {
         std::string kv = *e;

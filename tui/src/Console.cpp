@@ -290,7 +290,9 @@ void Console::onKey(int key) {
     else onNormalKey(key);
 }
 
-void Console::tick() { app::serviceLive(live_); }
+void Console::tick() {
+    if (app::serviceLive(live_)) quit_ = true;  // `quit` over the control socket
+}
 
 void Console::draw() {
     drawScreen(rt(), live_.jack.get(), view_, sink_->lines);
@@ -330,9 +332,8 @@ int Console::run(int stopFd) {
     double lastDraw = 0;
     while (!quit_) {
         std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
-        if (live_.reload)
-            for (const auto& f : live_.reload->pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), 30);
+        for (const auto& f : live_.pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), live_.pollTimeout(30));
         if (fds[1].revents & POLLIN) break;
         for (int key; (key = getch()) != ERR;) {
             onKey(key);

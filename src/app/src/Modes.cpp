@@ -47,15 +47,32 @@ CommandContext Live::context() {
     return ctx;
 }
 
-void serviceLive(Live& live) {
+std::vector<pollfd> Live::pollFds() const {
+    std::vector<pollfd> fds;
+    if (reload) fds = reload->pollFds();
+    if (socket)
+        for (const auto& f : socket->pollFds()) fds.push_back(f);
+    return fds;
+}
+
+int Live::pollTimeout(int idle) const { return socket && socket->backlog() ? 0 : idle; }
+
+bool serviceLive(Live& live) {
     const double now = nowSeconds();
     if (live.reload) {
         live.reload->onReadable(now);
         live.reload->tick(now);
     }
+    bool quit = false;
+    if (live.socket)
+        quit = live.socket->service([&live](const std::string& line) {
+            CommandContext ctx = live.context();
+            return execute(ctx, line);
+        });
     live.runtime->tick();
     live.runtime->updateMeters(now);
     for (const auto& e : live.runtime->takeEvents()) spdlog::warn("{}", e);
+    return quit;
 }
 
 int installStopSignals() {
@@ -206,6 +223,12 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         *live->runtime, [](const std::string& l) { spdlog::info("{}", l); },
         [](const std::string& l) { spdlog::warn("{}", l); });
     for (const auto& w : live->reload->start()) spdlog::warn("{}", w);
+    if (auto sock = ControlSocket::open(session->name); sock) {
+        live->socket = std::move(sock.value());
+        spdlog::info("control socket {}", live->socket->path());
+    } else {
+        spdlog::warn("no control socket: {}", sock.error());
+    }
     spdlog::info("session '{}' live on JACK server '{}' as '{}': {} Hz, {} frames", session->name,
                  engine::jackServerName(), live->jack->clientName(), live->jack->sampleRate(), live->jack->bufferSize());
     exitCode = kExitOk;
@@ -248,13 +271,13 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
     while (next < timed.size()) {
         const double wait = *timed[next].atSeconds - (nowSeconds() - start);
         std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
-        for (const auto& f : l.reload->pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), std::clamp(static_cast<int>(wait * 1000.0), 0, 50));
+        for (const auto& f : l.pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), l.pollTimeout(std::clamp(static_cast<int>(wait * 1000.0), 0, 50)));
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             return kExitOk;
         }
-        serviceLive(l);
+        if (serviceLive(l)) return kExitOk;
         while (next < timed.size() && *timed[next].atSeconds <= nowSeconds() - start) {
             CommandContext ctx = l.context();
             const Reply r = execute(ctx, timed[next].command);
@@ -290,8 +313,8 @@ int runHeadless(const std::string& sessionPath) {
     std::string pending;
     while (true) {
         std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {commandFd, POLLIN, 0}};
-        for (const auto& f : l.reload->pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), 50);
+        for (const auto& f : l.pollFds()) fds.push_back(f);
+        ::poll(fds.data(), fds.size(), l.pollTimeout(50));
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             break;
@@ -313,7 +336,7 @@ int runHeadless(const std::string& sessionPath) {
             }
             if (quit) break;
         }
-        serviceLive(l);
+        if (serviceLive(l)) break;
         if (l.runtime->engine().events().shutdown.load()) {
             spdlog::error("the JACK server stopped; start it again and reopen the session");
             return kExitEnvironment;

@@ -3,6 +3,7 @@
 // [control] (the main thread).
 #pragma once
 
+#include <rackterm/app/ControlSocket.hpp>
 #include <rackterm/app/HotReload.hpp>
 #include <rackterm/app/Runtime.hpp>
 #include <rackterm/common/Result.hpp>
@@ -35,8 +36,13 @@ struct Live {
     std::unique_ptr<Runtime> runtime;
     std::unique_ptr<engine::JackBackend> jack;
     std::unique_ptr<HotReload> reload;  ///< watches and rebuilds; started by openLive
+    std::unique_ptr<ControlSocket> socket;  ///< commands from other programs; nullptr when it could not open
     /// A command context wired to this session (JACK, reload, build status).
     CommandContext context();
+    /// Descriptors the control loop polls for this session (reload, socket).
+    std::vector<pollfd> pollFds() const;
+    /// Poll timeout in ms: `idle`, or 0 while socket lines wait.
+    int pollTimeout(int idle) const;
 };
 /// Open `sessionPath` on JACK: client named after the session, rack at the
 /// server's rate and buffer size, ports connected (failures logged as
@@ -60,7 +66,8 @@ int installStopSignals();
 double nowSeconds();
 
 /// One turn of a live session's control loop after poll(): hot-reload
-/// events and builds, finished swaps, meters, engine events to the log.
-void serviceLive(Live& live);
+/// events and builds, control-socket commands, finished swaps, meters,
+/// engine events to the log. Returns true when a socket command asked to quit.
+bool serviceLive(Live& live);
 
 }  // namespace rackterm::app
