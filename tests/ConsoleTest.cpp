@@ -132,3 +132,56 @@ TEST_F(Console, LiveEditShowsBuildAndErrorsOnScreen) {
     keys({":q", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
+
+TEST_F(Console, TabCompletesCommandsNodesAndParameters) {
+    start("C.UTF-8", 80, 24);
+    keys({":se", "Tab"});
+    keys({"ga", "Tab"});
+    keys({"g", "Tab"});
+    EXPECT_TRUE(waitFor(":set gain.gain_db")) << screen();  // capture-pane trims the trailing space
+    keys({" -7", "Enter"});  // a leading space: tmux would read "-7" as an option
+    EXPECT_TRUE(waitFor("gain.gain_db = -7.0 dB")) << screen();
+    keys({":set eq.type high", "Tab", "Tab"});  // two matches: listed in the log
+    EXPECT_TRUE(waitFor("highpass  highshelf")) << screen();
+    keys({"Escape"});
+    keys({":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}
+
+TEST_F(Console, EqualsTypesAValueDResetsSlashFinds) {
+    start("C.UTF-8", 80, 24);
+    keys({"/", "drive_db", "Enter"});
+    EXPECT_TRUE(waitFor("found drive.drive_db")) << screen();
+    keys({"="});
+    EXPECT_TRUE(waitFor(":set drive.drive_db")) << screen();
+    keys({"30", "Enter"});
+    EXPECT_TRUE(waitFor("drive.drive_db = 30.0 dB")) << screen();
+    keys({"d"});
+    EXPECT_TRUE(waitFor("drive.drive_db = 0.0 dB (default)")) << screen();
+    keys({"/", "gain", "Enter"});
+    EXPECT_TRUE(waitFor("found node gain")) << screen();
+    keys({":wq", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+    EXPECT_NE(test::readText(session).find("drive_db = 0.0"), std::string::npos) << ":wq wrote the file";
+}
+
+TEST_F(Console, LargeTerminalAndResize) {
+    start("C.UTF-8", 200, 60);
+    const std::string big = screen();
+    EXPECT_NE(big.find("level_db"), std::string::npos);
+    tmux({"resize-window", "-t", "t", "-x", "80", "-y", "24"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    keys({":set gain.gain_db -4", "Enter"});
+    EXPECT_TRUE(waitFor("gain.gain_db = -4.0 dB")) << screen();
+    const std::string small = screen();
+    size_t rows = 0, widest = 0;
+    for (size_t pos = 0, nl; (nl = small.find('\n', pos)) != std::string::npos; pos = nl + 1, ++rows)
+        widest = std::max(widest, small.substr(pos, nl - pos).size());
+    EXPECT_LE(rows, 24u);
+    EXPECT_NE(small.find("master"), std::string::npos) << small;
+    tmux({"resize-window", "-t", "t", "-x", "120", "-y", "40"});
+    keys({"?"});
+    EXPECT_TRUE(waitFor("scroll the log")) << screen();
+    keys({"x", ":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}

@@ -2,6 +2,8 @@
 
 #include "Screen.hpp"
 
+#include <rackterm/tui/Completion.hpp>
+
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Modes.hpp>
@@ -75,16 +77,21 @@ public:
         return EOF;
     }
     bool charReady() const { return feedPos_ < feed_.size(); }
-    void redisplay() { drawCommandLine(":", rl_line_buffer ? rl_line_buffer : "", static_cast<size_t>(rl_point)); }
+    void redisplay() { drawCommandLine(prompt_, rl_line_buffer ? rl_line_buffer : "", static_cast<size_t>(rl_point)); }
     void lineDone(char* line);
+    const app::Runtime& runtime() const { return *live_.runtime; }
+    /// Show readline's list of several completions in the log pane.
+    void showMatches(char** matches, int count);
 
 private:
     void onKey(int key);
     void onNormalKey(int key);
     void onCommandKey(int key);
     void feed(const std::string& bytes);
-    void startCommand();
+    enum class LineMode { Command, Find };
+    void startCommand(const std::string& prompt = ":", const std::string& prefill = "", LineMode mode = LineMode::Command);
     void endCommand();
+    void find(const std::string& text);
     void runCommand(std::string line);
     void adjust(int steps);
     void moveParam(int delta);
@@ -97,6 +104,8 @@ private:
     std::shared_ptr<PaneSink> sink_;
     View view_;
     bool commandMode_ = false;
+    LineMode lineMode_ = LineMode::Command;
+    std::string prompt_ = ":";
     bool confirmQuit_ = false;
     bool quit_ = false;
     std::string feed_;
@@ -111,6 +120,31 @@ void rlRedisplay() {
 void rlLine(char* line) {
     if (active) active->lineDone(line);
 }
+std::vector<std::string> completionWords;
+
+char* completionGenerator(const char* /*text*/, int state) {
+    static size_t next = 0;
+    if (state == 0) next = 0;
+    if (next >= completionWords.size()) return nullptr;
+    return strdup(completionWords[next++].c_str());
+}
+
+char** rlComplete(const char* text, int start, int /*end*/) {
+    if (!active) return nullptr;
+    const Completions c = complete(active->runtime(), std::string(rl_line_buffer, static_cast<size_t>(start)), text);
+    if (c.files) return rl_completion_matches(text, rl_filename_completion_function);
+    rl_attempted_completion_over = 1;
+    if (c.words.empty()) return nullptr;
+    completionWords = c.words;
+    // "node." continues into a parameter: no space after it.
+    rl_completion_append_character = (c.words.size() == 1 && c.words[0].back() == '.') ? '\0' : ' ';
+    return rl_completion_matches(text, completionGenerator);
+}
+
+void rlShowMatches(char** matches, int count, int /*longest*/) {
+    if (active) active->showMatches(matches, count);
+}
+
 void rlNoPrep(int) {}
 void rlNoDeprep() {}
 
@@ -151,18 +185,58 @@ void Console::lineDone(char* line) {
         if (*line) add_history(line);
         std::string text = line;
         std::free(line);
+        const LineMode mode = lineMode_;
         endCommand();
-        runCommand(text);
+        if (mode == LineMode::Find) find(text);
+        else runCommand(text);
     } else {
         endCommand();
     }
 }
 
-void Console::startCommand() {
+void Console::startCommand(const std::string& prompt, const std::string& prefill, LineMode mode) {
     commandMode_ = true;
+    lineMode_ = mode;
+    prompt_ = prompt;
     view_.message.clear();
     curs_set(1);
-    rl_callback_handler_install(":", &rlLine);
+    rl_callback_handler_install(prompt.c_str(), &rlLine);
+    if (!prefill.empty()) rl_insert_text(prefill.c_str());
+}
+
+void Console::showMatches(char** matches, int count) {
+    std::string all;
+    for (int i = 1; i <= count; ++i) all += std::string(i > 1 ? "  " : "") + matches[i];
+    sink_->lines.push_back(all);
+    while (sink_->lines.size() > 500) sink_->lines.pop_front();
+}
+
+void Console::find(const std::string& text) {
+    // The first node id, then the first parameter id (after the selection), containing `text`.
+    if (text.empty()) return;
+    const size_t count = rt().nodeCount();
+    for (size_t k = 1; k <= count; ++k) {
+        const size_t n = (view_.node + k) % count;
+        if (rt().nodeId(n).find(text) != std::string::npos) {
+            view_.node = n;
+            view_.param = 0;
+            view_.message = "found node " + rt().nodeId(n);
+            return;
+        }
+    }
+    for (size_t k = 0; k < count; ++k) {
+        const size_t n = (view_.node + k) % count;
+        const auto& d = rt().descriptor(n);
+        for (uint32_t p = 0; p < d.param_count; ++p)
+            if (std::string(d.params[p].id).find(text) != std::string::npos && (n != view_.node || p > view_.param || k > 0)) {
+                view_.node = n;
+                view_.param = p;
+                view_.message = "found " + rt().nodeId(n) + "." + d.params[p].id;
+                return;
+            }
+    }
+    view_.message = "no node or parameter matches '" + text + "'";
+    view_.messageIsError = true;
 }
 
 void Console::endCommand() {
@@ -253,6 +327,21 @@ void Console::onNormalKey(int key) {
     const size_t nodes = rt().nodeCount();
     switch (key) {
         case ':': startCommand(); break;
+        case '/': startCommand("/", "", LineMode::Find); break;
+        case '=':
+            if (nodes && rt().descriptor(view_.node).param_count)
+                startCommand(":", "set " + rt().nodeId(view_.node) + "." + rt().descriptor(view_.node).params[view_.param].id + " ");
+            break;
+        case 'd':
+            if (nodes && rt().descriptor(view_.node).param_count) {
+                const auto& info = rt().descriptor(view_.node).params[view_.param];
+                if (rt().setValue(view_.node, view_.param, info.default_value))
+                    view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, info.default_value) + " (default)";
+            }
+            break;
+        case KEY_PPAGE: view_.logScroll += std::max(1, LINES / 3); break;
+        case KEY_NPAGE: view_.logScroll = std::max(0, view_.logScroll - std::max(1, LINES / 3)); break;
+        case KEY_END: view_.logScroll = 0; break;
         case '?': view_.help = true; break;
         case 'q':
             if (rt().dirty()) {
@@ -323,6 +412,11 @@ int Console::run(int stopFd) {
     rl_input_available_hook = &rlInputAvailable;
     rl_redisplay_function = &rlRedisplay;
     rl_prep_term_function = &rlNoPrep;
+    rl_attempted_completion_function = &rlComplete;
+    rl_completion_display_matches_hook = &rlShowMatches;
+    rl_completer_word_break_characters = const_cast<char*>(" \t");  // '.' stays inside NODE.PARAM
+    FILE* devnull = std::fopen("/dev/null", "w");
+    if (devnull) rl_outstream = devnull;  // readline must never write to the curses screen
     rl_deprep_term_function = &rlNoDeprep;
     const std::string hist = historyFile();
     if (!hist.empty()) read_history(hist.c_str());
@@ -356,6 +450,7 @@ int Console::run(int stopFd) {
         history_truncate_file(hist.c_str(), 1000);
     }
     endwin();
+    if (devnull) std::fclose(devnull);
     if (code == app::kExitEnvironment)
         std::fprintf(stderr, "rackterm: the JACK server stopped; start it again and reopen the session\n");
     return code;

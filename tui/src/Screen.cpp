@@ -137,18 +137,20 @@ int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
     return y;
 }
 
-void drawLog(const std::deque<std::string>& log, int top, int rows) {
+void drawLog(const std::deque<std::string>& log, int top, int rows, int scroll) {
     if (rows <= 0) return;
+    const size_t back = std::min(static_cast<size_t>(std::max(0, scroll)), log.size());
     if (rows > 1) {
         attron(A_DIM);
-        put(top, 0, fit("-- log", static_cast<size_t>(COLS)), COLS);
+        put(top, 0, fit(back ? "-- log (" + std::to_string(back) + " lines back; End: newest)" : "-- log", static_cast<size_t>(COLS)), COLS);
         attroff(A_DIM);
         ++top;
         --rows;
     }
-    const size_t n = std::min(log.size(), static_cast<size_t>(rows));
+    const size_t shown = log.size() - back;
+    const size_t n = std::min(shown, static_cast<size_t>(rows));
     for (size_t i = 0; i < n; ++i) {
-        std::string line = log[log.size() - n + i];
+        std::string line = log[shown - n + i];
         for (char& c : line)
             if (static_cast<unsigned char>(c) < 0x20) c = ' ';
         put(top + static_cast<int>(i), 0, fit(line, static_cast<size_t>(COLS)), COLS);
@@ -162,8 +164,11 @@ void drawHelp(const View& v) {
         "  Tab / Shift-Tab   select node",
         "  h l / Left Right  adjust value (0.5 dB or 1 % steps)",
         "  H L               adjust x10",
+        "  =                 type a value     d  back to default",
+        "  /                 find a node or parameter",
+        "  PgUp PgDn End     scroll the log",
         "  b                 bypass the node",
-        "  :                 command line (readline; Up/Down history)",
+        "  :                 command line (Tab completes, Up/Down history)",
         "  :w  :q  :wq  :q!  save, quit, both, quit without saving",
         "  ?                 this help (any key closes it)",
         "  q                 quit (asks when unsaved)",
@@ -209,7 +214,7 @@ void drawScreen(const app::Runtime& rt, const engine::JackBackend* jack, const V
                               ? std::min(static_cast<int>(rt.descriptor(v.node).param_count) + 1, std::max(2, (body - rackRows) / 2))
                               : 0;
     y = drawParams(rt, v, y, paramRows);
-    drawLog(log, y, LINES - 1 - y);
+    drawLog(log, y, LINES - 1 - y, v.logScroll);
     if (v.help) drawHelp(v);
 }
 

@@ -16,6 +16,7 @@ struct View {
     bool unicode = true;   ///< UTF-8 glyphs, else ASCII
     bool color = true;
     bool help = false;     ///< help overlay shown
+    int logScroll = 0;     ///< log lines scrolled back from the newest
     std::string prompt;    ///< the bottom line's question, "" when none
     std::string message;   ///< the bottom line's last reply
     bool messageIsError = false;
