@@ -7,7 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <thread>
 
 using namespace rackterm;
 
@@ -100,4 +104,90 @@ TEST_F(CommandsTest, BypassListStatusQuit) {
     EXPECT_FALSE(q.ok);
     EXPECT_FALSE(q.quit);
     EXPECT_TRUE(exec("quit!").quit);
+}
+
+TEST_F(CommandsTest, NudgeByStepsAndByValue) {
+    EXPECT_EQ(exec("nudge gain.gain_db").text, "gain.gain_db = 0.5 dB");
+    EXPECT_EQ(exec("nudge gain.gain_db -3").text, "gain.gain_db = -1.0 dB");
+    EXPECT_EQ(exec("nudge gain.gain_db +2.5dB").text, "gain.gain_db = 1.5 dB");
+    EXPECT_EQ(exec("nudge gain.gain_db +100dB").text, "gain.gain_db = 24.0 dB") << "clamped to the range";
+    EXPECT_FALSE(exec("nudge gain.gain_db 3Hz").ok);
+}
+
+TEST_F(CommandsTest, AddRemoveAndLoad) {
+    auto added = exec("add lp biquad after src");
+    ASSERT_TRUE(added.ok) << added.text;
+    EXPECT_EQ(added.text, "added lp (biquad) at position 2");
+    EXPECT_EQ(exec("list nodes").text, "src=player lp=biquad gain=gain");
+    EXPECT_EQ(exec("set lp.frequency_hz 2k").text, "lp.frequency_hz = 2.00 kHz");
+    EXPECT_NE(exec("add lp gain").text.find("exists already"), std::string::npos);
+    EXPECT_NE(exec("add x gian").text.find("did you mean 'gain'"), std::string::npos);
+    app::CommandContext ctx{*rt, nullptr};
+    ctx.offline = true;
+    EXPECT_EQ(app::execute(ctx, "remove src").text, "removed src");
+    EXPECT_EQ(exec("list nodes").text, "lp=biquad gain=gain");
+    EXPECT_EQ(exec("get lp.frequency_hz").text, "lp.frequency_hz = 2.00 kHz") << "values of the others stay";
+    EXPECT_FALSE(exec("load " + test::sourceDir() + "/examples/demo.toml").ok) << "unsaved changes";
+    auto loaded = exec("load " + test::sourceDir() + "/examples/demo.toml !");
+    ASSERT_TRUE(loaded.ok) << loaded.text;
+    EXPECT_EQ(exec("list nodes").text, "src=player eq=biquad drive=saturator gain=gain");
+    EXPECT_EQ(exec("get drive.drive_db").text, "drive.drive_db = 12.0 dB");
+}
+
+TEST_F(CommandsTest, AddAndRemoveWithoutAClick) {
+    // A sine plays through the rack on a thread of its own while a -20 dB
+    // gain node is added and removed; the largest step stays that of the sine.
+    exec("bypass src on");  // the sine alone (the recording has steps of its own)
+    std::atomic<bool> stop{false};
+    std::vector<float> out;
+    out.reserve(48000 * 20);
+    std::thread audio([&] {
+        std::vector<float> in(64), l(64), r(64);
+        uint64_t phase = 0;
+        while (!stop.load()) {
+            for (float& x : in) x = 0.5f * std::sin(2.0f * 3.14159265f * 1000.0f * static_cast<float>(phase++ % 48000) / 48000.0f);
+            const float* ins[2] = {in.data(), in.data()};
+            float* outs[2] = {l.data(), r.data()};
+            rt->engine().process(ins, outs, 64);
+            if (out.size() + 64 < out.capacity()) out.insert(out.end(), l.begin(), l.end());
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 10; ++i) {
+        auto a = exec("add quiet gain");
+        ASSERT_TRUE(a.ok) << a.text;
+        ASSERT_TRUE(exec("set quiet.gain_db -20").ok);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ASSERT_TRUE(exec("remove quiet").ok);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop = true;
+    audio.join();
+    float step = 0;
+    for (size_t i = 4800; i < out.size(); ++i) step = std::max(step, std::fabs(out[i] - out[i - 1]));
+    const float clean = 2.0f * 0.5f * std::sin(3.14159265f * 1000.0f / 48000.0f);
+    EXPECT_LE(step, 2.0f * clean) << "a click when a node came or went";
+}
+
+TEST_F(CommandsTest, RecordStartStop) {
+    const std::string dir = test::tempDir("rec");
+    const std::string file = dir + "/take.wav";
+    app::CommandContext ctx{*rt, nullptr};
+    ctx.offline = true;
+    ASSERT_EQ(app::execute(ctx, "record start " + file).text, "recording to " + file);
+    EXPECT_FALSE(app::execute(ctx, "record start " + file).ok) << "one recording at a time";
+    std::vector<float> l(256), r(256);
+    float* outs[2] = {l.data(), r.data()};
+    for (int b = 0; b < 375; ++b) rt->engine().process(nullptr, outs, 256);  // 2 s of the player
+    auto stop = app::execute(ctx, "record stop");
+    ASSERT_TRUE(stop.ok) << stop.text;
+    EXPECT_EQ(stop.text, "recorded " + file + " (2.00 s)");
+    const auto take = test::readSound(file);
+    EXPECT_EQ(take.frames(), 96000u);
+    EXPECT_EQ(take.channels, 2);
+    EXPECT_GT(test::rmsDb(take.channel(0)), -40.0) << "the player was recorded";
+    EXPECT_FALSE(app::execute(ctx, "record stop").ok);
+    EXPECT_FALSE(app::execute(ctx, "record start /nonexistent/x.wav").ok);
+    std::filesystem::remove_all(dir);
 }

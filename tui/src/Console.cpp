@@ -381,6 +381,11 @@ void Console::onKey(int key) {
 
 void Console::tick() {
     if (app::serviceLive(live_)) quit_ = true;  // `quit` over the control socket
+    // add, remove and load change the nodes: keep the selection inside them.
+    const size_t nodes = rt().nodeCount();
+    if (view_.node >= nodes) view_.node = nodes ? nodes - 1 : 0;
+    const size_t params = nodes ? rt().descriptor(view_.node).param_count : 0;
+    if (view_.param >= params) view_.param = params ? params - 1 : 0;
 }
 
 void Console::draw() {

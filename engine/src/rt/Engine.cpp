@@ -1,5 +1,7 @@
 #include <rackterm/engine/rt/Engine.hpp>
 
+#include <rackterm/engine/Recorder.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -92,7 +94,8 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
         runChunk(in ? inChunk : nullptr, outChunk, n);
         done += n;
     }
-    events_.blocks.fetch_add(1, std::memory_order_relaxed);
+    if (Recorder* r = recorder_.load(std::memory_order_acquire)) r->push(out, frames);
+    events_.blocks.fetch_add(1, std::memory_order_release);
 }
 
 void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames) noexcept {

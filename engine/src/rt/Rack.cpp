@@ -34,7 +34,8 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
         control_.values.insert(control_.values.end(), s.values.begin(), s.values.end());
         control_.nodeGeneration.push_back(generation);
         control_.bypass.push_back(s.bypass ? 1 : 0);
-        nodes_.back().bypassMix = s.bypass ? 1.0f : 0.0f;
+        nodes_.back().bypassMix = (s.bypass || s.fadeIn) ? 1.0f : 0.0f;
+        nodes_.back().bypassSettled.store(!s.fadeIn || s.bypass);
         if (s.fadeFromInstance && s.fadeFrames > 0) {
             Node& n = nodes_.back();
             n.oldDescriptor = s.fadeFromDescriptor;
@@ -105,6 +106,10 @@ void Rack::crossfade(Node& n, const float* const* in, float* const* out, uint32_
     }
     n.fadePosition = std::min(pos, n.fadeLength);
     if (n.fadePosition >= n.fadeLength) n.fadeDone.store(true, std::memory_order_release);
+}
+
+bool Rack::bypassSettled(uint32_t node) const noexcept {
+    return node >= nodes_.size() || nodes_[node].bypassSettled.load(std::memory_order_acquire);
 }
 
 bool Rack::fadeDone(uint32_t node) const noexcept {
@@ -190,6 +195,7 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
                 for (uint32_t c = 0; c < 2; ++c) out[c][f] += m * (in[c][f] - out[c][f]);
             }
             n.bypassMix = m;
+            n.bypassSettled.store(m == target, std::memory_order_release);
         }
     }
     // One pass per channel gives the meters and the NaN/Inf guard; without

@@ -5,7 +5,9 @@
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/engine/JackBackend.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <thread>
 
@@ -32,6 +34,75 @@ Reply cmdSet(CommandContext& c, const Args& a) {
     if (!v) return fail(v.error());
     if (auto g = c.runtime.setValue(n, p, v.value()); !g) return fail(g.error());
     return done(describe(c.runtime, n, p));
+}
+
+Reply cmdNudge(CommandContext& c, const Args& a) {
+    auto where = c.runtime.findParam(a[1]);
+    if (!where) return fail(where.error());
+    auto [n, p] = where.value();
+    const rackterm_param_info& info = c.runtime.descriptor(n).params[p];
+    const float now = c.runtime.value(n, p);
+    float next;
+    const std::string amount = a.size() > 2 ? a[2] : "1";
+    char* end = nullptr;
+    const long steps = std::strtol(amount.c_str(), &end, 10);
+    if (*end == '\0' && end != amount.c_str()) {  // a whole number: keyboard steps
+        next = stepValue(info, now, static_cast<int>(steps));
+    } else {
+        auto delta = parseDelta(info, amount);
+        if (!delta) return fail(delta.error());
+        next = std::clamp(now + delta.value(), info.min, info.max);
+    }
+    if (auto g = c.runtime.setValue(n, p, next); !g) return fail(g.error());
+    return done(describe(c.runtime, n, p));
+}
+
+Reply cmdAdd(CommandContext& c, const Args& a) {
+    size_t position = c.runtime.nodeCount();
+    if (a.size() == 5) {
+        auto other = c.runtime.findNode(a[4]);
+        if (!other) return fail(other.error());
+        if (a[3] == "after") position = other.value() + 1;
+        else if (a[3] == "before") position = other.value();
+        else return fail("add ID PROCESSOR [after|before NODE]: '" + a[3] + "' is neither after nor before");
+    } else if (a.size() != 3) {
+        return fail("usage: add ID PROCESSOR [after|before NODE]");
+    }
+    auto r = c.runtime.addNode(a[1], a[2], position);
+    if (!r) return fail(r.error());
+    if (c.nodesChanged) c.nodesChanged();
+    return done(r.value());
+}
+
+Reply cmdRemove(CommandContext& c, const Args& a) {
+    auto n = c.runtime.findNode(a[1]);
+    if (!n) return fail(n.error());
+    auto r = c.runtime.removeNode(n.value(), c.offline);
+    if (!r) return fail(r.error());
+    if (c.nodesChanged) c.nodesChanged();
+    return done(r.value());
+}
+
+Reply cmdLoad(CommandContext& c, const Args& a) {
+    if (c.runtime.dirty() && (a.size() < 3 || a[2] != "!"))
+        return fail("unsaved changes; save first, or `load FILE !` to discard them");
+    auto r = c.runtime.loadSession(a[1]);
+    if (!r) return fail(r.error());
+    if (c.nodesChanged) c.nodesChanged();
+    return done(r.value());
+}
+
+Reply cmdRecord(CommandContext& c, const Args& a) {
+    if (a[1] == "start") {
+        if (a.size() != 3) return fail("usage: record start FILE");
+        auto r = c.runtime.startRecording(a[2]);
+        return r ? done(r.value()) : fail(r.error());
+    }
+    if (a[1] == "stop") {
+        auto r = c.runtime.stopRecording(c.offline);
+        return r ? done(r.value()) : fail(r.error());
+    }
+    return fail("record start FILE or record stop" + didYouMean(a[1], {"start", "stop"}));
 }
 
 Reply cmdGet(CommandContext& c, const Args& a) {
@@ -148,10 +219,15 @@ const std::vector<Row>& rows() {
     static const std::vector<Row> table = {
         {{"set", "set NODE.PARAM VALUE", "set a parameter (units: dB, Hz, k, kHz, ms, s, %)"}, 2, 2, &cmdSet},
         {{"get", "get NODE.PARAM", "show a parameter's value"}, 1, 1, &cmdGet},
+        {{"nudge", "nudge NODE.PARAM [STEPS|+-VALUE]", "move a parameter by keyboard steps (default 1) or by a value (+1dB, -100Hz)"}, 1, 2, &cmdNudge},
+        {{"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name or .so"}, 2, 4, &cmdAdd},
+        {{"remove", "remove NODE", "remove a node (faded out first, no click)"}, 1, 1, &cmdRemove},
         {{"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it"}, 1, 2, &cmdBypass},
         {{"reload", "reload NODE", "rebuild (when watched) and hot-swap a node's processor, crossfaded"}, 1, 1, &cmdReload},
         {{"build", "build status", "each watched node's build state"}, 1, 1, &cmdBuild},
         {{"save", "save [FILE]", "save the session (atomically, keeping FILE~)"}, 0, 1, &cmdSave},
+        {{"load", "load FILE [!]", "replace the nodes by another session's (! discards unsaved changes)"}, 1, 2, &cmdLoad},
+        {{"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)"}, 1, 2, &cmdRecord},
         {{"list", "list nodes|params NODE|processors|ports", "list what the session holds"}, 1, 2, &cmdList},
         {{"status", "status", "session, rate, block, DSP load, xruns, unsaved"}, 0, 0, &cmdStatus},
         {{"wait", "wait applied", "wait until the audio thread applied every change"}, 1, 1, &cmdWait},

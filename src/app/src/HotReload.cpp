@@ -51,6 +51,8 @@ void HotReload::setReporters(std::function<void(const std::string&)> log, std::f
 
 std::vector<std::string> HotReload::start() {
     std::vector<std::string> problems;
+    nodes_.clear();  // (re)start: the nodes may have changed since
+    watcher_.reset();
     auto w = loader::SourceWatcher::create();
     if (!w) return {w.error()};
     watcher_ = std::move(w.value());

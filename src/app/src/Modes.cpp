@@ -43,6 +43,9 @@ CommandContext Live::context() {
     if (reload) {
         ctx.reload = [this](size_t node) { return reload->reload(node, nowSeconds()); };
         ctx.buildStatus = [this] { return reload->status(); };
+        ctx.nodesChanged = [this] {
+            for (const auto& w : reload->start()) spdlog::warn("{}", w);
+        };
     }
     return ctx;
 }

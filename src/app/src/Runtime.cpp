@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <thread>
 #include <string_view>
@@ -36,6 +37,10 @@ struct PlayerOwner {
 }  // namespace
 
 Runtime::~Runtime() {
+    if (recorder_) {
+        engine_->setRecorder(nullptr);
+        (void)recorder_->stop();
+    }
     engine_.reset();  // racks (and with them instances) go first
     nodes_.clear();
 }
@@ -51,11 +56,18 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
                      std::to_string(engine::kMaxNodes)};
     for (const auto& spec : r->session_.nodes)
         if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
-    r->publishRack(r->currentSetups());
+    r->publishRack(r->initialSetups());
     return r;
 }
 
 Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
+    auto node = buildNode(spec);
+    if (!node) return Error{node.error()};
+    nodes_.push_back(std::move(node.value()));
+    return {};
+}
+
+Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
     Node node{spec.id, nullptr, nullptr, nullptr, {}};
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
@@ -98,12 +110,14 @@ Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
             return Error{p.where.str() + ": " + spec.id + "." + p.id + " = " + std::to_string(p.value) + " is outside " +
                          formatValue(info, info.min) + " .. " + formatValue(info, info.max)};
     }
-    nodes_.push_back(std::move(node));
-    return {};
+    return node;
 }
 
-std::vector<engine::NodeSetup> Runtime::currentSetups() const {
-    const engine::Rack* rack = engine_->rack();
+std::vector<engine::NodeSetup> Runtime::initialSetups() const { return setupsFrom(nullptr); }
+
+std::vector<engine::NodeSetup> Runtime::currentSetups() const { return setupsFrom(engine_->rack()); }
+
+std::vector<engine::NodeSetup> Runtime::setupsFrom(const engine::Rack* rack) const {
     std::vector<engine::NodeSetup> setups;
     for (size_t n = 0; n < nodes_.size(); ++n) {
         const Node& node = nodes_[n];
@@ -209,6 +223,111 @@ Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
     publishRack(std::move(setups));
     fading_ = true;
     return report;
+}
+
+Result<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
+    if (session_.findNode(id) >= 0) return Error{"a node '" + id + "' exists already; pick another id"};
+    for (char c : id)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return Error{"node id '" + id + "' must be lowercase letters, digits and _"};
+    if (id.empty()) return Error{"give the new node an id"};
+    if (nodes_.size() >= engine::kMaxNodes) return Error{"the rack is full (" + std::to_string(engine::kMaxNodes) + " nodes)"};
+    config::NodeSpec spec;
+    spec.id = id;
+    const bool isPath = processor.find('/') != std::string::npos ||
+                        (processor.size() > 3 && processor.substr(processor.size() - 3) == ".so");
+    (isPath ? spec.path : spec.processor) = processor;
+    spec.processorWhere.file = "add";
+    if (processor == "player") return Error{"a player needs a file; add it in the session file"};
+    auto node = buildNode(spec);
+    if (!node) return Error{node.error()};
+    position = std::min(position, nodes_.size());
+    std::vector<engine::NodeSetup> setups = currentSetups();
+    engine::NodeSetup s;
+    s.id = id;
+    s.descriptor = node.value().descriptor;
+    s.instance = node.value().instance;
+    s.owner = node.value().owner;
+    s.fadeIn = true;
+    for (uint32_t i = 0; i < s.descriptor->param_count; ++i) s.values.push_back(s.descriptor->params[i].default_value);
+    setups.insert(setups.begin() + static_cast<long>(position), std::move(s));
+    nodes_.insert(nodes_.begin() + static_cast<long>(position), std::move(node.value()));
+    session_.nodes.insert(session_.nodes.begin() + static_cast<long>(position), spec);
+    meters_.nodes.insert(meters_.nodes.begin() + static_cast<long>(position), NodeMeter{});
+    publishRack(std::move(setups));
+    dirty_ = true;
+    return "added " + id + " (" + nodes_[position].descriptor->id + ") at position " + std::to_string(position + 1);
+}
+
+Result<std::string> Runtime::removeNode(size_t n, bool offline) {
+    const std::string id = nodes_[n].id;
+    if (!offline) {
+        // Fade it out through its bypass first, so taking it away changes nothing audible.
+        const uint64_t gen = setBypass(n, true);
+        for (int i = 0; i < 100; ++i) {
+            tick();
+            if (engine_->appliedGeneration() >= gen && engine_->rack()->bypassSettled(static_cast<uint32_t>(n))) break;
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+    }
+    std::vector<engine::NodeSetup> setups = currentSetups();
+    setups.erase(setups.begin() + static_cast<long>(n));
+    nodes_.erase(nodes_.begin() + static_cast<long>(n));
+    session_.nodes.erase(session_.nodes.begin() + static_cast<long>(n));
+    meters_.nodes.erase(meters_.nodes.begin() + static_cast<long>(n));
+    publishRack(std::move(setups));
+    dirty_ = true;
+    return "removed " + id;
+}
+
+Result<std::string> Runtime::loadSession(const std::string& path) {
+    auto s = config::loadSession(path);
+    if (!s) return Error{s.error()};
+    std::vector<Node> fresh;
+    const config::Session old = session_;
+    session_.path = s->path;  // relative paths of the new session resolve against its own folder
+    for (const auto& spec : s->nodes) {
+        auto node = buildNode(spec);
+        if (!node) {
+            session_ = old;
+            return Error{node.error()};
+        }
+        fresh.push_back(std::move(node.value()));
+    }
+    const std::string name = session_.name;
+    session_ = s.value();
+    session_.name = name;  // the JACK client and socket keep their name
+    nodes_ = std::move(fresh);
+    publishRack(initialSetups());  // the previous rack plays until the audio thread takes this one
+    meters_.nodes.assign(nodes_.size(), NodeMeter{});
+    dirty_ = false;
+    return "loaded " + path + " (" + std::to_string(nodes_.size()) + " nodes)";
+}
+
+Result<std::string> Runtime::startRecording(const std::string& path) {
+    if (recorder_) return Error{"already recording to " + recorder_->path() + "; `record stop` first"};
+    auto r = engine::Recorder::start(path, sampleRate_);
+    if (!r) return Error{r.error()};
+    recorder_ = std::move(r.value());
+    engine_->setRecorder(recorder_.get());
+    return "recording to " + path;
+}
+
+Result<std::string> Runtime::stopRecording(bool offline) {
+    if (!recorder_) return Error{"not recording"};
+    engine_->setRecorder(nullptr);
+    if (!offline) {  // the audio thread may be inside push() for this block: let two blocks pass
+        const uint64_t target = engine_->blocks() + 2;
+        for (int i = 0; i < 2000 && engine_->blocks() < target; ++i) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    const std::string path = recorder_->path();
+    const uint64_t dropped = recorder_->dropped();
+    auto frames = recorder_->stop();
+    recorder_.reset();
+    if (!frames) return Error{frames.error()};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(frames.value()) / sampleRate_);
+    return "recorded " + path + " (" + buf + (dropped ? ", " + std::to_string(dropped) + " blocks lost" : "") + ")";
 }
 
 void Runtime::tick() {

@@ -50,9 +50,34 @@ std::string choiceName(const rackterm_param_info& info, int index) {
     return (index >= 0 && static_cast<size_t>(index) < c.size()) ? c[static_cast<size_t>(index)] : std::string();
 }
 
-Result<float> parseValue(const rackterm_param_info& info, std::string_view text) {
+namespace {
+/// A number with an optional unit suffix in `info`'s unit; no range check.
+Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view text) {
     const std::string t = lower(text);
     const std::string unit = info.unit ? info.unit : "";
+    char* end = nullptr;
+    double v = std::strtod(t.c_str(), &end);
+    if (end == t.c_str() || !std::isfinite(v))
+        return Error{"'" + std::string(text) + "' is not a value for " + info.id + "; give a number such as " + unitExample(unit)};
+    const std::string suffix = end;
+    const std::string u = lower(unit);
+    if (suffix.empty() || suffix == u) return v;
+    if (u == "hz" && (suffix == "k" || suffix == "khz")) return v * 1000.0;
+    if (u == "ms" && suffix == "s") return v * 1000.0;
+    if (u.empty() && suffix == "%") return v / 100.0;
+    return Error{"'" + std::string(text) + "': " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
+                 unitExample(unit)};
+}
+}  // namespace
+
+Result<float> parseDelta(const rackterm_param_info& info, std::string_view text) {
+    auto v = numberWithUnit(info, text);
+    if (!v) return Error{v.error()};
+    return static_cast<float>(v.value());
+}
+
+Result<float> parseValue(const rackterm_param_info& info, std::string_view text) {
+    const std::string t = lower(text);
     const auto names = choices(info);
     for (size_t i = 0; i < names.size(); ++i)
         if (t == names[i]) return static_cast<float>(i);
@@ -60,25 +85,12 @@ Result<float> parseValue(const rackterm_param_info& info, std::string_view text)
         if (t == "on" || t == "true") return 1.0f;
         if (t == "off" || t == "false") return 0.0f;
     }
-    char* end = nullptr;
-    double v = std::strtod(t.c_str(), &end);
-    if (end == t.c_str() || !std::isfinite(v)) {
-        std::string hint = names.empty() ? "a number such as " + unitExample(unit) : "one of " + std::string(info.choices);
-        return Error{"'" + std::string(text) + "' is not a value for " + info.id + "; give " + hint};
+    auto parsed = numberWithUnit(info, text);
+    if (!parsed) {
+        if (!names.empty()) return Error{"'" + std::string(text) + "' is not a value for " + info.id + "; give one of " + info.choices};
+        return Error{parsed.error()};
     }
-    std::string suffix = end;
-    const std::string u = lower(unit);
-    if (suffix.empty() || suffix == u) {
-    } else if (u == "hz" && (suffix == "k" || suffix == "khz")) {
-        v *= 1000.0;
-    } else if (u == "ms" && suffix == "s") {
-        v *= 1000.0;
-    } else if (u.empty() && suffix == "%") {
-        v /= 100.0;
-    } else {
-        return Error{"'" + std::string(text) + "': " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) +
-                     ", e.g. " + unitExample(unit)};
-    }
+    const double v = parsed.value();
     const float f = static_cast<float>(v);
     if (f < info.min || f > info.max)
         return Error{std::string(info.id) + " = " + std::string(text) + " is outside " + formatValue(info, info.min) +

@@ -15,6 +15,8 @@
 
 namespace rackterm::engine {
 
+class Recorder;
+
 /// Events the audio side raises; the control thread reads and logs them.
 struct EngineEvents {
     std::atomic<uint64_t> xruns{0};           ///< set by the backend (JACK xrun callback)
@@ -56,6 +58,13 @@ public:
     /// newest timing seen); false when the ring was empty.
     bool latestMeters(MeterFrame& out);
 
+    /// [control] Start feeding `recorder` with the master output from the
+    /// next block (nullptr: stop). After setting nullptr, wait until
+    /// blocks() has moved on by two before stopping the recorder.
+    void setRecorder(Recorder* recorder) noexcept { recorder_.store(recorder, std::memory_order_release); }
+    /// [any] Blocks processed so far.
+    uint64_t blocks() const noexcept { return events_.blocks.load(std::memory_order_acquire); }
+
     /// [control, before processing starts] Turn per-block meters off (offline
     /// render, where nobody reads them) or on (the default). The NaN/Inf
     /// guard runs either way.
@@ -83,6 +92,7 @@ private:
     EngineEvents events_;
     uint32_t blockCounter_ = 0;             // [audio]
     bool metering_ = true;
+    std::atomic<Recorder*> recorder_{nullptr};
 };
 
 /// [audio] Set flush-to-zero and denormals-are-zero for the calling thread.

@@ -31,6 +31,8 @@ struct NodeSetup {
     std::shared_ptr<void> owner;         ///< keeps instance and module alive; released on [control]
     std::vector<float> values;           ///< plain values, table order, param_count entries
     bool bypass = false;
+    /// A node just added: it starts bypassed and crossfades in (no click).
+    bool fadeIn = false;
     /// Hot swap: the instance this node replaces. For `fadeFrames` frames the
     /// audio thread runs both and crossfades (equal power) from it to
     /// `instance`; it keeps its own parameter values and state.
@@ -77,6 +79,8 @@ public:
     /// [control] Publish the control copy to the audio thread (wait-free).
     void publish() noexcept;
 
+    /// [any] True once a node's bypass crossfade has reached its target.
+    bool bypassSettled(uint32_t node) const noexcept;
     /// [any] True once a node's hot-swap crossfade has finished (or it had none):
     /// the instance it replaced is no longer run.
     bool fadeDone(uint32_t node) const noexcept;
@@ -109,12 +113,14 @@ private:
         float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
         std::atomic<uint64_t> nonFinite{0};
         std::atomic<bool> fadeDone{true};
+        std::atomic<bool> bypassSettled{true};
         Node(std::string i, const rackterm_processor_v2* d, rackterm_instance* inst, uint32_t off, uint32_t cnt)
             : id(std::move(i)), descriptor(d), instance(inst), paramOffset(off), paramCount(cnt) {}
         Node(Node&& o) noexcept
             : id(std::move(o.id)), descriptor(o.descriptor), instance(o.instance), paramOffset(o.paramOffset),
               paramCount(o.paramCount), oldDescriptor(o.oldDescriptor), oldInstance(o.oldInstance),
-              fadeLength(o.fadeLength), fadePosition(o.fadePosition), fadeDone(o.fadeDone.load()) {}
+              fadeLength(o.fadeLength), fadePosition(o.fadePosition), fadeDone(o.fadeDone.load()),
+              bypassSettled(o.bypassSettled.load()) {}
     };
     /// Run one node from `in` to `out` and measure its output into
     /// stats[2] (nullptr: only check it); false when that output was

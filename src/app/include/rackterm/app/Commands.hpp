@@ -29,6 +29,8 @@ struct CommandContext {
     std::function<std::string()> buildStatus = {};
     /// Offline render: changes apply at the next block, so `wait applied` returns at once.
     bool offline = false;
+    /// Called after add, remove or load changed the nodes (hot reload re-watches).
+    std::function<void()> nodesChanged = {};
 };
 
 /// The answer to one command: one line of text. `quit` asks the caller to stop.

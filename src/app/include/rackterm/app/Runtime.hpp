@@ -9,6 +9,7 @@
 
 #include <rackterm/common/Result.hpp>
 #include <rackterm/config/Session.hpp>
+#include <rackterm/engine/Recorder.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
 
 #include <memory>
@@ -92,6 +93,26 @@ public:
     /// True while a swap's crossfade is still running.
     bool swapping() const noexcept { return fading_; }
 
+    /// Add a node `id` running `processor` (a built-in name or a .so path) at
+    /// chain position `position` (0 = first; >= nodeCount() = last). The rack
+    /// that carries it fades it in from bypass over 5 ms (no click).
+    Result<std::string> addNode(const std::string& id, const std::string& processor, size_t position);
+    /// Remove a node: it is bypassed (5 ms crossfade), then a rack without it
+    /// goes out. Live, this waits (at most ~50 ms) for the bypass to settle;
+    /// with `offline`, the rack changes at once.
+    Result<std::string> removeNode(size_t node, bool offline);
+    /// Replace the session's nodes by those of the session at `path` (the
+    /// JACK client name and connections stay). The running session goes on
+    /// when the new one fails to load.
+    Result<std::string> loadSession(const std::string& path);
+
+    /// Record the master output to `path` (format from its extension).
+    Result<std::string> startRecording(const std::string& path);
+    /// Stop recording; waits for the audio thread to leave the recorder
+    /// unless `offline`. Reports frames written and blocks dropped.
+    Result<std::string> stopRecording(bool offline);
+    bool recording() const noexcept { return recorder_ != nullptr; }
+
     /// Save to `path` ("" = the session's own file). Clears the unsaved flag.
     Result<std::string> save(const std::string& path);
 
@@ -111,9 +132,13 @@ private:
     };
     Runtime() = default;
     Result<void> loadNode(const config::NodeSpec& spec);
-    /// The rack as it plays now (values and bypass from the newest rack, or
-    /// from the session before the first rack).
+    /// Load a node's processor and check its parameters, without adding it.
+    Result<Node> buildNode(const config::NodeSpec& spec) const;
+    /// The rack as it plays now (values and bypass from the newest rack).
     std::vector<engine::NodeSetup> currentSetups() const;
+    /// The rack as the session file describes it (values and bypass from the session).
+    std::vector<engine::NodeSetup> initialSetups() const;
+    std::vector<engine::NodeSetup> setupsFrom(const engine::Rack* rack) const;
     void publishRack(std::vector<engine::NodeSetup> setups);
 
     config::Session session_;
@@ -127,6 +152,7 @@ private:
     double lastMeterTime_ = 0;
     std::vector<double> holdTime_;
     uint64_t seenXruns_ = 0, seenNonFinite_ = 0, seenMeterDrops_ = 0;
+    std::unique_ptr<engine::Recorder> recorder_;
 };
 
 }  // namespace rackterm::app

@@ -18,6 +18,10 @@ namespace rackterm::app {
 /// (names the range).
 Result<float> parseValue(const rackterm_param_info& info, std::string_view text);
 
+/// Parse a signed change for `nudge`: the units of parseValue ("+1dB",
+/// "-100Hz", "+10%"), no range check. Errors: not a number, wrong unit.
+Result<float> parseDelta(const rackterm_param_info& info, std::string_view text);
+
 /// A value for display with its unit: "-12.0 dB", "1.50 kHz", "250 ms", "saw".
 std::string formatValue(const rackterm_param_info& info, float value);
 
