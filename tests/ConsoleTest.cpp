@@ -14,6 +14,22 @@ using namespace rackterm;
 
 namespace {
 
+/// True when an SGR escape sets a foreground or background colour (not the defaults 39/49).
+bool hasColour(const std::string& screen) {
+    for (size_t p = screen.find("\x1b["); p != std::string::npos; p = screen.find("\x1b[", p + 1)) {
+        const size_t m = screen.find('m', p);
+        if (m == std::string::npos) break;
+        std::string params = screen.substr(p + 2, m - p - 2) + ";";
+        for (size_t start = 0, semi; (semi = params.find(';', start)) != std::string::npos; start = semi + 1) {
+            const std::string v = params.substr(start, semi - start);
+            if (v.empty()) continue;
+            const int n = std::atoi(v.c_str());
+            if ((n >= 30 && n <= 38) || (n >= 40 && n <= 48) || (n >= 90 && n <= 97) || (n >= 100 && n <= 107)) return true;
+        }
+    }
+    return false;
+}
+
 class Console : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -62,6 +78,7 @@ protected:
 
 TEST_F(Console, SetAndSaveAt80x24) {
     start("C.UTF-8", 80, 24);
+    EXPECT_TRUE(hasColour(tmux({"capture-pane", "-p", "-e", "-t", "t"}).out)) << "meters are coloured by default";
     keys({":set gain.gain_db -12", "Enter"});
     ASSERT_TRUE(waitFor("gain.gain_db = -12.0 dB")) << screen();
     EXPECT_TRUE(waitFor("[+] unsaved")) << screen();
@@ -183,5 +200,33 @@ TEST_F(Console, LargeTerminalAndResize) {
     keys({"?"});
     EXPECT_TRUE(waitFor("scroll the log")) << screen();
     keys({"x", ":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}
+
+TEST_F(Console, NoColorAndLongNamesKeepTheLayout) {
+    // NO_COLOR: no colour escapes on screen. A long node id and a long log line stay inside 80 columns.
+    std::string demo = test::readText(session);
+    const std::string longId = "a_node_id_that_is_much_longer_than_any_column_of_the_rack_pane_allows";
+    demo += "\n[[node]]\nid = \"" + longId + "\"\nprocessor = \"gain\"\n";
+    test::writeText(session, demo);
+    const std::string cmd = "env " + server.envEntry() + " RACKTERM_PROCESSOR_PATH=" + test::moduleDir() +
+                            " XDG_STATE_HOME=" + dir + " NO_COLOR=1 LANG=C.UTF-8 TERM=xterm-256color " + test::binary() + " " +
+                            session + "; echo EXITED:$?; sleep 60";
+    ASSERT_EQ(tmux({"new-session", "-d", "-s", "t", "-x", "80", "-y", "24", cmd}).exitCode, 0);
+    ASSERT_TRUE(waitFor("master")) << screen();
+    keys({":set " + longId + ".gain_db " + std::string(300, '9'), "Enter"});
+    EXPECT_TRUE(waitFor("error: gain_db = 99999")) << screen();  // cut at the edge, not wrapped
+    const std::string withEscapes = tmux({"capture-pane", "-p", "-e", "-t", "t"}).out;
+    EXPECT_FALSE(hasColour(withEscapes)) << "colour despite NO_COLOR";
+    const std::string plain = screen();
+    size_t rows = 0;
+    for (size_t pos = 0, nl; (nl = plain.find('\n', pos)) != std::string::npos; pos = nl + 1, ++rows) {
+        // Count characters, not bytes (meters are UTF-8).
+        size_t columns = 0;
+        for (size_t i = pos; i < nl; ++i) columns += (static_cast<unsigned char>(plain[i]) & 0xC0) != 0x80;
+        EXPECT_LE(columns, 80u) << "row " << rows << " overflows: " << plain.substr(pos, nl - pos);
+    }
+    EXPECT_NE(plain.find(" a_node_id~ "), std::string::npos) << "a long id is cut with ~, not wrapped";
+    keys({":q!", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
