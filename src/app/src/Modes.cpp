@@ -238,27 +238,40 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
     return live;
 }
 
-int runScript(const std::string& scriptPath, const std::string& sessionPath) {
+namespace {
+/// Headless start-up shared by `run` and `--headless`: stderr logging, stop
+/// signals, the session live on JACK. On failure logs the error and sets `code`.
+std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd, int& code) {
     initLogging(true);
-    auto script = loadScript(scriptPath);
-    if (!script) {
-        spdlog::error("{}", script.error());
-        return kExitUser;
-    }
-    const int stopFd = installStopSignals();
-    int code = kExitOk;
+    stopFd = installStopSignals();
     auto live = openLive(sessionPath, code);
     if (!live) {
         spdlog::error("{}", live.error());
-        return code;
+        return nullptr;
     }
-    Live& l = *live.value();
-    std::vector<ScriptLine> timed;
-    for (const auto& line : script->lines) {
-        if (line.atSeconds) {
-            timed.push_back(line);
-            continue;
-        }
+    return std::move(live.value());
+}
+
+bool serverGone(const Live& l) {
+    if (!l.runtime->engine().events().shutdown.load()) return false;
+    spdlog::error("the JACK server stopped; start it again and reopen the session");
+    return true;
+}
+}  // namespace
+
+int runScript(const std::string& scriptPath, const std::string& sessionPath) {
+    auto script = loadScript(scriptPath);
+    if (!script) {
+        initLogging(true);
+        spdlog::error("{}", script.error());
+        return kExitUser;
+    }
+    int stopFd = -1, code = kExitOk;
+    auto live = startHeadless(sessionPath, stopFd, code);
+    if (!live) return code;
+    Live& l = *live;
+    // Run one script line: nullopt to go on, else the exit status.
+    auto runLine = [&](const ScriptLine& line) -> std::optional<int> {
         CommandContext ctx = l.context();
         const Reply r = execute(ctx, line.command);
         if (!r.ok) {
@@ -266,7 +279,14 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
             return kExitUser;
         }
         if (!r.text.empty()) std::printf("%s\n", r.line().c_str());
+        std::fflush(stdout);
         if (r.quit) return kExitOk;
+        return std::nullopt;
+    };
+    std::vector<ScriptLine> timed;
+    for (const auto& line : script->lines) {
+        if (line.atSeconds) timed.push_back(line);
+        else if (auto stop = runLine(line)) return *stop;
     }
     std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return *a.atSeconds < *b.atSeconds; });
     const double start = nowSeconds();
@@ -281,36 +301,18 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
             return kExitOk;
         }
         if (serviceLive(l)) return kExitOk;
-        while (next < timed.size() && *timed[next].atSeconds <= nowSeconds() - start) {
-            CommandContext ctx = l.context();
-            const Reply r = execute(ctx, timed[next].command);
-            if (!r.ok) {
-                spdlog::error("{}", script->where(timed[next], r.text));
-                return kExitUser;
-            }
-            if (!r.text.empty()) std::printf("%s\n", r.line().c_str());
-            std::fflush(stdout);
-            if (r.quit) return kExitOk;
-            ++next;
-        }
-        if (l.runtime->engine().events().shutdown.load()) {
-            spdlog::error("the JACK server stopped; start it again and reopen the session");
-            return kExitEnvironment;
-        }
+        for (; next < timed.size() && *timed[next].atSeconds <= nowSeconds() - start; ++next)
+            if (auto stop = runLine(timed[next])) return *stop;
+        if (serverGone(l)) return kExitEnvironment;
     }
     return kExitOk;
 }
 
 int runHeadless(const std::string& sessionPath) {
-    initLogging(true);
-    const int stopFd = installStopSignals();
-    int code = kExitOk;
-    auto live = openLive(sessionPath, code);
-    if (!live) {
-        spdlog::error("{}", live.error());
-        return code;
-    }
-    Live& l = *live.value();
+    int stopFd = -1, code = kExitOk;
+    auto live = startHeadless(sessionPath, stopFd, code);
+    if (!live) return code;
+    Live& l = *live;
     // Commands on standard input when it is a pipe or file: one per line, one reply line on stdout.
     int commandFd = ::isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
     std::string pending;
@@ -340,10 +342,7 @@ int runHeadless(const std::string& sessionPath) {
             if (quit) break;
         }
         if (serviceLive(l)) break;
-        if (l.runtime->engine().events().shutdown.load()) {
-            spdlog::error("the JACK server stopped; start it again and reopen the session");
-            return kExitEnvironment;
-        }
+        if (serverGone(l)) return kExitEnvironment;
     }
     return kExitOk;
 }
