@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Render the same chain (gain -3 dB, saturation, 4 kHz lowpass) over a 60 s
-# loop of real recordings with rackterm, sox and ecasound, each 5 times, and
-# print median wall times, real-time factors and ratios.
+# loop of real recordings with rackterm, sox and ecasound, 9 rounds, and
+# print median wall times, real-time factors and ratios (tools timed in
+# turn, round after round).
 #
 #   bench/compare_render.sh [BUILD_DIR]     (default: build)
 #
@@ -11,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
-runs=5
+runs=9
 sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
 missing=()
 for p in sox ecasound alsa-utils; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -45,16 +46,21 @@ params = { type = 0, frequency_hz = 4000.0, q = 0.7071 }
 TOML
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() {  # command... -> median seconds of $runs runs
-  for _ in $(seq $runs); do
-    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
-    echo "$e - $s" | bc -l
-  done | median
+seconds() {  # command... -> wall seconds of one run
+  local s e
+  s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+  echo "$e - $s" | bc -l
 }
-
-t_rackterm=$(timeit "$build/rackterm" render "$work/chain.toml" -i "$work/in.wav" -o "$work/rackterm.wav")
-t_sox=$(timeit sox "$work/in.wav" -e floating-point "$work/sox.wav" gain -3 overdrive 12 0 lowpass 4000)
-t_eca=$(timeit ecasound -q -f:f32_le,2,48000 -i "$work/in.wav" -o "$work/eca.wav" -ea:70.8 -efl:4000)
+# Round-robin: each round times every tool once, so drifting machine load hits all alike.
+: > "$work/rackterm.t"; : > "$work/sox.t"; : > "$work/eca.t"
+for _ in $(seq $runs); do
+  seconds "$build/rackterm" render "$work/chain.toml" -i "$work/in.wav" -o "$work/rackterm.wav" >> "$work/rackterm.t"
+  seconds sox "$work/in.wav" -e floating-point "$work/sox.wav" gain -3 overdrive 12 0 lowpass 4000 >> "$work/sox.t"
+  seconds ecasound -q -f:f32_le,2,48000 -i "$work/in.wav" -o "$work/eca.wav" -ea:70.8 -efl:4000 >> "$work/eca.t"
+done
+t_rackterm=$(median < "$work/rackterm.t")
+t_sox=$(median < "$work/sox.t")
+t_eca=$(median < "$work/eca.t")
 
 printf '%-10s %10s %12s\n' tool "median s" "x real time"
 for t in rackterm sox eca; do

@@ -1,6 +1,7 @@
 #include <rackterm/engine/OfflineRender.hpp>
 
 #include <rackterm/engine/Player.hpp>
+#include <rackterm/engine/rt/Interleave.hpp>
 
 #include <sndfile.h>
 #include <unistd.h>
@@ -122,10 +123,7 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
         } else {
             got = static_cast<uint32_t>(sf_readf_float(m.in, inter.data(), got));
             if (got == 0) break;
-            for (uint32_t i = 0; i < got; ++i) {
-                l[i] = inter[i * ch];
-                r[i] = inter[i * ch + (ch > 1 ? 1 : 0)];
-            }
+            rt::deinterleave(inter.data(), ch, l.data(), r.data(), got);
         }
         for (uint32_t done = 0; done < got;) {
             uint32_t n = std::min(blockFrames, got - done);
@@ -139,10 +137,7 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
             done += n;
         }
         engine.collectGarbage();
-        for (uint32_t i = 0; i < got; ++i) {
-            outInter[2 * i] = ol[i];
-            outInter[2 * i + 1] = orr[i];
-        }
+        rt::interleave(ol.data(), orr.data(), outInter.data(), got);
         if (sf_writef_float(out, outInter.data(), got) != got) {
             failed = true;
             break;
