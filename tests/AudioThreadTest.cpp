@@ -11,6 +11,8 @@
 #include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Loader.hpp>
 
+#include "support/LibcAllocator.hpp"
+
 #include <dlfcn.h>
 #include <pthread.h>
 
@@ -26,11 +28,6 @@ std::atomic<long> gAllocs{0}, gFrees{0}, gLocks{0};
 }  // namespace
 
 extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
 
 void* malloc(size_t n) {
     if (tAudio) gAllocs.fetch_add(1);

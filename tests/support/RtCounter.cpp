@@ -4,6 +4,8 @@
 // callback. At exit it writes
 //   allocs N frees N locks N callbacks N max_ns N
 // to the file named by $RACKTERM_RT_COUNTS.
+#include "LibcAllocator.hpp"
+
 #include <dlfcn.h>
 #include <jack/jack.h>
 #include <pthread.h>
@@ -45,11 +47,6 @@ struct Report {
 }  // namespace
 
 extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
 
 __attribute__((visibility("default"))) int jack_set_process_callback(jack_client_t* c, JackProcessCallback cb, void* arg) {
     using Fn = int (*)(jack_client_t*, JackProcessCallback, void*);
