@@ -173,7 +173,7 @@ TEST_F(HotReloadTest, FailedBuildChangesNothingAndShowsTheErrorThenTheFixSwaps) 
 
 TEST_F(HotReloadTest, ReloadCommandBuildsThenSwaps) {
     app::CommandContext ctx{*rt, nullptr};
-    ctx.reload = [&](size_t n) { return hot->reload(n, now()); };
+    ctx.reload = [&](size_t n) { return hot->reload(n); };
     ctx.buildStatus = [&] { return hot->status(); };
     auto r = app::execute(ctx, "reload p");
     ASSERT_TRUE(r.ok) << r.text;

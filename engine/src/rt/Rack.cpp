@@ -52,6 +52,7 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
     // node's loads and stores never alias in the store buffer (4K aliasing).
     stride_ = (maxBlockFrames_ + 15u) / 16u * 16u + 16u;
     buffers_.assign(static_cast<size_t>(stride_) * 8 + 16, 0.0f);
+    base_ = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
     shared_.reset(control_);
     shared_.publish();  // the first block sees these values
 }
@@ -92,7 +93,7 @@ void Rack::publish() noexcept {
 }
 
 void Rack::crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept {
-    float* const base = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
+    float* const base = base_;
     float* old[2] = {base + 6 * stride_, base + 7 * stride_};
     n.oldDescriptor->process(n.oldInstance, in, old, frames);
     n.descriptor->process(n.instance, in, out, frames);
@@ -126,7 +127,7 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
     const ParamFrame& p = *current_;
     nonFiniteNode = UINT32_MAX;
 
-    float* const base = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
+    float* const base = base_;
     float* ping[2] = {base, base + stride_};
     float* pong[2] = {base + 2 * stride_, base + 3 * stride_};
     const float* silence = base + 4 * stride_;

@@ -196,9 +196,7 @@ Reply cmdReload(CommandContext& c, const Args& a) {
     auto n = c.runtime.findNode(a[1]);
     if (!n) return fail(n.error());
     if (c.reload) return c.reload(n.value());  // the live hot-reload pipeline rebuilds first
-    auto r = c.runtime.swapNode(n.value(), c.runtime.modulePath(n.value()));
-    if (!r) return fail(a[1] + ": reload failed, the old processor keeps playing: " + r.error());
-    return done(a[1] + ": reloaded, " + r.value().summary());
+    return reloadFromModule(c.runtime, n.value());
 }
 
 Reply cmdBuild(CommandContext& c, const Args& a) {
@@ -245,6 +243,13 @@ Reply cmdHelp(CommandContext&, const Args&) {
 }
 
 }  // namespace
+
+Reply reloadFromModule(Runtime& runtime, size_t node) {
+    const std::string& id = runtime.nodeId(node);
+    auto r = runtime.swapNode(node, runtime.modulePath(node));
+    if (!r) return fail(id + ": reload failed, the old processor keeps playing: " + r.error());
+    return done(id + ": reloaded, " + r.value().summary());
+}
 
 const std::vector<CommandInfo>& commandTable() {
     static const std::vector<CommandInfo> infos = [] {

@@ -194,16 +194,14 @@ void HotReload::swap(size_t node, const std::string& prefix) {
     log_(prefix + ", " + r.value().summary());
 }
 
-Reply HotReload::reload(size_t node, double now) {
+Reply HotReload::reload(size_t node) {
     if (node >= nodes_.size()) return Reply{false, "no such node", false};
     NodeState& st = *nodes_[node];
     if (st.build.empty()) {
-        auto r = runtime_.swapNode(node, runtime_.modulePath(node));
-        if (!r) return Reply{false, st.id + ": reload failed, the old processor keeps playing: " + r.error(), false};
-        st.state = "ok";
-        return Reply{true, st.id + ": reloaded, " + r.value().summary(), false};
+        Reply r = reloadFromModule(runtime_, node);
+        if (r.ok) st.state = "ok";
+        return r;
     }
-    (void)now;
     if (st.running) st.pending = true;
     else startBuild(node);
     return Reply{true, st.id + ": building (the swap follows a successful build)", false};

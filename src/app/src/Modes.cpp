@@ -41,7 +41,7 @@ double nowSeconds() {
 CommandContext Live::context() {
     CommandContext ctx{*runtime, jack.get()};
     if (reload) {
-        ctx.reload = [this](size_t node) { return reload->reload(node, nowSeconds()); };
+        ctx.reload = [this](size_t node) { return reload->reload(node); };
         ctx.buildStatus = [this] { return reload->status(); };
         ctx.nodesChanged = [this] {
             for (const auto& w : reload->start()) spdlog::warn("{}", w);

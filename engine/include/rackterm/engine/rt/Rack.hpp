@@ -135,6 +135,7 @@ private:
     std::vector<float> buffers_;  // 2 stereo blocks (ping-pong), 1 of silence, 1 for crossfades
     uint32_t maxBlockFrames_;
     uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
+    float* base_ = nullptr;  // first 64-byte aligned float of buffers_
     double sampleRate_;
     uint32_t bypassRampFrames_;
     uint64_t serial_;

@@ -56,6 +56,10 @@ const std::vector<CommandInfo>& commandTable();
 /// quotes starts a comment.
 std::vector<std::string> splitWords(std::string_view line);
 
+/// Hot-swap `node` from its module file as it is on disk now (no build):
+/// "NODE: reloaded, N parameters (+a new, -r removed)" or why not.
+Reply reloadFromModule(Runtime& runtime, size_t node);
+
 /// Run one command line. Unknown commands get "did you mean"; wrong
 /// argument counts get the usage.
 Reply execute(CommandContext& ctx, std::string_view line);

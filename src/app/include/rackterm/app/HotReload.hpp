@@ -44,7 +44,7 @@ public:
     double nextDeadline(double now) const;
 
     /// `reload NODE`: build now (when the node has a build command), then swap.
-    Reply reload(size_t node, double now);
+    Reply reload(size_t node);
     /// `build status`: each watched node's state in one line.
     std::string status() const;
 
