@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
 
     auto* check = cli.add_subcommand("check", "validate a session and load every processor");
     std::string checkSession;
+    bool checkBuild = false;
     check->add_option("session", checkSession, "session file")->required();
+    check->add_flag("--build", checkBuild, "run the build command of watched nodes whose module is missing");
 
     auto* render = cli.add_subcommand("render", "offline: IN -> rack -> OUT through libsndfile");
     RenderOptions ro;
@@ -37,7 +39,10 @@ int main(int argc, char** argv) {
 
     auto* ctl = cli.add_subcommand("ctl", "send one command to a running rackterm and print its reply");
     std::string ctlSession, ctlCommand;
+    double ctlTimeout = 10.0;
     ctl->add_option("--session", ctlSession, "the session's name (default: the only one running)");
+    ctl->add_option("--timeout", ctlTimeout, "seconds to wait for the reply (default 10); exit 4 when none came")
+        ->check(CLI::Range(0.001, 86400.0));
     ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
 
     try {
@@ -46,10 +51,10 @@ int main(int argc, char** argv) {
         const int code = cli.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
     }
-    if (*check) return runCheck(checkSession);
+    if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);
     if (*run) return runScript(script, runSession);
-    if (*ctl) return runCtl(ctlSession, ctlCommand);
+    if (*ctl) return runCtl(ctlSession, ctlCommand, ctlTimeout);
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;

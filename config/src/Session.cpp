@@ -1,6 +1,9 @@
 #include <rackterm/config/Session.hpp>
 
+#include <rackterm/common/Files.hpp>
+#include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
+#include <rackterm/common/Text.hpp>
 
 #include <toml++/toml.h>
 
@@ -10,9 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace rackterm::config {
 
@@ -28,13 +29,6 @@ struct Reader {
     Error error(const toml::source_region& r, const std::string& what) const { return Error{at(r).str() + ": " + what}; }
 };
 
-bool isNodeId(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-    return true;
-}
-
 bool isClientName(std::string_view s) {
     if (s.empty() || s.size() > 48) return false;
     for (char c : s)
@@ -48,7 +42,7 @@ std::optional<Error> unknownKey(const Reader& rd, const toml::table& t, const st
     for (auto&& [k, v] : t) {
         const std::string key(k.str());
         if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-            return rd.error(k.source(), "unknown key '" + key + "' in " + where + didYouMean(key, allowed));
+            return rd.error(k.source(), "unknown key " + quoted(key) + " in " + where + didYouMean(key, allowed));
     }
     return std::nullopt;
 }
@@ -108,7 +102,7 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
     if (!t.get("id")) return rd.error(t.source(), "[[node]] needs an id, e.g. id = \"gain\"");
     SourceLocation idWhere;
     if (auto err = readString(rd, t, "id", n.id, &idWhere)) return err;
-    if (!isNodeId(n.id)) return Error{idWhere.str() + ": node id '" + n.id + "' must be lowercase letters, digits and _"};
+    if (!isNodeId(n.id)) return Error{idWhere.str() + ": node id " + quoted(n.id) + " " + kNodeIdRule};
     if (auto err = readString(rd, t, "processor", n.processor, &n.processorWhere)) return err;
     if (auto err = readString(rd, t, "path", n.path, &n.processorWhere)) return err;
     if (n.processor.empty() == n.path.empty())
@@ -126,12 +120,16 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
         const toml::table* pt = p->as_table();
         if (!pt) return rd.error(p->source(), "params must be a table, e.g. params = { gain_db = -6.0 }");
         for (auto&& [k, v] : *pt) {
+            const std::string key(k.str());
             auto value = v.value<double>();
             if (!(v.is_floating_point() || v.is_integer() || v.is_boolean()) || (!value && !v.is_boolean()))
-                return rd.error(v.source(), "parameter '" + std::string(k.str()) + "' must be a number");
+                return rd.error(v.source(), "parameter " + quoted(key) + " must be a number");
+            if (const auto* i = v.as_integer(); i && i->flags() != toml::value_flags::none)
+                return rd.error(v.source(), "parameter " + quoted(key) + ": write the value as a decimal number, e.g. 16 or 16.0");
             double d = v.is_boolean() ? (v.as_boolean()->get() ? 1.0 : 0.0) : *value;
-            if (!std::isfinite(d)) return rd.error(v.source(), "parameter '" + std::string(k.str()) + "' must be finite");
-            n.params.push_back({std::string(k.str()), d, rd.at(k.source())});
+            if (!std::isfinite(d)) return rd.error(v.source(), "parameter " + quoted(key) + " must be finite");
+            if (d == 0) d = 0;  // -0 is 0
+            n.params.push_back({key, d, rd.at(k.source())});
         }
         // toml++ tables iterate by key; keep the order the file gave.
         std::sort(n.params.begin(), n.params.end(), [](const ParamSetting& a, const ParamSetting& b) {
@@ -161,7 +159,7 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
         SourceLocation where;
         if (auto err = readString(rd, *t, "name", s.name, &where)) return *err;
         if (!isClientName(s.name))
-            return Error{where.str() + ": session name '" + s.name + "' must be 1-48 letters, digits, _ or -"};
+            return Error{where.str() + ": session name " + quoted(s.name) + " must be 1-48 letters, digits, _ or -"};
     }
     if (const toml::node* n = root.get("engine")) {
         const toml::table* t = n->as_table();
@@ -175,10 +173,11 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
         for (const toml::node& e : *a) {
             const toml::table* t = e.as_table();
             if (!t) return rd.error(e.source(), "each node must be a [[node]] table");
+            if (s.nodes.size() == kMaxNodes) return rd.error(e.source(), nodeLimitMessage(a->size()));
             NodeSpec spec;
             if (auto err = readNode(rd, *t, spec)) return *err;
             if (!seen.insert(spec.id).second)
-                return Error{spec.where.str() + ": node id '" + spec.id + "' is used twice; ids must be unique"};
+                return Error{spec.where.str() + ": node id " + quoted(spec.id) + " is used twice; ids must be unique"};
             s.nodes.push_back(std::move(spec));
         }
     }
@@ -208,6 +207,7 @@ void appendQuoted(std::string& out, std::string_view s) {
 }
 
 std::string formatNumber(double v) {
+    if (v == 0) v = 0;  // never write -0.0
     char buf[64];
     // Shortest text that reads back as the same double.
     for (int precision = 6; precision <= 17; ++precision) {
@@ -295,11 +295,9 @@ Result<Session> parseSession(std::string_view text, const std::string& sourceNam
 }
 
 Result<Session> loadSession(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open the session file (" + std::string(std::strerror(errno)) + ")"};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    auto s = parseSession(ss.str(), path);
+    auto text = files::readRegularFile(path, files::kMaxTextFileBytes, "session file");
+    if (!text) return Error{text.error()};
+    auto s = parseSession(text.value(), path);
     if (s) s->path = path;
     return s;
 }

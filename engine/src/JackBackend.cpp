@@ -1,6 +1,7 @@
 #include <rackterm/engine/JackBackend.hpp>
 
 #include <rackterm/common/Suggest.hpp>
+#include <rackterm/common/Text.hpp>
 
 #include <jack/jack.h>
 
@@ -84,7 +85,7 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
     const std::vector<std::string> all = ports();
     auto one = [&](const std::string& from, const std::string& to, const std::string& theirs) {
         if (!jack_port_by_name(client_, theirs.c_str())) {
-            errors.push_back("JACK port '" + theirs + "' does not exist" + didYouMean(theirs, all) +
+            errors.push_back("JACK port " + quoted(theirs) + " does not exist" + didYouMean(theirs, all) +
                              "; list ports with `jack_lsp`");
             return;
         }

@@ -1,5 +1,7 @@
 #include <rackterm/engine/OfflineRender.hpp>
 
+#include <rackterm/common/Files.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/engine/rt/Interleave.hpp>
 
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 namespace rackterm::engine {
@@ -21,7 +24,8 @@ struct OfflineRender::Impl {
     SNDFILE* in = nullptr;  // streaming input (same rate), or
     std::shared_ptr<const AudioData> decoded;  // converted input
     SF_INFO inInfo{};
-    std::string outPath, tmpPath;
+    std::string outPath;
+    std::optional<files::AtomicFile> out;  // the output's temporary file, renamed onto outPath at the end
     SF_INFO outInfo{};
     ~Impl() {
         if (in) sf_close(in);
@@ -53,19 +57,22 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
     std::unique_ptr<OfflineRender> r(new OfflineRender);
     r->impl_ = std::make_unique<Impl>();
     Impl& m = *r->impl_;
-    m.in = sf_open(inPath.c_str(), SFM_READ, &m.inInfo);
+    const std::string shownIn = printable(inPath, kPathChars), shownOut = printable(outPath, kPathChars);
+    // Only a regular file is read: a FIFO with no writer or a device would block or never end.
+    auto fd = files::openRegularFile(inPath, "input", "cannot read the");
+    if (!fd) return Error{fd.error() + "; give a readable sound file with -i"};
+    m.in = sf_open_fd(fd.value(), SFM_READ, &m.inInfo, SF_TRUE);
     if (!m.in)
-        return Error{inPath + ": cannot read the input (" + std::string(sf_strerror(nullptr)) +
+        return Error{shownIn + ": cannot read the input (" + std::string(sf_strerror(nullptr)) +
                      "); give a readable sound file with -i"};
+    if (m.inInfo.channels > 2)
+        r->notes_.push_back(shownIn + " has " + std::to_string(m.inInfo.channels) +
+                            " channels; rendering channels 1 and 2 (the rack is stereo)");
     const int major = majorFormatForPath(outPath);
     if (major == 0)
-        return Error{outPath + ": unknown output format; end the name in .wav, .flac, .ogg, .aiff, .au, .caf or .w64"};
-    const fs::path dir = fs::absolute(outPath).parent_path();
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-        return Error{outPath + ": the folder " + dir.string() + " does not exist; create it or choose another path"};
-    if (::access(dir.c_str(), W_OK) != 0)
-        return Error{outPath + ": the folder " + dir.string() + " is not writable; choose another path"};
+        return Error{shownOut + ": unknown output format; end the name in .wav, .flac, .ogg, .aiff, .au, .caf or .w64"};
+    if (files::sameFile(inPath, outPath))
+        return Error{shownOut + ": is the input file (" + shownIn + "); rendering onto it would destroy the input: choose another output"};
 
     r->sampleRate_ = sampleRateHz > 0 ? sampleRateHz : m.inInfo.samplerate;
     r->frames_ = static_cast<uint64_t>(m.inInfo.frames);
@@ -78,7 +85,6 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
         r->frames_ = m.decoded->frames;
     }
     m.outPath = outPath;
-    m.tmpPath = (dir / ("." + fs::path(outPath).filename().string() + ".part-" + std::to_string(::getpid()))).string();
     m.outInfo.samplerate = static_cast<int>(r->sampleRate_);
     m.outInfo.channels = 2;
     const int inSub = m.inInfo.format & SF_FORMAT_SUBMASK;
@@ -87,8 +93,12 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
         m.outInfo.format = major | (major == SF_FORMAT_OGG ? SF_FORMAT_VORBIS : SF_FORMAT_PCM_24);
         if (!sf_format_check(&m.outInfo)) m.outInfo.format = major | SF_FORMAT_PCM_16;
         if (!sf_format_check(&m.outInfo))
-            return Error{outPath + ": libsndfile cannot write stereo at this rate in that format; try .wav"};
+            return Error{shownOut + ": libsndfile cannot write stereo at this rate in that format; try .wav"};
     }
+    // Last: the temporary output beside outPath (refused when outPath is not a regular file).
+    auto out = files::AtomicFile::create(outPath);
+    if (!out) return Error{out.error()};
+    m.out.emplace(std::move(out.value()));
     return r;
 }
 
@@ -96,8 +106,9 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
                                        const Progress& progress) {
     Impl& m = *impl_;
     SF_INFO outInfo = m.outInfo;
-    SNDFILE* out = sf_open(m.tmpPath.c_str(), SFM_WRITE, &outInfo);
-    if (!out) return Error{m.outPath + ": cannot write (" + std::string(sf_strerror(nullptr)) + ")"};
+    if (!m.out || m.out->fd() < 0) return Error{printable(m.outPath, kPathChars) + ": this render has run already"};
+    SNDFILE* out = sf_open_fd(m.out->fd(), SFM_WRITE, &outInfo, SF_FALSE);
+    if (!out) return Error{printable(m.outPath, kPathChars) + ": cannot write (" + std::string(sf_strerror(nullptr)) + ")"};
     if ((outInfo.format & SF_FORMAT_SUBMASK) == SF_FORMAT_FLOAT || (outInfo.format & SF_FORMAT_SUBMASK) == SF_FORMAT_DOUBLE)
         sf_command(out, SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
     else
@@ -152,16 +163,11 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
     const std::string writeError = failed ? sf_strerror(out) : "";
     sf_write_sync(out);
     sf_close(out);
-    std::error_code ec;
     if (failed) {
-        fs::remove(m.tmpPath, ec);
-        return Error{m.outPath + ": writing failed (" + writeError + "); nothing was written; check free space"};
+        m.out.reset();  // removes the temporary file
+        return Error{printable(m.outPath, kPathChars) + ": writing failed (" + writeError + "); nothing was written; check free space"};
     }
-    fs::rename(m.tmpPath, m.outPath, ec);
-    if (ec) {
-        fs::remove(m.tmpPath, ec);
-        return Error{m.outPath + ": cannot move the finished render into place (" + ec.message() + ")"};
-    }
+    if (auto c = m.out->commit(); !c) return Error{c.error()};
     stats.frames = pos;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return stats;

@@ -1,5 +1,7 @@
 #include <rackterm/engine/Recorder.hpp>
 
+#include <rackterm/common/Files.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/engine/OfflineRender.hpp>
 
 #include <sndfile.h>
@@ -7,13 +9,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 namespace rackterm::engine {
 
-namespace fs = std::filesystem;
-
 struct Recorder::File {
+    explicit File(files::AtomicFile f) : out(std::move(f)) {}
+    files::AtomicFile out;  // the temporary file, renamed onto the path at stop
     SNDFILE* sf = nullptr;
     ~File() {
         if (sf) sf_close(sf);
@@ -22,20 +23,20 @@ struct Recorder::File {
 
 Result<std::unique_ptr<Recorder>> Recorder::start(const std::string& path, double sampleRateHz) {
     const int major = majorFormatForPath(path);
-    if (major == 0) return Error{path + ": unknown format; end the name in .wav, .flac, .ogg, .aiff, .caf or .w64"};
-    const fs::path dir = fs::absolute(path).parent_path();
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) return Error{path + ": the folder " + dir.string() + " does not exist"};
+    if (major == 0)
+        return Error{printable(path, kPathChars) + ": unknown format; end the name in .wav, .flac, .ogg, .aiff, .caf or .w64"};
+    auto out = files::AtomicFile::create(path);  // refuses a target that is not a regular file
+    if (!out) return Error{out.error()};
     std::unique_ptr<Recorder> r(new Recorder);
     r->path_ = path;
-    r->partPath_ = (dir / ("." + fs::path(path).filename().string() + ".part")).string();
     SF_INFO info{};
     info.samplerate = static_cast<int>(sampleRateHz);
     info.channels = 2;
     info.format = major | (major == SF_FORMAT_OGG ? SF_FORMAT_VORBIS : SF_FORMAT_PCM_24);
-    r->file_ = std::make_unique<File>();
-    r->file_->sf = sf_open(r->partPath_.c_str(), SFM_WRITE, &info);
-    if (!r->file_->sf) return Error{path + ": cannot write (" + std::string(sf_strerror(nullptr)) + ")"};
+    r->file_ = std::make_unique<File>(std::move(out.value()));
+    r->file_->sf = sf_open_fd(r->file_->out.fd(), SFM_WRITE, &info, SF_FALSE);
+    if (!r->file_->sf)
+        return Error{printable(path, kPathChars) + ": cannot write (" + std::string(sf_strerror(nullptr)) + ")"};
     sf_command(r->file_->sf, SFC_SET_CLIPPING, nullptr, SF_TRUE);
     r->running_.store(true);
     r->disk_ = std::thread([p = r.get()] { p->diskLoop(); });
@@ -86,10 +87,11 @@ Result<uint64_t> Recorder::stop() {
     running_.store(false, std::memory_order_release);
     if (disk_.joinable()) disk_.join();
     sf_write_sync(file_->sf);
+    sf_close(file_->sf);
+    file_->sf = nullptr;
+    auto committed = file_->out.commit();
     file_.reset();
-    std::error_code ec;
-    fs::rename(partPath_, path_, ec);
-    if (ec) return Error{path_ + ": cannot move the recording into place (" + ec.message() + ")"};
+    if (!committed) return Error{committed.error()};
     return written();
 }
 

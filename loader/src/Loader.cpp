@@ -1,5 +1,7 @@
 #include <rackterm/loader/Loader.hpp>
 
+#include <rackterm/common/Text.hpp>
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error fail(const std::string& path, const std::string& what) { return Error{path + ": " + what}; }
+Error fail(const std::string& path, const std::string& what) { return Error{printable(path, kPathChars) + ": " + what}; }
 
 /// Copy `from` into a fresh private directory; returns the copy's path or "".
 std::string privateCopy(const std::string& from, std::string& why) {
@@ -127,9 +129,10 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
                               std::to_string(RACKTERM_ABI_VERSION) +
                               "; rebuild the processor against this rackterm's rackterm/processor.h");
     }
-    if (d->struct_size < sizeof(rackterm_processor_v2)) {
+    // Read what the message needs before dlclose: the descriptor lives in the module's memory.
+    if (const uint32_t size = d->struct_size; size < sizeof(rackterm_processor_v2)) {
         dlclose(handle);
-        return fail(path, "descriptor is " + std::to_string(d->struct_size) + " bytes, ABI v2 needs " +
+        return fail(path, "descriptor is " + std::to_string(size) + " bytes, ABI v2 needs " +
                               std::to_string(sizeof(rackterm_processor_v2)) +
                               "; rebuild against this rackterm's rackterm/processor.h");
     }

@@ -8,6 +8,7 @@
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Modes.hpp>
 #include <rackterm/app/Values.hpp>
+#include <rackterm/common/Text.hpp>
 
 #include <curses.h>
 #include <langinfo.h>
@@ -155,10 +156,11 @@ std::string historyFile() {
 
 void Console::say(const app::Reply& r) {
     if (r.text.empty()) return;
-    view_.message = r.ok ? r.text : "error: " + r.text;
+    const std::string text = printable(r.text, std::string::npos);  // one line on the screen, whatever was typed
+    view_.message = r.ok ? text : "error: " + text;
     view_.messageIsError = !r.ok;
-    if (r.ok) spdlog::info("{}", r.text);
-    else spdlog::warn("{}", r.text);
+    if (r.ok) spdlog::info("{}", text);
+    else spdlog::warn("{}", text);
 }
 
 void Console::runCommand(std::string line) {
@@ -235,7 +237,7 @@ void Console::find(const std::string& text) {
                 return;
             }
     }
-    view_.message = "no node or parameter matches '" + text + "'";
+    view_.message = "no node or parameter matches " + quoted(text);
     view_.messageIsError = true;
 }
 

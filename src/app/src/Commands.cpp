@@ -3,12 +3,14 @@
 #include <rackterm/app/Catalog.hpp>
 #include <rackterm/app/Values.hpp>
 #include <rackterm/common/Suggest.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/engine/JackBackend.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 namespace rackterm::app {
@@ -19,6 +21,18 @@ using Args = std::vector<std::string>;
 using Handler = Reply (*)(CommandContext&, const Args&);
 
 Reply fail(std::string text) { return Reply{false, std::move(text), false}; }
+
+/// "3", "-10", "+2" as keyboard steps; nullopt for anything else ("+1dB", "0x10").
+std::optional<int> wholeSteps(std::string_view text) {
+    size_t i = (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
+    if (i == text.size() || text.size() - i > 6) return std::nullopt;
+    int v = 0;
+    for (; i < text.size(); ++i) {
+        if (text[i] < '0' || text[i] > '9') return std::nullopt;
+        v = v * 10 + (text[i] - '0');
+    }
+    return text[0] == '-' ? -v : v;
+}
 Reply done(std::string text) { return Reply{true, std::move(text), false}; }
 
 std::string describe(const Runtime& rt, size_t n, size_t p) {
@@ -44,10 +58,8 @@ Reply cmdNudge(CommandContext& c, const Args& a) {
     const float now = c.runtime.value(n, p);
     float next;
     const std::string amount = a.size() > 2 ? a[2] : "1";
-    char* end = nullptr;
-    const long steps = std::strtol(amount.c_str(), &end, 10);
-    if (*end == '\0' && end != amount.c_str()) {  // a whole number: keyboard steps
-        next = stepValue(info, now, static_cast<int>(steps));
+    if (const auto steps = wholeSteps(amount)) {  // a whole number: keyboard steps
+        next = stepValue(info, now, *steps);
     } else {
         auto delta = parseDelta(info, amount);
         if (!delta) return fail(delta.error());
@@ -64,7 +76,7 @@ Reply cmdAdd(CommandContext& c, const Args& a) {
         if (!other) return fail(other.error());
         if (a[3] == "after") position = other.value() + 1;
         else if (a[3] == "before") position = other.value();
-        else return fail("add ID PROCESSOR [after|before NODE]: '" + a[3] + "' is neither after nor before");
+        else return fail("add ID PROCESSOR [after|before NODE]: " + quoted(a[3]) + " is neither after nor before");
     } else if (a.size() != 3) {
         return fail("usage: add ID PROCESSOR [after|before NODE]");
     }
@@ -102,7 +114,7 @@ Reply cmdRecord(CommandContext& c, const Args& a) {
         auto r = c.runtime.stopRecording(c.offline);
         return r ? done(r.value()) : fail(r.error());
     }
-    return fail("record start FILE or record stop" + didYouMean(a[1], {"start", "stop"}));
+    return fail("record start FILE or record stop, not " + quoted(a[1]) + didYouMean(a[1], {"start", "stop"}));
 }
 
 Reply cmdGet(CommandContext& c, const Args& a) {
@@ -118,7 +130,7 @@ Reply cmdBypass(CommandContext& c, const Args& a) {
     if (a.size() == 3) {
         if (a[2] == "on") on = true;
         else if (a[2] == "off") on = false;
-        else return fail("bypass takes on or off, not '" + a[2] + "'");
+        else return fail("bypass takes on or off, not " + quoted(a[2]));
     }
     c.runtime.setBypass(n.value(), on);
     return done(a[1] + (on ? " bypassed" : " active"));
@@ -156,7 +168,8 @@ Reply cmdList(CommandContext& c, const Args& a) {
         for (const auto& p : c.jack->ports()) out += (out.empty() ? "" : " ") + p;
         return done(out);
     }
-    return fail("list what? nodes, params NODE, processors or ports" + didYouMean(what, {"nodes", "params", "processors", "ports"}));
+    return fail("list what? nodes, params NODE, processors or ports, not " + quoted(what) +
+                didYouMean(what, {"nodes", "params", "processors", "ports"}));
 }
 
 Reply cmdStatus(CommandContext& c, const Args&) {
@@ -172,7 +185,7 @@ Reply cmdStatus(CommandContext& c, const Args&) {
 }
 
 Reply cmdWait(CommandContext& c, const Args& a) {
-    if (a[1] != "applied") return fail("wait what? wait applied");
+    if (a[1] != "applied") return fail("wait what? wait applied, not " + quoted(a[1]));
     engine::Engine& e = c.runtime.engine();
     const uint64_t target = e.generation();
     if (c.offline) return done("applied " + std::to_string(target) + " at the next block");
@@ -200,7 +213,7 @@ Reply cmdReload(CommandContext& c, const Args& a) {
 }
 
 Reply cmdBuild(CommandContext& c, const Args& a) {
-    if (a[1] != "status") return fail("build what? build status");
+    if (a[1] != "status") return fail("build what? build status, not " + quoted(a[1]));
     if (!c.buildStatus) return fail("hot reload runs only in a live session (console or --headless)");
     return done(c.buildStatus());
 }
@@ -243,6 +256,11 @@ Reply cmdHelp(CommandContext&, const Args&) {
 }
 
 }  // namespace
+
+std::string Reply::line() const {
+    const std::string body = printable(text, std::string::npos);
+    return ok ? (body.empty() ? "ok" : "ok " + body) : "error: " + body;
+}
 
 Reply reloadFromModule(Runtime& runtime, size_t node) {
     const std::string& id = runtime.nodeId(node);
@@ -296,7 +314,7 @@ Reply execute(CommandContext& ctx, std::string_view line) {
         if (n < r.minArgs || n > r.maxArgs) return fail("usage: " + std::string(r.info.usage));
         return r.handler(ctx, words);
     }
-    return fail("unknown command '" + words[0] + "'" + didYouMean(words[0], names) + "; `help` lists them");
+    return fail("unknown command " + quoted(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
 }
 
 }  // namespace rackterm::app

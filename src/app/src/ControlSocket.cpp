@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 namespace rackterm::app {
@@ -18,7 +19,6 @@ namespace rackterm::app {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr size_t kMaxLine = 4096;
 constexpr size_t kMaxUnread = 1 << 20;
 constexpr int kLinesPerTurn = 256;
 constexpr size_t kMaxClients = 64;
@@ -31,17 +31,49 @@ bool fillAddress(sockaddr_un& a, const std::string& path) {
     return true;
 }
 
-/// Connect to `path`; -1 when nothing listens there.
-int connectTo(const std::string& path) {
+/// Start a non-blocking connect to `path`. Returns the descriptor (connected,
+/// or -1 with errno: ECONNREFUSED nobody listens, EAGAIN the listener's queue
+/// is full, ENOENT no socket).
+int startConnect(const std::string& path) {
     sockaddr_un a;
-    if (!fillAddress(a, path)) return -1;
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!fillAddress(a, path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+        const int e = errno;
         ::close(fd);
+        errno = e;
         return -1;
     }
     return fd;
+}
+
+enum class Liveness { Live, Dead, Absent };
+
+/// Whether a rackterm answers at `path`. Never blocks: a listener whose
+/// queue is full counts as live.
+Liveness probe(const std::string& path) {
+    const int fd = startConnect(path);
+    if (fd >= 0) {
+        ::close(fd);
+        return Liveness::Live;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Liveness::Live;
+    return errno == ECONNREFUSED ? Liveness::Dead : Liveness::Absent;
+}
+
+/// Remove `path` when it is a socket of ours that nobody answers.
+bool removeIfDead(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::getuid()) return false;
+    return probe(path) == Liveness::Dead && ::unlink(path.c_str()) == 0;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 }  // namespace
 
@@ -60,32 +92,50 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::string& na
     if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid())
         return Error{dir + ": not a folder of yours; remove it or set XDG_RUNTIME_DIR"};
     if ((st.st_mode & 0777) != 0700) ::chmod(dir.c_str(), 0700);
+    (void)liveSessions();  // sockets of rackterms that were killed go
     const std::string path = socketPath(name);
-    if (const int other = connectTo(path); other >= 0) {
-        ::close(other);
+    if (probe(path) == Liveness::Live)
         return Error{path + ": another rackterm already runs session '" + name +
                      "'; its control socket stays; give this session another [session] name"};
-    }
-    ::unlink(path.c_str());  // a stale socket from a rackterm that died
+    const std::string temp = dir + "/." + name + ".sock.tmp-" + std::to_string(::getpid());
     sockaddr_un a;
-    if (!fillAddress(a, path)) return Error{path + ": the socket path is too long; set a shorter XDG_RUNTIME_DIR"};
+    if (!fillAddress(a, temp)) return Error{path + ": the socket path is too long; set a shorter XDG_RUNTIME_DIR"};
+    ::unlink(temp.c_str());
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Error{std::string("cannot make a socket: ") + std::strerror(errno)};
     const mode_t old = ::umask(0177);  // the socket is born 0600
     const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     ::umask(old);
-    if (bound != 0 || ::listen(fd, 16) != 0) {
+    // Listening first, then the name: a client that finds the socket is answered.
+    if (bound != 0 || ::listen(fd, 16) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
         const std::string why = std::strerror(errno);
         ::close(fd);
+        ::unlink(temp.c_str());
         return Error{path + ": cannot listen (" + why + ")"};
     }
-    return std::unique_ptr<ControlSocket>(new ControlSocket(fd, path));
+    std::unique_ptr<ControlSocket> sock(new ControlSocket(fd, path));
+    if (::lstat(path.c_str(), &st) == 0) sock->inode_ = st.st_ino;
+    return sock;
 }
 
 ControlSocket::~ControlSocket() {
     for (auto& c : clients_) ::close(c.fd);
     ::close(listen_);
-    ::unlink(path_.c_str());
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());  // never another's socket
+}
+
+std::vector<std::string> liveSessions() {
+    std::vector<std::string> live;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(socketFolder(), ec)) {
+        const std::string name = e.path().filename().string();
+        if (e.path().extension() != ".sock" || name[0] == '.') continue;
+        if (removeIfDead(e.path().string())) continue;
+        if (probe(e.path().string()) == Liveness::Live) live.push_back(e.path().stem().string());
+    }
+    std::sort(live.begin(), live.end());
+    return live;
 }
 
 std::vector<pollfd> ControlSocket::pollFds() const {
@@ -97,7 +147,7 @@ std::vector<pollfd> ControlSocket::pollFds() const {
 
 bool ControlSocket::backlog() const noexcept {
     for (const auto& c : clients_)
-        if (c.in.find('\n') != std::string::npos) return true;
+        if (c.in.hasLine()) return true;
     return false;
 }
 
@@ -111,41 +161,28 @@ void ControlSocket::accept() {
             ::close(fd);
             continue;
         }
-        clients_.push_back(Client{fd, {}, {}});
+        clients_.push_back(Client{fd, {}, {}, false});
     }
 }
 
 bool ControlSocket::readAndRun(Client& c, const std::function<Reply(const std::string&)>& run) {
     char buf[16384];
-    while (c.in.size() < 2 * kMaxLine) {  // read no further than this turn can use
-        const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    while (c.in.room() > 0) {  // read no further than this turn can use
+        const ssize_t n = ::recv(c.fd, buf, std::min(sizeof buf, c.in.room()), 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             c.closing = true;
             break;
         }
         if (n < 0) break;
-        c.in.append(buf, static_cast<size_t>(n));
+        c.in.append(std::string_view(buf, static_cast<size_t>(n)));
     }
     bool quit = false;
-    for (int done = 0; done < kLinesPerTurn; ++done) {
-        const size_t nl = c.in.find('\n');
-        if (nl == std::string::npos) {
-            if (c.in.size() > kMaxLine) {  // an over-long line: refuse once, drop it up to its newline
-                if (!c.discarding) c.out += "error: line too long (at most 4096 bytes)\n";
-                c.discarding = true;
-                c.in.clear();
-            }
-            break;
-        }
-        std::string line = c.in.substr(0, nl);
-        c.in.erase(0, nl + 1);
-        if (c.discarding || line.size() > kMaxLine) {
-            if (!c.discarding) c.out += "error: line too long (at most 4096 bytes)\n";
-            c.discarding = false;
+    for (const auto& item : c.in.take(kLinesPerTurn)) {
+        if (item.tooLong) {
+            c.out += std::string("error: ") + LineFramer::kTooLong + "\n";
             continue;
         }
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        const Reply r = run(line);
+        const Reply r = run(item.text);
         c.out += r.line() + "\n";
         quit = quit || r.quit;
     }
@@ -182,58 +219,81 @@ bool ControlSocket::service(const std::function<Reply(const std::string&)>& run)
     return quit;
 }
 
-int runCtl(const std::string& session, const std::string& command) {
+int runCtl(const std::string& session, const std::string& command, double timeoutSeconds) {
+    const auto start = std::chrono::steady_clock::now();
     std::string path;
     if (!session.empty()) {
         path = socketPath(session);
+        removeIfDead(path);
     } else {
-        std::vector<std::string> found;
-        std::error_code ec;
-        for (const auto& e : fs::directory_iterator(socketFolder(), ec))
-            if (e.path().extension() == ".sock") found.push_back(e.path().string());
-        if (found.empty()) {
-            std::fprintf(stderr, "rackterm: no running rackterm (no socket in %s); start one: rackterm SESSION.toml\n",
+        const std::vector<std::string> live = liveSessions();
+        if (live.empty()) {
+            std::fprintf(stderr, "rackterm: no running rackterm (no live socket in %s); start one: rackterm SESSION.toml\n",
                          socketFolder().c_str());
             return 3;
         }
-        if (found.size() > 1) {
+        if (live.size() > 1) {
             std::string names;
-            for (const auto& f : found) names += " " + fs::path(f).stem().string();
+            for (const auto& n : live) names += " " + n;
             std::fprintf(stderr, "rackterm: several sessions run:%s; pick one with --session NAME\n", names.c_str());
             return 2;
         }
-        path = found[0];
+        path = socketPath(live[0]);
     }
-    const int fd = connectTo(path);
-    if (fd < 0) {
-        std::fprintf(stderr, "rackterm: no rackterm answers at %s; is the session running?\n", path.c_str());
-        return 3;
+    const auto timedOut = [&](const char* doing) {
+        std::fprintf(stderr, "rackterm: no reply from %s within %g s (%s); the session is busy or hung; --timeout SECONDS waits longer\n",
+                     path.c_str(), timeoutSeconds, doing);
+        return kExitCtlTimeout;
+    };
+    int fd = -1;
+    while ((fd = startConnect(path)) < 0) {  // a full listen queue (EAGAIN) is a busy session: retry
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            std::fprintf(stderr, "rackterm: no rackterm answers at %s; is the session running?\n", path.c_str());
+            return 3;
+        }
+        if (secondsSince(start) > timeoutSeconds) return timedOut("connecting");
+        ::poll(nullptr, 0, 10);
     }
     const std::string line = command + "\n";
-    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
-        ::close(fd);
-        std::fprintf(stderr, "rackterm: could not send to %s\n", path.c_str());
-        return 3;
-    }
+    size_t sent = 0;
     std::string reply;
-    pollfd p{fd, POLLIN, 0};
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (reply.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-        if (::poll(&p, 1, 100) <= 0) continue;
+    int code = -1;
+    while (code < 0) {
+        const double left = timeoutSeconds - secondsSince(start);
+        if (left <= 0) {
+            code = timedOut(sent < line.size() ? "sending" : "waiting for the reply");
+            break;
+        }
+        pollfd p{fd, static_cast<short>(sent < line.size() ? POLLOUT : POLLIN), 0};
+        if (::poll(&p, 1, static_cast<int>(std::min(left * 1000.0, 100.0)) + 1) <= 0) continue;
+        if (sent < line.size()) {
+            const ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (n <= 0) {
+                std::fprintf(stderr, "rackterm: could not send to %s\n", path.c_str());
+                code = 3;
+            } else {
+                sent += static_cast<size_t>(n);
+            }
+            continue;
+        }
         char buf[4096];
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n <= 0) {
+            std::fprintf(stderr, "rackterm: %s closed the connection without a reply\n", path.c_str());
+            code = 3;
+            break;
+        }
         reply.append(buf, static_cast<size_t>(n));
+        if (const size_t nl = reply.find('\n'); nl != std::string::npos) {
+            reply.resize(nl);
+            std::printf("%s\n", reply.c_str());
+            code = reply.rfind("ok", 0) == 0 ? 0 : 1;
+        }
     }
     ::close(fd);
-    const size_t nl = reply.find('\n');
-    if (nl == std::string::npos) {
-        std::fprintf(stderr, "rackterm: no reply from %s within 10 s\n", path.c_str());
-        return 3;
-    }
-    reply.resize(nl);
-    std::printf("%s\n", reply.c_str());
-    return reply.rfind("ok", 0) == 0 ? 0 : 1;
+    return code;
 }
 
 }  // namespace rackterm::app

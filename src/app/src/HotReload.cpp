@@ -1,6 +1,7 @@
 #include <rackterm/app/HotReload.hpp>
 
 #include <rackterm/app/Catalog.hpp>
+#include <rackterm/common/Text.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -247,6 +248,18 @@ Result<void> buildMissingModules(const config::Session& session, const std::func
         if (b.value()->exitCode() != 0)
             return Error{n.where.str() + ": building node '" + n.id + "' failed" +
                          (firstError.empty() ? " (exit status " + std::to_string(b.value()->exitCode()) + ")" : ": " + firstError)};
+    }
+    return {};
+}
+
+Result<void> checkModulesExist(const config::Session& session) {
+    for (const auto& n : session.nodes) {
+        if (!n.watch || n.watch->build.empty() || n.path.empty()) continue;
+        std::error_code ec;
+        if (fs::exists(resolveAgainst(session.path, n.path), ec)) continue;
+        return Error{n.processorWhere.str() + ": node '" + n.id + "': its module " + printable(n.path, kPathChars) +
+                     " does not exist; build it with `" + printable(n.watch->build, kPathChars) +
+                     "` in the session's folder, or run `rackterm check --build`"};
     }
     return {};
 }

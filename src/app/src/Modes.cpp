@@ -1,5 +1,6 @@
 #include <rackterm/app/Modes.hpp>
 
+#include <rackterm/app/LineFramer.hpp>
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Script.hpp>
 #include <rackterm/engine/OfflineRender.hpp>
@@ -74,7 +75,7 @@ bool serviceLive(Live& live) {
         });
     live.runtime->tick();
     live.runtime->updateMeters(now);
-    for (const auto& e : live.runtime->takeEvents()) spdlog::warn("{}", e);
+    for (const auto& e : live.runtime->takeEvents(now)) spdlog::warn("{}", e);
     return quit;
 }
 
@@ -95,17 +96,22 @@ int installStopSignals() {
 namespace {
 void toStderr(const std::string& line) { std::fprintf(stderr, "rackterm: %s\n", line.c_str()); }
 
-/// Load a session for check or render, building missing modules of watched nodes.
-Result<config::Session> loadAndBuild(const std::string& path) {
+/// Load a session; with `build`, run the build command of each watched node
+/// whose module is missing, else report such a node (and its command).
+Result<config::Session> loadModules(const std::string& path, bool build) {
     auto session = config::loadSession(path);
     if (!session) return session;
+    if (!build) {
+        if (auto m = checkModulesExist(session.value()); !m) return Error{m.error()};
+        return session;
+    }
     if (auto b = buildMissingModules(session.value(), toStderr); !b) return Error{b.error()};
     return session;
 }
 }  // namespace
 
-int runCheck(const std::string& sessionPath) {
-    auto session = loadAndBuild(sessionPath);
+int runCheck(const std::string& sessionPath, bool build) {
+    auto session = loadModules(sessionPath, build);
     if (!session) {
         toStderr(session.error());
         return kExitUser;
@@ -115,6 +121,7 @@ int runCheck(const std::string& sessionPath) {
         toStderr(rt.error());
         return kExitUser;
     }
+    for (const auto& e : rt.value()->takeEvents(nowSeconds())) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
     std::string ids;
     for (size_t n = 0; n < rt.value()->nodeCount(); ++n)
         ids += (n ? " -> " : "") + rt.value()->nodeId(n);
@@ -123,7 +130,7 @@ int runCheck(const std::string& sessionPath) {
 }
 
 int runRender(const RenderOptions& o) {
-    auto session = loadAndBuild(o.session);
+    auto session = loadModules(o.session, true);
     if (!session) {
         toStderr(session.error());
         return kExitUser;
@@ -133,6 +140,7 @@ int runRender(const RenderOptions& o) {
         toStderr(job.error());
         return kExitUser;
     }
+    for (const auto& n : job.value()->notes()) std::fprintf(stderr, "rackterm: warning: %s\n", n.c_str());
     const uint32_t block = o.block ? o.block : session->engine.block.value_or(256);
     auto rt = Runtime::open(session.value(), job.value()->sampleRate(), block);
     if (!rt) {
@@ -193,7 +201,7 @@ int runRender(const RenderOptions& o) {
         toStderr(scriptError);
         return kExitUser;
     }
-    for (const auto& e : rt.value()->takeEvents()) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
+    for (const auto& e : rt.value()->takeEvents(nowSeconds())) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
     const double audio = static_cast<double>(stats->frames) / stats->sampleRate;
     std::printf("rendered %s: %llu frames (%.2f s at %.0f Hz) in %.3f s, %.1fx real time\n", o.output.c_str(),
                 static_cast<unsigned long long>(stats->frames), audio, stats->sampleRate, stats->seconds,
@@ -313,34 +321,40 @@ int runHeadless(const std::string& sessionPath) {
     auto live = startHeadless(sessionPath, stopFd, code);
     if (!live) return code;
     Live& l = *live;
-    // Commands on standard input when it is a pipe or file: one per line, one reply line on stdout.
+    // Commands on standard input when it is a pipe or file: one per line, one
+    // reply line on stdout; framed like the control socket (bounded lines).
     int commandFd = ::isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
-    std::string pending;
+    LineFramer input;
     while (true) {
-        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {commandFd, POLLIN, 0}};
+        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {input.room() > 0 ? commandFd : -1, POLLIN, 0}};
         for (const auto& f : l.pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), l.pollTimeout(50));
+        ::poll(fds.data(), fds.size(), input.hasLine() ? 0 : l.pollTimeout(50));
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             break;
         }
-        if (commandFd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+        if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
             char buf[4096];
-            const ssize_t n = ::read(commandFd, buf, sizeof buf);
-            if (n <= 0) commandFd = -1;  // end of input: keep running until a signal
-            else pending.append(buf, static_cast<size_t>(n));
-            bool quit = false;
-            for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-                const std::string line = pending.substr(0, nl);
-                pending.erase(0, nl + 1);
-                CommandContext ctx = l.context();
-                const Reply r = execute(ctx, line);
-                if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
-                std::fflush(stdout);
-                quit = quit || r.quit;
+            const ssize_t n = ::read(commandFd, buf, std::min(sizeof buf, input.room()));
+            if (n <= 0) {  // end of input: keep running until a signal
+                commandFd = -1;
+                input.finish();
+            } else {
+                input.append(std::string_view(buf, static_cast<size_t>(n)));
             }
-            if (quit) break;
         }
+        bool quit = false;
+        for (const auto& item : input.take(256)) {
+            Reply r{false, LineFramer::kTooLong, false};
+            if (!item.tooLong) {
+                CommandContext ctx = l.context();
+                r = execute(ctx, item.text);
+            }
+            if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
+            std::fflush(stdout);
+            quit = quit || r.quit;
+        }
+        if (quit) break;
         if (serviceLive(l)) break;
         if (serverGone(l)) return kExitEnvironment;
     }

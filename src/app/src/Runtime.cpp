@@ -2,7 +2,9 @@
 
 #include <rackterm/app/Catalog.hpp>
 #include <rackterm/app/Values.hpp>
+#include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/loader/Loader.hpp>
 
@@ -51,9 +53,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
     r->sampleRate_ = sampleRateHz;
     r->maxBlockFrames_ = maxBlockFrames;
     r->engine_ = std::make_unique<engine::Engine>();
-    if (r->session_.nodes.size() > engine::kMaxNodes)
-        return Error{r->session_.path + ": " + std::to_string(r->session_.nodes.size()) + " nodes; a rack holds at most " +
-                     std::to_string(engine::kMaxNodes)};
+    if (r->session_.nodes.size() > kMaxNodes) return Error{r->session_.path + ": " + nodeLimitMessage(r->session_.nodes.size())};
     for (const auto& spec : r->session_.nodes)
         if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
     r->publishRack(r->initialSetups());
@@ -63,17 +63,22 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
 Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
     auto node = buildNode(spec);
     if (!node) return Error{node.error()};
+    if (!node.value().note.empty()) notes_.push_back(node.value().note);
     nodes_.push_back(std::move(node.value()));
     return {};
 }
 
 Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
-    Node node{spec.id, nullptr, nullptr, nullptr, {}};
+    Node node{spec.id, nullptr, nullptr, nullptr, {}, {}};
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
         const std::string file = resolveAgainst(session_.path, spec.file);
         auto data = engine::decodeFile(file, sampleRate_);
         if (!data) return Error{spec.fileWhere.str() + ": " + data.error()};
+        if (data.value()->fileChannels > 2)
+            node.note = spec.fileWhere.str() + ": " + printable(file, kPathChars) + " has " +
+                        std::to_string(data.value()->fileChannels) + " channels; node '" + spec.id +
+                        "' plays channels 1 and 2 (the rack is stereo)";
         auto owner = std::make_shared<PlayerOwner>(engine::createPlayer(data.value(), maxBlockFrames_));
         node.descriptor = engine::playerDescriptor();
         node.instance = owner->instance;
@@ -85,7 +90,7 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
         } else {
             path = builtinModulePath(spec.processor);
             if (path.empty())
-                return Error{where + ": unknown processor '" + spec.processor + "'" +
+                return Error{where + ": unknown processor " + quoted(spec.processor) +
                              didYouMean(spec.processor, processorNames()) + "; `rackterm list processors` shows them"};
         }
         auto module = loader::loadModule(path);
@@ -102,8 +107,8 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
         const auto ids = paramIds(*node.descriptor);
         auto it = std::find(ids.begin(), ids.end(), p.id);
         if (it == ids.end())
-            return Error{p.where.str() + ": node '" + spec.id + "' (" + node.descriptor->id + ") has no parameter '" +
-                         p.id + "'" + didYouMean(p.id, ids)};
+            return Error{p.where.str() + ": node '" + spec.id + "' (" + node.descriptor->id + ") has no parameter " +
+                         quoted(p.id) + didYouMean(p.id, ids)};
         const rackterm_param_info& info = node.descriptor->params[it - ids.begin()];
         const float v = static_cast<float>(p.value);
         if (v < info.min || v > info.max)
@@ -219,7 +224,7 @@ Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
     s.instance = owned->get();
     s.owner = owned;
     s.values = values;
-    nodes_[n] = Node{nodes_[n].id, &nd, owned->get(), owned, path};
+    nodes_[n] = Node{nodes_[n].id, &nd, owned->get(), owned, path, {}};
     publishRack(std::move(setups));
     fading_ = true;
     return report;
@@ -227,11 +232,8 @@ Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
 
 Result<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
     if (session_.findNode(id) >= 0) return Error{"a node '" + id + "' exists already; pick another id"};
-    for (char c : id)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return Error{"node id '" + id + "' must be lowercase letters, digits and _"};
-    if (id.empty()) return Error{"give the new node an id"};
-    if (nodes_.size() >= engine::kMaxNodes) return Error{"the rack is full (" + std::to_string(engine::kMaxNodes) + " nodes)"};
+    if (!isNodeId(id)) return Error{"node id " + quoted(id) + " " + kNodeIdRule};
+    if (nodes_.size() >= kMaxNodes) return Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)};
     config::NodeSpec spec;
     spec.id = id;
     const bool isPath = processor.find('/') != std::string::npos ||
@@ -294,6 +296,8 @@ Result<std::string> Runtime::loadSession(const std::string& path) {
         }
         fresh.push_back(std::move(node.value()));
     }
+    for (const auto& n : fresh)
+        if (!n.note.empty()) notes_.push_back(n.note);
     const std::string name = session_.name;
     session_ = s.value();
     session_.name = name;  // the JACK client and socket keep their name
@@ -349,25 +353,26 @@ bool Runtime::bypassed(size_t node) const { return engine_->rack()->bypassed(sta
 Result<size_t> Runtime::findNode(std::string_view id) const {
     for (size_t i = 0; i < nodes_.size(); ++i)
         if (nodes_[i].id == id) return i;
-    return Error{"no node '" + std::string(id) + "'" + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
+    return Error{"no node " + quoted(id) + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
 }
 
 Result<std::pair<size_t, size_t>> Runtime::findParam(std::string_view target) const {
     const size_t dot = target.find('.');
     if (dot == std::string_view::npos)
-        return Error{"'" + std::string(target) + "' is not NODE.PARAM, e.g. gain.gain_db"};
+        return Error{quoted(target) + " is not NODE.PARAM, e.g. gain.gain_db"};
     auto node = findNode(target.substr(0, dot));
     if (!node) return Error{node.error()};
     const std::string_view pid = target.substr(dot + 1);
     const auto ids = paramIds(*nodes_[node.value()].descriptor);
     for (size_t i = 0; i < ids.size(); ++i)
         if (ids[i] == pid) return std::make_pair(node.value(), i);
-    return Error{"node '" + nodes_[node.value()].id + "' has no parameter '" + std::string(pid) + "'" +
+    return Error{"node '" + nodes_[node.value()].id + "' has no parameter " + quoted(pid) +
                  didYouMean(pid, ids) + "; `list params " + nodes_[node.value()].id + "` shows them"};
 }
 
 Result<uint64_t> Runtime::setValue(size_t node, size_t param, float plain) {
     const rackterm_param_info& info = nodes_[node].descriptor->params[param];
+    if (plain == 0.0f) plain = 0.0f;  // -0 is 0
     if (!std::isfinite(plain) || plain < info.min || plain > info.max)
         return Error{std::string(info.id) + " = " + std::to_string(plain) + " is outside " + formatValue(info, info.min) +
                      " .. " + formatValue(info, info.max)};
@@ -422,21 +427,38 @@ void Runtime::updateMeters(double now) {
     if (fresh && f.timed) meters_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
 }
 
-std::vector<std::string> Runtime::takeEvents() {
-    std::vector<std::string> out;
+std::vector<std::string> Runtime::takeEvents(double now) {
+    std::vector<std::string> out = std::move(notes_);
+    notes_.clear();
     auto& ev = engine_->events();
     if (uint64_t x = ev.xruns.load(); x != seenXruns_) {
-        out.push_back("xrun: " + std::to_string(x - seenXruns_) + " new, " + std::to_string(x) + " in all");
+        throttle_.add("\n xrun", x - seenXruns_, now);  // not a node id
         seenXruns_ = x;
     }
-    if (uint64_t n = ev.nonFiniteBlocks.load(std::memory_order_acquire); n != seenNonFinite_) {
-        const uint32_t node = ev.lastNonFiniteNode.load();
-        const std::string id = node < nodes_.size() ? nodes_[node].id : "?";
-        out.push_back("node '" + id + "' produced NaN/Inf: muted and reset (" + std::to_string(n - seenNonFinite_) +
-                      " blocks)");
-        seenNonFinite_ = n;
+    if (const engine::Rack* rack = engine_->rack()) {
+        if (rack->serial() != seenRackSerial_) {  // a new rack counts from 0
+            seenRackSerial_ = rack->serial();
+            seenNonFinite_.assign(rack->nodeCount(), 0);
+        }
+        for (uint32_t n = 0; n < rack->nodeCount() && n < seenNonFinite_.size(); ++n) {
+            const uint64_t count = rack->nonFiniteCount(n);
+            if (count > seenNonFinite_[n]) throttle_.add(rack->nodeId(n), count - seenNonFinite_[n], now);
+            seenNonFinite_[n] = count;
+        }
     }
-    if (uint64_t d = ev.meterDrops.load(); d != seenMeterDrops_) seenMeterDrops_ = d;  // harmless: meters keep the newest
+    char seconds[32];
+    for (const auto& r : throttle_.due(now)) {
+        std::snprintf(seconds, sizeof seconds, "%.1f s", r.seconds);
+        if (r.key == "\n xrun")
+            out.push_back("xrun: " + std::to_string(r.count) + (r.first ? " new" : " more in the last " + std::string(seconds)) +
+                          ", " + std::to_string(seenXruns_) + " in all");
+        else if (r.first)
+            out.push_back("node '" + r.key + "' produced NaN/Inf: its output is muted and it is reset (" +
+                          std::to_string(r.count) + (r.count == 1 ? " block)" : " blocks)"));
+        else
+            out.push_back("node '" + r.key + "' produced NaN/Inf again in " + std::to_string(r.count) +
+                          (r.count == 1 ? " block" : " blocks") + " in the last " + seconds + " (muted)");
+    }
     return out;
 }
 

@@ -1,10 +1,10 @@
 #include <rackterm/app/Script.hpp>
 
 #include <rackterm/app/Commands.hpp>
+#include <rackterm/common/Files.hpp>
+#include <rackterm/common/Text.hpp>
 
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 namespace rackterm::app {
@@ -14,24 +14,21 @@ std::string Script::where(const ScriptLine& l, const std::string& message) const
 }
 
 Result<double> parseTime(std::string_view text) {
-    const std::string t(text);
-    const auto bad = [&] { return Error{"'" + t + "' is not a time; write 1.5s, 250ms or 1:30"}; };
-    if (t.empty()) return bad();
-    if (const size_t colon = t.find(':'); colon != std::string::npos) {
-        char* end = nullptr;
-        const double m = std::strtod(t.c_str(), &end);
-        if (end != t.c_str() + colon) return bad();
-        const double s = std::strtod(t.c_str() + colon + 1, &end);
-        if (*end || !std::isfinite(m) || !std::isfinite(s) || m < 0 || s < 0) return bad();
-        return m * 60.0 + s;
+    const auto bad = [&] { return Error{quoted(text) + " is not a time; write 1.5s, 250ms or 1:30"}; };
+    if (text.empty()) return bad();
+    if (const size_t colon = text.find(':'); colon != std::string_view::npos) {
+        const auto m = parseDecimal(text.substr(0, colon));
+        const auto s = parseDecimal(text.substr(colon + 1));
+        if (!m || !s || !std::isfinite(*m) || !std::isfinite(*s) || *m < 0 || *s < 0) return bad();
+        return *m * 60.0 + *s;
     }
-    char* end = nullptr;
-    double v = std::strtod(t.c_str(), &end);
-    const std::string unit = end;
-    if (end == t.c_str() || !std::isfinite(v) || v < 0) return bad();
-    if (unit == "ms") v /= 1000.0;
-    else if (!unit.empty() && unit != "s") return bad();
-    return v;
+    size_t used = 0;
+    auto v = parseDecimalPrefix(text, used);
+    if (!v || !std::isfinite(*v) || *v < 0) return bad();
+    const std::string_view unit = text.substr(used);
+    if (unit == "ms") return *v / 1000.0;
+    if (!unit.empty() && unit != "s") return bad();
+    return *v;
 }
 
 Result<Script> parseScript(std::string_view text, const std::string& path) {
@@ -61,11 +58,9 @@ Result<Script> parseScript(std::string_view text, const std::string& path) {
 }
 
 Result<Script> loadScript(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open the script"};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parseScript(ss.str(), path);
+    auto text = files::readRegularFile(path, files::kMaxTextFileBytes, "script");
+    if (!text) return Error{text.error()};
+    return parseScript(text.value(), path);
 }
 
 }  // namespace rackterm::app

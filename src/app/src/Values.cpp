@@ -1,5 +1,7 @@
 #include <rackterm/app/Values.hpp>
 
+#include <rackterm/common/Text.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -55,17 +57,18 @@ namespace {
 Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view text) {
     const std::string t = lower(text);
     const std::string unit = info.unit ? info.unit : "";
-    char* end = nullptr;
-    double v = std::strtod(t.c_str(), &end);
-    if (end == t.c_str() || !std::isfinite(v))
-        return Error{"'" + std::string(text) + "' is not a value for " + info.id + "; give a number such as " + unitExample(unit)};
-    const std::string suffix = end;
+    size_t used = 0;
+    const auto number = parseDecimalPrefix(t, used);
+    if (!number || !std::isfinite(*number))
+        return Error{quoted(text) + " is not a value for " + info.id + "; give a decimal number such as " + unitExample(unit)};
+    const double v = *number;
+    const std::string suffix = t.substr(used);
     const std::string u = lower(unit);
     if (suffix.empty() || suffix == u) return v;
     if (u == "hz" && (suffix == "k" || suffix == "khz")) return v * 1000.0;
     if (u == "ms" && suffix == "s") return v * 1000.0;
     if (u.empty() && suffix == "%") return v / 100.0;
-    return Error{"'" + std::string(text) + "': " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
+    return Error{quoted(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
                  unitExample(unit)};
 }
 }  // namespace
@@ -87,13 +90,13 @@ Result<float> parseValue(const rackterm_param_info& info, std::string_view text)
     }
     auto parsed = numberWithUnit(info, text);
     if (!parsed) {
-        if (!names.empty()) return Error{"'" + std::string(text) + "' is not a value for " + info.id + "; give one of " + info.choices};
+        if (!names.empty()) return Error{quoted(text) + " is not a value for " + info.id + "; give one of " + info.choices};
         return Error{parsed.error()};
     }
     const double v = parsed.value();
-    const float f = static_cast<float>(v);
+    const float f = v == 0 ? 0.0f : static_cast<float>(v);  // -0 is 0
     if (f < info.min || f > info.max)
-        return Error{std::string(info.id) + " = " + std::string(text) + " is outside " + formatValue(info, info.min) +
+        return Error{std::string(info.id) + " = " + printable(text) + " is outside " + formatValue(info, info.min) +
                      " .. " + formatValue(info, info.max)};
     if ((info.flags & (RACKTERM_PARAM_INTEGER | RACKTERM_PARAM_TOGGLE)) && std::floor(v) != v)
         return Error{std::string(info.id) + " takes whole numbers" + (names.empty() ? "" : " or one of " + std::string(info.choices))};

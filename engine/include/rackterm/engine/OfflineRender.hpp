@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rackterm::engine {
 
@@ -28,9 +29,15 @@ public:
     /// output container follows outPath's extension (wav, flac, ogg/oga, aiff,
     /// au, caf, w64, rf64, ...); its sample format is the input's when the
     /// container takes it, else 24-bit PCM (Vorbis for Ogg). The output is
-    /// stereo. When `sampleRateHz` > 0 and differs from the input's rate, the
-    /// input is converted with libsamplerate first. Errors: unreadable input,
-    /// unknown extension, output folder missing or not writable.
+    /// stereo: of an input with more than two channels, channels 1 and 2 are
+    /// rendered (and notes() says so). When `sampleRateHz` > 0 and differs
+    /// from the input's rate, the input is converted with libsamplerate
+    /// first. The output's temporary file is created here (AtomicFile), so
+    /// every check runs before any audio is written. Errors (one line): the
+    /// input is missing, not a regular file (a FIFO is refused, never
+    /// opened) or not a sound file; unknown extension; the output is the
+    /// input (also through a link); the output exists and is not a regular
+    /// file; output folder missing or not writable.
     static Result<std::unique_ptr<OfflineRender>> open(const std::string& inPath, const std::string& outPath,
                                                        double sampleRateHz);
     ~OfflineRender();
@@ -39,6 +46,8 @@ public:
     double sampleRate() const noexcept { return sampleRate_; }
     /// Input length in frames at sampleRate().
     uint64_t frames() const noexcept { return frames_; }
+    /// Warnings about the input, one line each (e.g. channels left out).
+    const std::vector<std::string>& notes() const noexcept { return notes_; }
 
     /// Called before each block with its first frame; applies what is due
     /// there and returns the frame of the next scheduled change (UINT64_MAX
@@ -60,6 +69,7 @@ private:
     std::unique_ptr<Impl> impl_;
     double sampleRate_ = 0;
     uint64_t frames_ = 0;
+    std::vector<std::string> notes_;
 };
 
 /// [any] The libsndfile major format for a file name's extension, or 0.

@@ -1,8 +1,10 @@
 // Recording the master output to a sound file: the audio thread copies each
 // block into an SPSC ring of fixed chunks (never blocking: a full ring drops
 // the block and counts it), a disk thread of the recorder's own drains the
-// ring into libsndfile. The file is written as NAME.part beside FILE and
-// renamed on stop. Start and stop are [control]; push is [audio].
+// ring into libsndfile. The file is written as a temporary file beside FILE
+// (files::AtomicFile, `.FILE.tmp-PID`) and renamed onto FILE on stop; a FILE
+// that exists and is not a regular file is refused at start. Start and stop
+// are [control]; push is [audio].
 #pragma once
 
 #include <rackterm/common/Result.hpp>
@@ -28,7 +30,7 @@ public:
     /// [control] Open `path` for stereo at `sampleRateHz` (format from the
     /// extension: WAV/AIFF/W64/CAF 24-bit, FLAC 24-bit, Ogg Vorbis) and start
     /// the disk thread. The ring holds about 5 s. Errors: unknown extension,
-    /// folder missing or not writable.
+    /// folder missing or not writable, FILE exists and is not a regular file.
     static Result<std::unique_ptr<Recorder>> start(const std::string& path, double sampleRateHz);
     /// [control] Stops (see stop()) if still running.
     ~Recorder();
@@ -51,7 +53,7 @@ private:
     void diskLoop();
     struct File;
     std::unique_ptr<File> file_;
-    std::string path_, partPath_;
+    std::string path_;
     rt::SpscRing<Chunk> ring_{480};
     std::atomic<bool> running_{false};
     std::atomic<uint64_t> dropped_{0}, written_{0};

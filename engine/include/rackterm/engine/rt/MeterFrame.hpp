@@ -2,12 +2,15 @@
 // the engine's meter ring and read by the control thread.
 #pragma once
 
+#include <rackterm/common/Limits.hpp>
+
 #include <cstdint>
 
 namespace rackterm::engine {
 
-/// Most nodes a rack may hold (the meter frame has a slot per node).
-inline constexpr uint32_t kMaxNodes = 64;
+/// Most nodes a rack may hold (the meter frame has a slot per node): the
+/// session-wide limit of rackterm/common/Limits.hpp.
+inline constexpr uint32_t kMaxNodes = static_cast<uint32_t>(rackterm::kMaxNodes);
 
 /// Per node and master: peak and RMS per channel (linear, full scale 1.0).
 /// Times are filled only when `timed` (every 16th block, to keep the clock

@@ -38,8 +38,9 @@ struct Reply {
     bool ok = true;
     std::string text;
     bool quit = false;
-    /// "ok TEXT" or "error: TEXT", the form scripts and sockets print.
-    std::string line() const { return ok ? (text.empty() ? "ok" : "ok " + text) : "error: " + text; }
+    /// "ok TEXT" or "error: TEXT", the form scripts and sockets print:
+    /// always one line (control bytes in TEXT are escaped, e.g. \x00, \n).
+    std::string line() const;
 };
 
 /// One row of the command table (for help and completion).

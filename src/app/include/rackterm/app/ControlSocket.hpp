@@ -9,9 +9,11 @@
 #pragma once
 
 #include <rackterm/app/Commands.hpp>
+#include <rackterm/app/LineFramer.hpp>
 #include <rackterm/common/Result.hpp>
 
 #include <poll.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <memory>
@@ -27,8 +29,12 @@ std::string socketPath(const std::string& name);
 
 class ControlSocket {
 public:
-    /// Create the folder (0700) and listen at socketPath(name). Error when
-    /// another live rackterm already answers there, or the path is unusable.
+    /// Create the folder (0700) and listen at socketPath(name). Sockets in
+    /// the folder that nobody answers (left by a rackterm that was killed)
+    /// are removed first. The socket is bound under a temporary name and
+    /// renamed into place once it listens, so a client never finds a socket
+    /// that refuses it. Error when another live rackterm already answers at
+    /// the path, or the path is unusable.
     static Result<std::unique_ptr<ControlSocket>> open(const std::string& name);
     /// Closes every client and removes the socket file.
     ~ControlSocket();
@@ -48,8 +54,8 @@ public:
 private:
     struct Client {
         int fd;
-        std::string in, out;
-        bool discarding = false;  // inside an over-long line: drop until its newline
+        LineFramer in;
+        std::string out;
         bool closing = false;
     };
     ControlSocket(int fd, std::string path) : listen_(fd), path_(std::move(path)) {}
@@ -59,12 +65,23 @@ private:
 
     int listen_;
     std::string path_;
+    ino_t inode_ = 0;  // of our socket file: the destructor removes only that
     std::vector<Client> clients_;
 };
 
+/// Remove sockets in socketFolder() that nobody answers (connect() refused:
+/// their rackterm is gone). Returns the names of the sessions still live.
+std::vector<std::string> liveSessions();
+
 /// `rackterm ctl`: send one command to a running rackterm and print the reply.
-/// `session` "" picks the only running one. Exit 0 (ok), 1 (error reply),
-/// 2 (several running, none named), 3 (none running / no answer).
-int runCtl(const std::string& session, const std::string& command);
+/// `session` "" picks the only running one (dead sockets are removed and
+/// skipped). Connecting, sending and waiting for the reply together take at
+/// most `timeoutSeconds`. Exit 0 (ok), 1 (error reply), 2 (several running,
+/// none named), 3 (none running / nobody answers at the socket), 4 (no reply
+/// within the time-out: the session is busy or hung).
+int runCtl(const std::string& session, const std::string& command, double timeoutSeconds = 10.0);
+
+/// `rackterm ctl`'s exit status when no reply came within the time-out.
+inline constexpr int kExitCtlTimeout = 4;
 
 }  // namespace rackterm::app

@@ -73,4 +73,10 @@ private:
 /// (with the compiler's first error line) when a build fails.
 Result<void> buildMissingModules(const config::Session& session, const std::function<void(const std::string&)>& log);
 
+/// Without building anything: an error for the first watched node (with a
+/// build command) whose module file does not exist, naming the file and the
+/// command that builds it ("FILE:LINE:COL: node 'drive': its module ... does
+/// not exist; build it with `...` or run `rackterm check --build`").
+Result<void> checkModulesExist(const config::Session& session);
+
 }  // namespace rackterm::app

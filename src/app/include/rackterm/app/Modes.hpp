@@ -18,8 +18,10 @@ namespace rackterm::app {
 enum ExitCode : int { kExitOk = 0, kExitUser = 1, kExitUsage = 2, kExitEnvironment = 3 };
 
 /// `rackterm check SESSION`: load the session and every processor at 48 kHz;
-/// prints "ok: ..." and returns 0, or the error and 1.
-int runCheck(const std::string& sessionPath);
+/// prints "ok: ..." and returns 0, or the error and 1. Validation has no side
+/// effects: a watched node whose module is missing is an error naming its
+/// build command, unless `build` (`check --build`) runs that command first.
+int runCheck(const std::string& sessionPath, bool build = false);
 
 struct RenderOptions {
     std::string session, input, output;

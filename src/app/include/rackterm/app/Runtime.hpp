@@ -7,6 +7,7 @@
 // All member functions are [control].
 #pragma once
 
+#include <rackterm/app/EventThrottle.hpp>
 #include <rackterm/common/Result.hpp>
 #include <rackterm/config/Session.hpp>
 #include <rackterm/engine/Recorder.hpp>
@@ -119,8 +120,11 @@ public:
     /// Read the newest meters and apply ballistics; `now` in seconds.
     void updateMeters(double now);
     const MeterView& meters() const noexcept { return meters_; }
-    /// New engine events as log lines (xruns, NaN/Inf muted, meter drops).
-    std::vector<std::string> takeEvents();
+    /// New engine events as log lines at time `now` (seconds): xruns and
+    /// NaN/Inf output muted per node, each rate-limited (the first at once,
+    /// then a count at most every 5 s), and notes from loading (a sound file
+    /// with more channels than the player plays).
+    std::vector<std::string> takeEvents(double now);
 
 private:
     struct Node {
@@ -129,6 +133,7 @@ private:
         rackterm_instance* instance;
         std::shared_ptr<void> owner;
         std::string path;  // module file ("" for the player)
+        std::string note;  // a warning from loading it, or ""
     };
     Runtime() = default;
     Result<void> loadNode(const config::NodeSpec& spec);
@@ -151,7 +156,11 @@ private:
     MeterView meters_;
     double lastMeterTime_ = 0;
     std::vector<double> holdTime_;
-    uint64_t seenXruns_ = 0, seenNonFinite_ = 0, seenMeterDrops_ = 0;
+    uint64_t seenXruns_ = 0;
+    uint64_t seenRackSerial_ = 0;
+    std::vector<uint64_t> seenNonFinite_;  // per node of the rack with seenRackSerial_
+    EventThrottle throttle_;
+    std::vector<std::string> notes_;       // warnings from loading, for takeEvents
     std::unique_ptr<engine::Recorder> recorder_;
 };
 

@@ -1,0 +1,369 @@
+#include <rackterm/common/Files.hpp>
+
+#include <rackterm/common/Text.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+namespace rackterm::files {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string reason(int e = errno) { return std::strerror(e); }
+
+/// A path as messages show it: escaped, and cut when absurdly long.
+std::string shown(const std::string& path) { return printable(path, kPathChars); }
+
+std::string mebibytes(uint64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+    return buf;
+}
+
+/// Temporary files this process has open, so two writers never share one.
+std::mutex gTempsMutex;
+std::set<std::string> gTemps;
+
+bool claimTemp(const std::string& temp) {
+    std::lock_guard<std::mutex> lock(gTempsMutex);
+    return gTemps.insert(temp).second;
+}
+
+void releaseTemp(const std::string& temp) {
+    std::lock_guard<std::mutex> lock(gTempsMutex);
+    gTemps.erase(temp);
+}
+
+bool processRunning(long pid) {
+    if (pid <= 0 || pid > 0x7fffffffL) return false;
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+/// The PID in a temporary name of ours (".NAME.tmp-PID" or ".NAME.part-PID"), or -1.
+long temporaryPid(std::string_view name) {
+    if (name.size() < 2 || name[0] != '.') return -1;
+    for (std::string_view suffix : {".tmp-", ".part-"}) {
+        const size_t at = name.rfind(suffix);
+        if (at == std::string_view::npos || at < 2) continue;
+        const std::string_view digits = name.substr(at + suffix.size());
+        if (digits.empty() || digits.size() > 10) continue;
+        long pid = 0;
+        bool ok = true;
+        for (char c : digits) {
+            if (c < '0' || c > '9') ok = false;
+            else pid = pid * 10 + (c - '0');
+        }
+        if (ok) return pid;
+    }
+    return -1;
+}
+
+void syncFolder(const std::string& folder) {
+    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+Result<void> writeAll(int fd, std::string_view bytes, const std::string& name) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Error{shown(name) + ": write failed (" + (n < 0 ? reason() : std::string("no progress")) + ")"};
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+}  // namespace
+
+const char* kindOf(mode_t mode) {
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a folder";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a Unix socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a regular file";
+}
+
+Result<int> openRegularFile(const std::string& path, std::string_view what, std::string_view verb) {
+    const std::string w(what), cannot(verb);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return Error{shown(path) + ": " + cannot + " " + w + " (" + reason() + ")"};
+    if (!S_ISREG(st.st_mode))
+        return Error{shown(path) + ": is " + kindOf(st.st_mode) + ", not a regular file; give a " + w + " that is a regular file"};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return Error{shown(path) + ": " + cannot + " " + w + " (" + reason() + ")"};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {  // replaced between stat() and open()
+        ::close(fd);
+        return Error{shown(path) + ": is no longer a regular file; give a " + w + " that is a regular file"};
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
+Result<std::string> readRegularFile(const std::string& path, uint64_t maxBytes, std::string_view what) {
+    auto fd = openRegularFile(path, what);
+    if (!fd) return Error{fd.error()};
+    const std::string w(what);
+    struct stat st {};
+    ::fstat(fd.value(), &st);
+    const auto tooLarge = [&](uint64_t size) {
+        ::close(fd.value());
+        return Error{shown(path) + ": the " + w + " is " + mebibytes(size) + "; rackterm reads at most " + mebibytes(maxBytes)};
+    };
+    if (static_cast<uint64_t>(st.st_size) > maxBytes) return tooLarge(static_cast<uint64_t>(st.st_size));
+    std::string text;
+    text.reserve(static_cast<size_t>(st.st_size));
+    char buf[65536];
+    while (true) {
+        const ssize_t n = ::read(fd.value(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const std::string why = reason();
+            ::close(fd.value());
+            return Error{shown(path) + ": cannot read the " + w + " (" + why + ")"};
+        }
+        if (n == 0) break;
+        if (text.size() + static_cast<size_t>(n) > maxBytes) return tooLarge(text.size() + static_cast<size_t>(n));
+        text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd.value());
+    return text;
+}
+
+bool sameFile(const std::string& a, const std::string& b) {
+    struct stat sa {}, sb {};
+    return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+std::string resolveLinks(const std::string& path) {
+    fs::path p = path;
+    for (int hops = 0; hops < 40; ++hops) {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) break;
+        std::error_code ec;
+        const fs::path to = fs::read_symlink(p, ec);
+        if (ec) break;
+        p = (to.is_absolute() ? to : p.parent_path() / to).lexically_normal();
+    }
+    return p.string();
+}
+
+unsigned removeStaleTemporaries(const std::string& folder) {
+    DIR* d = ::opendir(folder.c_str());
+    if (!d) return 0;
+    unsigned removed = 0;
+    const int dfd = ::dirfd(d);
+    while (const dirent* e = ::readdir(d)) {
+        const long pid = temporaryPid(e->d_name);
+        if (pid < 0 || pid == ::getpid() || processRunning(pid)) continue;
+        struct stat st {};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
+        if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
+    }
+    ::closedir(d);
+    return removed;
+}
+
+Result<void> copyRegularFile(const std::string& from, const std::string& to, uint64_t maxBytes) {
+    auto in = openRegularFile(from, "file");
+    if (!in) return Error{in.error()};
+    struct stat st {};
+    ::fstat(in.value(), &st);
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0777);
+    if (out < 0) {
+        const std::string why = reason();
+        ::close(in.value());
+        return Error{shown(to) + ": cannot create (" + why + ")"};
+    }
+    Result<void> result;
+    uint64_t total = 0;
+    char buf[65536];
+    while (result) {
+        const ssize_t n = ::read(in.value(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            result = Error{shown(from) + ": cannot read (" + reason() + ")"};
+            break;
+        }
+        if (n == 0) break;
+        total += static_cast<uint64_t>(n);
+        if (total > maxBytes) {
+            result = Error{shown(from) + ": over " + mebibytes(maxBytes) + "; too large to copy"};
+            break;
+        }
+        result = writeAll(out, std::string_view(buf, static_cast<size_t>(n)), to);
+    }
+    if (result && ::fsync(out) != 0) result = Error{shown(to) + ": fsync failed (" + reason() + ")"};
+    if (::close(out) != 0 && result) result = Error{shown(to) + ": close failed (" + reason() + ")"};
+    ::close(in.value());
+    if (!result) ::unlink(to.c_str());
+    return result;
+}
+
+Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) {
+    if (path.empty()) return Error{"no file name given"};
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(path, ec);
+    if (ec) return Error{shown(path) + ": " + ec.message()};
+    AtomicFile f;
+    f.options_ = options;
+    f.path_ = path;
+    f.target_ = resolveLinks(absolute.lexically_normal().string());
+    const fs::path target = f.target_;
+    f.folder_ = target.parent_path().string();
+    struct stat st {};
+    const bool exists = ::lstat(f.target_.c_str(), &st) == 0;
+    if (exists && !S_ISREG(st.st_mode))
+        return Error{shown(path) + ": is " + std::string(kindOf(st.st_mode)) +
+                     ", not a regular file; rackterm replaces only regular files: choose another path"};
+    struct stat dir {};
+    if (::stat(f.folder_.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
+        return Error{shown(path) + ": the folder " + shown(f.folder_) + " does not exist; create it or choose another path"};
+    if (::access(f.folder_.c_str(), W_OK) != 0)
+        return Error{shown(path) + ": the folder " + shown(f.folder_) + " is not writable; choose another path"};
+    if (options.keepBackup) {
+        struct stat b {};
+        const std::string backup = f.target_ + "~";
+        if (::lstat(backup.c_str(), &b) == 0 && !S_ISREG(b.st_mode))
+            return Error{shown(backup) + ": is " + std::string(kindOf(b.st_mode)) +
+                         ", not a regular file; the backup goes there: remove it or choose another path"};
+    }
+    removeStaleTemporaries(f.folder_);
+    const std::string temp = (fs::path(f.folder_) / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+    if (!claimTemp(temp)) return Error{shown(path) + ": another write to this file is under way; try again when it is done"};
+    f.temp_ = temp;
+    const mode_t mode = exists ? (st.st_mode & 07777) : 0666;
+    for (int attempt = 0; attempt < 2 && f.fd_ < 0; ++attempt) {
+        f.fd_ = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (f.fd_ < 0 && errno == EEXIST) ::unlink(temp.c_str());  // left by a dead process that had our PID
+    }
+    if (f.fd_ < 0) {
+        const std::string why = reason();
+        releaseTemp(temp);
+        f.temp_.clear();
+        return Error{shown(path) + ": cannot create a file in " + shown(f.folder_) + " (" + why + ")"};
+    }
+    if (exists) ::fchmod(f.fd_, mode);  // the umask must not narrow the file it replaces
+    f.committed_ = false;
+    return f;
+}
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : path_(std::move(o.path_)), target_(std::move(o.target_)), temp_(std::move(o.temp_)), folder_(std::move(o.folder_)),
+      fd_(o.fd_), committed_(o.committed_), options_(o.options_) {
+    o.fd_ = -1;
+    o.committed_ = true;
+    o.temp_.clear();
+}
+
+AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
+    if (this != &o) {
+        abandon();
+        path_ = std::move(o.path_);
+        target_ = std::move(o.target_);
+        temp_ = std::move(o.temp_);
+        folder_ = std::move(o.folder_);
+        fd_ = o.fd_;
+        committed_ = o.committed_;
+        options_ = o.options_;
+        o.fd_ = -1;
+        o.committed_ = true;
+        o.temp_.clear();
+    }
+    return *this;
+}
+
+AtomicFile::~AtomicFile() { abandon(); }
+
+void AtomicFile::abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+    committed_ = true;
+    if (!temp_.empty()) releaseTemp(temp_);
+    temp_.clear();
+}
+
+Result<void> AtomicFile::write(std::string_view bytes) {
+    if (fd_ < 0) return Error{shown(path_) + ": the file is already committed"};
+    return writeAll(fd_, bytes, path_);
+}
+
+Result<void> AtomicFile::keepBackup() {
+    const std::string backup = target_ + "~";
+    const std::string temp = (fs::path(folder_) / ("." + fs::path(target_).filename().string() + "~.tmp-" +
+                                                   std::to_string(::getpid()))).string();
+    struct stat b {};
+    if (::lstat(backup.c_str(), &b) == 0 && !S_ISREG(b.st_mode))
+        return Error{shown(backup) + ": is " + std::string(kindOf(b.st_mode)) + ", not a regular file; remove it to keep a backup there"};
+    ::unlink(temp.c_str());
+    // A hard link keeps the old file as it is, with no copy; where links are
+    // refused (another owner's file, a file system without them) a bounded
+    // copy of the regular file does.
+    if (::link(target_.c_str(), temp.c_str()) != 0) {
+        if (auto c = copyRegularFile(target_, temp, options_.maxBackupCopyBytes); !c)
+            return Error{shown(path_) + ": cannot keep the backup " + backup + ": " + c.error()};
+    }
+    if (::rename(temp.c_str(), backup.c_str()) != 0) {
+        const std::string why = reason();
+        ::unlink(temp.c_str());
+        return Error{shown(path_) + ": cannot keep the backup " + backup + " (" + why + ")"};
+    }
+    return {};
+}
+
+Result<void> AtomicFile::commit() {
+    if (fd_ < 0) return Error{shown(path_) + ": nothing to commit"};
+    Result<void> result;
+    if (::fsync(fd_) != 0) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
+    if (::close(fd_) != 0 && result) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
+    fd_ = -1;
+    struct stat st {};
+    if (result && ::lstat(target_.c_str(), &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            result = Error{shown(path_) + ": is " + std::string(kindOf(st.st_mode)) +
+                           " now, not a regular file; rackterm replaces only regular files: choose another path"};
+        else if (options_.keepBackup)
+            result = keepBackup();
+    }
+    if (result && ::rename(temp_.c_str(), target_.c_str()) != 0)
+        result = Error{shown(path_) + ": cannot replace the file (" + reason() + "); it is unchanged"};
+    if (!result) {
+        abandon();
+        return result;
+    }
+    committed_ = true;
+    releaseTemp(temp_);
+    temp_.clear();
+    syncFolder(folder_);
+    return {};
+}
+
+Result<void> replaceFile(const std::string& path, std::string_view text, AtomicFile::Options options) {
+    auto f = AtomicFile::create(path, options);
+    if (!f) return Error{f.error()};
+    if (auto w = f.value().write(text); !w) return w;
+    return f.value().commit();
+}
+
+}  // namespace rackterm::files
