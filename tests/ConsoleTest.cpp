@@ -33,7 +33,7 @@ bool hasColour(const std::string& screen) {
 class Console : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(server.ready());
+        ASSERT_TRUE(server.ready()) << server.error();
         dir = test::tempDir("console");
         session = dir + "/demo.toml";
         std::string demo = test::readText(test::sourceDir() + "/examples/demo.toml");

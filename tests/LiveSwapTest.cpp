@@ -82,7 +82,7 @@ struct LineCounter {
 
 TEST(LiveSwap, ThousandSwapsAt64FramesNoAllocationNoClickNoGap) {
     test::JackServer server(48000, 64);
-    ASSERT_TRUE(server.ready());
+    ASSERT_TRUE(server.ready()) << server.error();
     const std::string dir = test::tempDir("liveswap");
     const std::string module = dir + "/libswap.so";
     fs::copy_file(test::fixtureDir() + "/libfixture_swap_1.so", module);

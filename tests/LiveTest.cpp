@@ -45,7 +45,7 @@ struct Recorder {
 
 TEST(Live, HeadlessOnJackMatchesOfflineRender) {
     test::JackServer server(48000, 256);
-    ASSERT_TRUE(server.ready()) << "jackd did not start";
+    ASSERT_TRUE(server.ready()) << server.error();
     const std::string dir = test::tempDir("live");
     const std::string session = dir + "/live.toml";
     test::writeText(session, R"([session]

@@ -126,7 +126,7 @@ TEST_F(Scripts, RenderStopsAtTheFirstErrorWithItsLine) {
 
 TEST_F(Scripts, RunOnJack) {
     test::JackServer server(48000, 256);
-    ASSERT_TRUE(server.ready());
+    ASSERT_TRUE(server.ready()) << server.error();
     test::writeText(dir + "/ok.txt", "set g.gain_db -6\nat 0.2s get g.gain_db\nat 300ms status\n");
     auto ok = test::run({test::binary(), "run", dir + "/ok.txt", dir + "/s.toml"},
                         {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()}, 30);

@@ -53,7 +53,7 @@ std::string readLine(int fd, double seconds = 5) {
 class Socket : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(server.ready());
+        ASSERT_TRUE(server.ready()) << server.error();
         dir = test::tempDir("sock");
         runtime = dir + "/run";
         fs::create_directories(runtime);

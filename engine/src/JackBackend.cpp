@@ -1,13 +1,19 @@
 #include <rackterm/engine/JackBackend.hpp>
 
+#include <rackterm/engine/JackRegistry.hpp>
+
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 
 #include <jack/jack.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 namespace rackterm::engine {
@@ -47,9 +53,14 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name) 
         const std::string server = jackServerName();
         const std::string start = hasSoundCard() ? "jackd -d alsa" : "jackd -d dummy";
         std::string prefix = server == "default" ? "" : "JACK_DEFAULT_SERVER=" + server + " ";
-        if (status & JackServerFailed || status & JackServerError)
+        if (status & JackServerFailed || status & JackServerError) {
+            // Say why a new server would not start either, when jackd2's registry is full.
+            if (auto registry = readJackRegistry(); registry && !registry->problem().empty())
+                return Error{"no JACK server is running (server '" + server + "'), and none can start: " +
+                             registry->problem() + "; then start one with `" + prefix + start + " &`"};
             return Error{"no JACK server is running (server '" + server + "'); start one with `" + prefix + start +
                          " &` and try again"};
+        }
         return Error{"JACK refused client '" + name + "' (status 0x" + std::to_string(status) +
                      "); check that the name is free and the server is healthy"};
     }
@@ -67,9 +78,20 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name) 
     return b;
 }
 
-JackBackend::~JackBackend() {
-    if (active_ && !engine_->events().shutdown.load()) jack_deactivate(client_);
+JackBackend::~JackBackend() { close(); }
+
+void JackBackend::close() {
+    if (!client_) return;
+    if (active_ && !engine_->events().shutdown.load()) {
+        // Silence first and let a running callback return; jack_deactivate
+        // then stops JACK's thread while it waits in JACK's own code.
+        stopping_.store(true, std::memory_order_release);
+        for (int i = 0; i < 2000 && inCallback_.load(std::memory_order_acquire); ++i) ::usleep(500);
+        jack_deactivate(client_);
+    }
+    active_ = false;
     jack_client_close(client_);
+    client_ = nullptr;
 }
 
 Result<void> JackBackend::activate(Engine& engine) {
@@ -113,16 +135,35 @@ std::vector<std::string> JackBackend::ports() const {
     return out;
 }
 
-int JackBackend::onProcess(uint32_t frames, void* arg) noexcept {
-    auto* self = static_cast<JackBackend*>(arg);
+int JackBackend::onProcess(uint32_t frames, void* arg) {
+    // jack_deactivate() and jack_client_close() stop this thread with
+    // pthread_cancel, which libjack makes asynchronous: arriving inside the
+    // noexcept block below it would unwind through it and abort the program.
+    // Cancellation is held off while the block runs and acts, if pending,
+    // when it is allowed again here, in a frame that may unwind.
+    // pthread_setcancelstate is a flag in the thread's own descriptor: no
+    // lock, no system call.
+    int previous = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &previous);
+    static_cast<JackBackend*>(arg)->runBlock(frames);
+    pthread_setcancelstate(previous, nullptr);
+    return 0;
+}
+
+void JackBackend::runBlock(uint32_t frames) noexcept {
+    inCallback_.store(true, std::memory_order_relaxed);
     const float* in[2];
     float* out[2];
     for (int i = 0; i < 2; ++i) {
-        in[i] = static_cast<const float*>(jack_port_get_buffer(self->in_[i], frames));
-        out[i] = static_cast<float*>(jack_port_get_buffer(self->out_[i], frames));
+        in[i] = static_cast<const float*>(jack_port_get_buffer(in_[i], frames));
+        out[i] = static_cast<float*>(jack_port_get_buffer(out_[i], frames));
     }
-    self->engine_->process(in, out, frames);
-    return 0;
+    if (stopping_.load(std::memory_order_acquire)) {
+        for (int i = 0; i < 2; ++i) std::memset(out[i], 0, frames * sizeof(float));
+    } else {
+        engine_->process(in, out, frames);
+    }
+    inCallback_.store(false, std::memory_order_release);
 }
 
 int JackBackend::onXrun(void* arg) noexcept {

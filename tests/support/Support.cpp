@@ -1,6 +1,10 @@
 #include "Support.hpp"
 
+#include <rackterm/engine/JackRegistry.hpp>
+
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <jack/jack.h>
 #include <signal.h>
@@ -10,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <complex>
@@ -147,27 +152,123 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
     return r;
 }
 
-JackServer::JackServer(uint32_t rate, uint32_t period) {
+namespace {
+
+bool writeFile(const char* path, const std::string& text) {
+    const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return ok;
+}
+
+/// Before main(), while the process has one thread: a mount namespace of its
+/// own with a fresh tmpfs on /dev/shm. Children (jackd, rackterm, tmux)
+/// inherit it.
+struct Isolation {
+    bool isolated = false;
+    std::string why;
+    Isolation() {
+        if (std::getenv("RACKTERM_TEST_SHARED_SHM")) {
+            why = "RACKTERM_TEST_SHARED_SHM is set";
+            return;
+        }
+        const uid_t uid = ::geteuid();
+        const gid_t gid = ::getegid();
+        const int flags = CLONE_NEWNS | (uid == 0 ? 0 : CLONE_NEWUSER);
+        if (::unshare(flags) != 0) {
+            why = std::string("unshare(") + (uid == 0 ? "CLONE_NEWNS" : "CLONE_NEWUSER|CLONE_NEWNS") +
+                  ") failed: " + std::strerror(errno);
+            return;
+        }
+        if (uid != 0) {  // map ourselves to ourselves in the new user namespace
+            writeFile("/proc/self/setgroups", "deny");
+            writeFile("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1");
+            writeFile("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+        }
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+            why = std::string("mount of a private /dev/shm failed: ") + std::strerror(errno);
+            return;
+        }
+        isolated = true;
+    }
+};
+const Isolation gIsolation;
+
+/// The first line of jackd's output that says what went wrong.
+std::string jackdReason(const std::string& dir) {
+    const std::string text = readText(dir + "/err") + "\n" + readText(dir + "/out");
+    std::istringstream lines(text);
+    std::string line, first;
+    while (std::getline(lines, line)) {
+        if (line.find("Too many servers") != std::string::npos) return line;
+        if (first.empty() && (line.find("annot") != std::string::npos || line.find("ailed") != std::string::npos ||
+                              line.find("rror") != std::string::npos))
+            first = line;
+    }
+    return first.empty() ? "no message from jackd" : first;
+}
+
+}  // namespace
+
+bool privateJackRegistry(std::string* why) {
+    if (why) *why = gIsolation.why;
+    return gIsolation.isolated;
+}
+
+JackServer::JackServer(uint32_t rate, uint32_t period, const std::string& name) {
     static std::atomic<int> counter{0};
-    name_ = "rackterm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-    const std::string dir = tempDir("jackd");
+    name_ = name.empty() ? "rackterm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) : name;
+    // Up front: on the machine's shared registry, a full one means jackd cannot start; say so now.
+    if (!gIsolation.isolated)
+        if (auto reg = engine::readJackRegistry(); reg && !reg->problem().empty()) {
+            error_ = "jackd cannot start: " + reg->problem() + " (tests use a private /dev/shm where they can: " +
+                     gIsolation.why + ")";
+            return;
+        }
+    dir_ = tempDir("jackd");
     pid_ = spawn({"jackd", "--no-realtime", "-d", "dummy", "-r", std::to_string(rate), "-p", std::to_string(period)},
-                 {"JACK_DEFAULT_SERVER=" + name_, "JACK_NO_AUDIO_RESERVATION=1"}, dir + "/out", dir + "/err");
+                 {"JACK_DEFAULT_SERVER=" + name_, "JACK_NO_AUDIO_RESERVATION=1"}, dir_ + "/out", dir_ + "/err");
+    if (pid_ <= 0) {
+        error_ = "jackd could not be started (is jackd2 installed?)";
+        return;
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // it gave up: tell why
+            pid_ = -1;
+            error_ = "jackd (server " + name_ + ") exited at start: " + jackdReason(dir_);
+            if (auto reg = engine::readJackRegistry(); reg && !reg->problem().empty()) error_ += "; " + reg->problem();
+            return;
+        }
         jack_status_t st{};
         jack_client_t* c = jack_client_open("probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &st,
                                             name_.c_str());
         if (c) {
             jack_client_close(c);
             ready_ = true;
-            break;
+            return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    error_ = "jackd (server " + name_ + ") accepted no client within 15 s: " + jackdReason(dir_);
 }
 
-JackServer::~JackServer() { stop(pid_, SIGTERM); }
+JackServer::~JackServer() {
+    stop(pid_, SIGTERM);
+    if (!dir_.empty()) {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+}
+
+void JackServer::kill(int sig) {
+    stop(pid_, sig);
+    pid_ = -1;
+    ready_ = false;
+}
 
 std::vector<float> Sound::channel(int c) const {
     std::vector<float> out(frames());

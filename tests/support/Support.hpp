@@ -36,22 +36,38 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 /// Send `sig` to `pid` (one we started) and wait for it; returns its exit status or -1.
 int stop(pid_t pid, int sig, double timeoutSeconds = 10);
 
+/// Whether this test process runs in a private mount namespace with its own
+/// /dev/shm (set up before main(): as root with unshare(CLONE_NEWNS), else
+/// in a user namespace where the kernel allows one). There, JACK servers
+/// register in a registry of their own and never meet the machine's, whose
+/// 8 slots may be taken by servers that died. `why` says why not, if not.
+bool privateJackRegistry(std::string* why = nullptr);
+
 /// A private JACK server: `jackd --no-realtime -d dummy`, named uniquely, stopped by the destructor.
 class JackServer {
 public:
-    JackServer(uint32_t rate = 48000, uint32_t period = 256);
+    /// Starts jackd and waits (at most 15 s) until it accepts clients. When it
+    /// does not come up, error() has one line: jackd's own message and the
+    /// remedy (e.g. a full server registry, named slot by slot).
+    JackServer(uint32_t rate = 48000, uint32_t period = 256, const std::string& name = "");
     ~JackServer();
     JackServer(const JackServer&) = delete;
     JackServer& operator=(const JackServer&) = delete;
     bool ready() const { return ready_; }
+    /// Why the server is not ready ("" when it is).
+    const std::string& error() const { return error_; }
     const std::string& name() const { return name_; }
+    pid_t pid() const { return pid_; }
     /// "JACK_DEFAULT_SERVER=name" for child processes.
     std::string envEntry() const { return "JACK_DEFAULT_SERVER=" + name_; }
+    /// Kill the server with `sig` (it is ours) and wait for it.
+    void kill(int sig);
 
 private:
-    std::string name_;
+    std::string name_, dir_;
     pid_t pid_ = -1;
     bool ready_ = false;
+    std::string error_;
 };
 
 /// A sound file's frames, interleaved.

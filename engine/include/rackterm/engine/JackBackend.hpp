@@ -10,6 +10,7 @@
 #include <rackterm/common/Result.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,15 @@ public:
     /// no server is reachable: one line naming the server and the command
     /// that starts one (`jackd -d alsa` with a sound card, `jackd -d dummy` without).
     static Result<std::unique_ptr<JackBackend>> open(const std::string& name);
-    /// Deactivates and closes the client.
+    /// close().
     ~JackBackend();
+
+    /// Stop and close the client: outputs go silent, a running process
+    /// callback is let return (at most 1 s), then jack_deactivate() and
+    /// jack_client_close(). Safe under a busy callback: the callback holds
+    /// off thread cancellation while it runs, so stopping never aborts the
+    /// program. Idempotent.
+    void close();
 
     /// Start processing: `engine`'s process() runs on JACK's thread from now
     /// on. `engine` must outlive this backend.
@@ -50,7 +58,10 @@ public:
 
 private:
     explicit JackBackend(jack_client_t* c) : client_(c) {}
-    static int onProcess(uint32_t frames, void* arg) noexcept;
+    /// [audio] JACK's process callback: runBlock() with cancellation held off.
+    static int onProcess(uint32_t frames, void* arg);
+    /// [audio] One block: ports -> engine -> ports (silence once stopping).
+    void runBlock(uint32_t frames) noexcept;
     static int onXrun(void* arg) noexcept;
     static void onShutdown(void* arg) noexcept;
 
@@ -59,6 +70,8 @@ private:
     jack_port_t* in_[2] = {nullptr, nullptr};
     jack_port_t* out_[2] = {nullptr, nullptr};
     bool active_ = false;
+    std::atomic<bool> stopping_{false};    // control -> audio: output silence
+    std::atomic<bool> inCallback_{false};  // audio -> control: a block is running
 };
 
 /// [control] The name of the JACK server libjack will use.
