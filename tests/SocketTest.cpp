@@ -152,3 +152,34 @@ TEST_F(Socket, GarbageAndAStalledClientStallNothing) {
     auto status = ctl({"status"});
     EXPECT_EQ(status.exitCode, 0) << status.err;
 }
+
+TEST_F(Socket, DeadSocketsAreSkippedAndRemoved) {
+    // Sockets left by rackterms that were killed: bound, never listening now.
+    for (const std::string name : {"ghost", "other_ghost"}) {
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s/rackterm/%s.sock", runtime.c_str(), name.c_str());
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ::close(fd);
+    }
+    auto only = ctl({"get g.gain_db"});  // 0.1: "several sessions run: ghost other_ghost socktest"
+    EXPECT_EQ(only.exitCode, 0) << only.err;
+    EXPECT_EQ(only.out, "ok g.gain_db = 0.0 dB\n");
+    EXPECT_FALSE(fs::exists(runtime + "/rackterm/ghost.sock")) << "a dead socket is removed";
+    EXPECT_FALSE(fs::exists(runtime + "/rackterm/other_ghost.sock"));
+    EXPECT_TRUE(fs::exists(path)) << "the live one stays";
+}
+
+TEST_F(Socket, RepliesAreOneLineWhateverTheClientSends) {
+    const int fd = connectTo(path);
+    ASSERT_GE(fd, 0);
+    static const char kRaw[] = "se\0t\x7f g.gain_db 1\nlist nodes\n";
+    const std::string q(kRaw, sizeof kRaw - 1);
+    ASSERT_EQ(::send(fd, q.data(), q.size(), 0), static_cast<ssize_t>(q.size()));
+    const std::string reply = readLine(fd);
+    EXPECT_EQ(reply.rfind("error: unknown command 'se\\x00t\\x7f'", 0), 0u) << reply;
+    EXPECT_EQ(reply.find('\0'), std::string::npos) << "no raw NUL in a reply";
+    EXPECT_EQ(readLine(fd), "ok osc=oscillator g=gain") << "the next line is the next reply";
+    ::close(fd);
+}

@@ -42,7 +42,7 @@ std::optional<Error> unknownKey(const Reader& rd, const toml::table& t, const st
     for (auto&& [k, v] : t) {
         const std::string key(k.str());
         if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-            return rd.error(k.source(), "unknown key " + quoted(key) + " in " + where + didYouMean(key, allowed));
+            return rd.error(k.source(), "unknown key " + quote(key) + " in " + where + didYouMean(key, allowed));
     }
     return std::nullopt;
 }
@@ -102,7 +102,7 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
     if (!t.get("id")) return rd.error(t.source(), "[[node]] needs an id, e.g. id = \"gain\"");
     SourceLocation idWhere;
     if (auto err = readString(rd, t, "id", n.id, &idWhere)) return err;
-    if (!isNodeId(n.id)) return Error{idWhere.str() + ": node id " + quoted(n.id) + " " + kNodeIdRule};
+    if (!isNodeId(n.id)) return Error{idWhere.str() + ": node id " + quote(n.id) + " " + kNodeIdRule};
     if (auto err = readString(rd, t, "processor", n.processor, &n.processorWhere)) return err;
     if (auto err = readString(rd, t, "path", n.path, &n.processorWhere)) return err;
     if (n.processor.empty() == n.path.empty())
@@ -123,11 +123,11 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
             const std::string key(k.str());
             auto value = v.value<double>();
             if (!(v.is_floating_point() || v.is_integer() || v.is_boolean()) || (!value && !v.is_boolean()))
-                return rd.error(v.source(), "parameter " + quoted(key) + " must be a number");
+                return rd.error(v.source(), "parameter " + quote(key) + " must be a number");
             if (const auto* i = v.as_integer(); i && i->flags() != toml::value_flags::none)
-                return rd.error(v.source(), "parameter " + quoted(key) + ": write the value as a decimal number, e.g. 16 or 16.0");
+                return rd.error(v.source(), "parameter " + quote(key) + ": write the value as a decimal number, e.g. 16 or 16.0");
             double d = v.is_boolean() ? (v.as_boolean()->get() ? 1.0 : 0.0) : *value;
-            if (!std::isfinite(d)) return rd.error(v.source(), "parameter " + quoted(key) + " must be finite");
+            if (!std::isfinite(d)) return rd.error(v.source(), "parameter " + quote(key) + " must be finite");
             if (d == 0) d = 0;  // -0 is 0
             n.params.push_back({key, d, rd.at(k.source())});
         }
@@ -159,7 +159,7 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
         SourceLocation where;
         if (auto err = readString(rd, *t, "name", s.name, &where)) return *err;
         if (!isClientName(s.name))
-            return Error{where.str() + ": session name " + quoted(s.name) + " must be 1-48 letters, digits, _ or -"};
+            return Error{where.str() + ": session name " + quote(s.name) + " must be 1-48 letters, digits, _ or -"};
     }
     if (const toml::node* n = root.get("engine")) {
         const toml::table* t = n->as_table();
@@ -177,7 +177,7 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
             NodeSpec spec;
             if (auto err = readNode(rd, *t, spec)) return *err;
             if (!seen.insert(spec.id).second)
-                return Error{spec.where.str() + ": node id " + quoted(spec.id) + " is used twice; ids must be unique"};
+                return Error{spec.where.str() + ": node id " + quote(spec.id) + " is used twice; ids must be unique"};
             s.nodes.push_back(std::move(spec));
         }
     }

@@ -107,7 +107,7 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
     const std::vector<std::string> all = ports();
     auto one = [&](const std::string& from, const std::string& to, const std::string& theirs) {
         if (!jack_port_by_name(client_, theirs.c_str())) {
-            errors.push_back("JACK port " + quoted(theirs) + " does not exist" + didYouMean(theirs, all) +
+            errors.push_back("JACK port " + quote(theirs) + " does not exist" + didYouMean(theirs, all) +
                              "; list ports with `jack_lsp`");
             return;
         }

@@ -227,6 +227,9 @@ JackServer::JackServer(uint32_t rate, uint32_t period, const std::string& name) 
                      gIsolation.why + ")";
             return;
         }
+    // The readiness probe below fails until jackd listens; libjack would print each failure.
+    jack_set_error_function([](const char*) {});
+    jack_set_info_function([](const char*) {});
     dir_ = tempDir("jackd");
     pid_ = spawn({"jackd", "--no-realtime", "-d", "dummy", "-r", std::to_string(rate), "-p", std::to_string(period)},
                  {"JACK_DEFAULT_SERVER=" + name_, "JACK_NO_AUDIO_RESERVATION=1"}, dir_ + "/out", dir_ + "/err");

@@ -237,7 +237,7 @@ void Console::find(const std::string& text) {
                 return;
             }
     }
-    view_.message = "no node or parameter matches " + quoted(text);
+    view_.message = "no node or parameter matches " + quote(text);
     view_.messageIsError = true;
 }
 

@@ -76,7 +76,7 @@ Reply cmdAdd(CommandContext& c, const Args& a) {
         if (!other) return fail(other.error());
         if (a[3] == "after") position = other.value() + 1;
         else if (a[3] == "before") position = other.value();
-        else return fail("add ID PROCESSOR [after|before NODE]: " + quoted(a[3]) + " is neither after nor before");
+        else return fail("add ID PROCESSOR [after|before NODE]: " + quote(a[3]) + " is neither after nor before");
     } else if (a.size() != 3) {
         return fail("usage: add ID PROCESSOR [after|before NODE]");
     }
@@ -114,7 +114,7 @@ Reply cmdRecord(CommandContext& c, const Args& a) {
         auto r = c.runtime.stopRecording(c.offline);
         return r ? done(r.value()) : fail(r.error());
     }
-    return fail("record start FILE or record stop, not " + quoted(a[1]) + didYouMean(a[1], {"start", "stop"}));
+    return fail("record start FILE or record stop, not " + quote(a[1]) + didYouMean(a[1], {"start", "stop"}));
 }
 
 Reply cmdGet(CommandContext& c, const Args& a) {
@@ -130,7 +130,7 @@ Reply cmdBypass(CommandContext& c, const Args& a) {
     if (a.size() == 3) {
         if (a[2] == "on") on = true;
         else if (a[2] == "off") on = false;
-        else return fail("bypass takes on or off, not " + quoted(a[2]));
+        else return fail("bypass takes on or off, not " + quote(a[2]));
     }
     c.runtime.setBypass(n.value(), on);
     return done(a[1] + (on ? " bypassed" : " active"));
@@ -168,7 +168,7 @@ Reply cmdList(CommandContext& c, const Args& a) {
         for (const auto& p : c.jack->ports()) out += (out.empty() ? "" : " ") + p;
         return done(out);
     }
-    return fail("list what? nodes, params NODE, processors or ports, not " + quoted(what) +
+    return fail("list what? nodes, params NODE, processors or ports, not " + quote(what) +
                 didYouMean(what, {"nodes", "params", "processors", "ports"}));
 }
 
@@ -185,7 +185,7 @@ Reply cmdStatus(CommandContext& c, const Args&) {
 }
 
 Reply cmdWait(CommandContext& c, const Args& a) {
-    if (a[1] != "applied") return fail("wait what? wait applied, not " + quoted(a[1]));
+    if (a[1] != "applied") return fail("wait what? wait applied, not " + quote(a[1]));
     engine::Engine& e = c.runtime.engine();
     const uint64_t target = e.generation();
     if (c.offline) return done("applied " + std::to_string(target) + " at the next block");
@@ -213,7 +213,7 @@ Reply cmdReload(CommandContext& c, const Args& a) {
 }
 
 Reply cmdBuild(CommandContext& c, const Args& a) {
-    if (a[1] != "status") return fail("build what? build status, not " + quoted(a[1]));
+    if (a[1] != "status") return fail("build what? build status, not " + quote(a[1]));
     if (!c.buildStatus) return fail("hot reload runs only in a live session (console or --headless)");
     return done(c.buildStatus());
 }
@@ -314,7 +314,7 @@ Reply execute(CommandContext& ctx, std::string_view line) {
         if (n < r.minArgs || n > r.maxArgs) return fail("usage: " + std::string(r.info.usage));
         return r.handler(ctx, words);
     }
-    return fail("unknown command " + quoted(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
+    return fail("unknown command " + quote(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
 }
 
 }  // namespace rackterm::app

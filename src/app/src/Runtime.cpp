@@ -90,7 +90,7 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
         } else {
             path = builtinModulePath(spec.processor);
             if (path.empty())
-                return Error{where + ": unknown processor " + quoted(spec.processor) +
+                return Error{where + ": unknown processor " + quote(spec.processor) +
                              didYouMean(spec.processor, processorNames()) + "; `rackterm list processors` shows them"};
         }
         auto module = loader::loadModule(path);
@@ -108,7 +108,7 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
         auto it = std::find(ids.begin(), ids.end(), p.id);
         if (it == ids.end())
             return Error{p.where.str() + ": node '" + spec.id + "' (" + node.descriptor->id + ") has no parameter " +
-                         quoted(p.id) + didYouMean(p.id, ids)};
+                         quote(p.id) + didYouMean(p.id, ids)};
         const rackterm_param_info& info = node.descriptor->params[it - ids.begin()];
         const float v = static_cast<float>(p.value);
         if (v < info.min || v > info.max)
@@ -232,7 +232,7 @@ Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
 
 Result<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
     if (session_.findNode(id) >= 0) return Error{"a node '" + id + "' exists already; pick another id"};
-    if (!isNodeId(id)) return Error{"node id " + quoted(id) + " " + kNodeIdRule};
+    if (!isNodeId(id)) return Error{"node id " + quote(id) + " " + kNodeIdRule};
     if (nodes_.size() >= kMaxNodes) return Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)};
     config::NodeSpec spec;
     spec.id = id;
@@ -353,20 +353,20 @@ bool Runtime::bypassed(size_t node) const { return engine_->rack()->bypassed(sta
 Result<size_t> Runtime::findNode(std::string_view id) const {
     for (size_t i = 0; i < nodes_.size(); ++i)
         if (nodes_[i].id == id) return i;
-    return Error{"no node " + quoted(id) + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
+    return Error{"no node " + quote(id) + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
 }
 
 Result<std::pair<size_t, size_t>> Runtime::findParam(std::string_view target) const {
     const size_t dot = target.find('.');
     if (dot == std::string_view::npos)
-        return Error{quoted(target) + " is not NODE.PARAM, e.g. gain.gain_db"};
+        return Error{quote(target) + " is not NODE.PARAM, e.g. gain.gain_db"};
     auto node = findNode(target.substr(0, dot));
     if (!node) return Error{node.error()};
     const std::string_view pid = target.substr(dot + 1);
     const auto ids = paramIds(*nodes_[node.value()].descriptor);
     for (size_t i = 0; i < ids.size(); ++i)
         if (ids[i] == pid) return std::make_pair(node.value(), i);
-    return Error{"node '" + nodes_[node.value()].id + "' has no parameter " + quoted(pid) +
+    return Error{"node '" + nodes_[node.value()].id + "' has no parameter " + quote(pid) +
                  didYouMean(pid, ids) + "; `list params " + nodes_[node.value()].id + "` shows them"};
 }
 

@@ -14,7 +14,7 @@ std::string Script::where(const ScriptLine& l, const std::string& message) const
 }
 
 Result<double> parseTime(std::string_view text) {
-    const auto bad = [&] { return Error{quoted(text) + " is not a time; write 1.5s, 250ms or 1:30"}; };
+    const auto bad = [&] { return Error{quote(text) + " is not a time; write 1.5s, 250ms or 1:30"}; };
     if (text.empty()) return bad();
     if (const size_t colon = text.find(':'); colon != std::string_view::npos) {
         const auto m = parseDecimal(text.substr(0, colon));

@@ -60,7 +60,7 @@ Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view 
     size_t used = 0;
     const auto number = parseDecimalPrefix(t, used);
     if (!number || !std::isfinite(*number))
-        return Error{quoted(text) + " is not a value for " + info.id + "; give a decimal number such as " + unitExample(unit)};
+        return Error{quote(text) + " is not a value for " + info.id + "; give a decimal number such as " + unitExample(unit)};
     const double v = *number;
     const std::string suffix = t.substr(used);
     const std::string u = lower(unit);
@@ -68,7 +68,7 @@ Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view 
     if (u == "hz" && (suffix == "k" || suffix == "khz")) return v * 1000.0;
     if (u == "ms" && suffix == "s") return v * 1000.0;
     if (u.empty() && suffix == "%") return v / 100.0;
-    return Error{quoted(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
+    return Error{quote(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
                  unitExample(unit)};
 }
 }  // namespace
@@ -90,7 +90,7 @@ Result<float> parseValue(const rackterm_param_info& info, std::string_view text)
     }
     auto parsed = numberWithUnit(info, text);
     if (!parsed) {
-        if (!names.empty()) return Error{quoted(text) + " is not a value for " + info.id + "; give one of " + info.choices};
+        if (!names.empty()) return Error{quote(text) + " is not a value for " + info.id + "; give one of " + info.choices};
         return Error{parsed.error()};
     }
     const double v = parsed.value();

@@ -107,12 +107,12 @@ Result<int> openRegularFile(const std::string& path, std::string_view what, std:
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return Error{shown(path) + ": " + cannot + " " + w + " (" + reason() + ")"};
     if (!S_ISREG(st.st_mode))
-        return Error{shown(path) + ": is " + kindOf(st.st_mode) + ", not a regular file; give a " + w + " that is a regular file"};
+        return Error{shown(path) + ": is " + kindOf(st.st_mode) + ", not a regular file; the " + w + " must be a regular file"};
     const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return Error{shown(path) + ": " + cannot + " " + w + " (" + reason() + ")"};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {  // replaced between stat() and open()
         ::close(fd);
-        return Error{shown(path) + ": is no longer a regular file; give a " + w + " that is a regular file"};
+        return Error{shown(path) + ": is no longer a regular file; the " + w + " must be a regular file"};
     }
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);

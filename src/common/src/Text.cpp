@@ -59,7 +59,7 @@ std::string printable(std::string_view text, size_t maxChars) {
     return out;
 }
 
-std::string quoted(std::string_view text, size_t maxChars) { return "'" + printable(text, maxChars) + "'"; }
+std::string quote(std::string_view text, size_t maxChars) { return "'" + printable(text, maxChars) + "'"; }
 
 std::optional<double> parseDecimalPrefix(std::string_view text, size_t& used) {
     size_t i = 0;

@@ -40,7 +40,7 @@ const char* kindOf(mode_t mode);
 /// fstat()). Returns a descriptor the caller closes. `what` names the file in
 /// messages ("session file", "sound file"). Errors: "PATH: VERB WHAT
 /// (reason)" (`verb`: "cannot open the", or a caller's own wording),
-/// "PATH: is a FIFO, not a regular file; give a WHAT that is a regular file".
+/// "PATH: is a FIFO, not a regular file; the WHAT must be a regular file".
 Result<int> openRegularFile(const std::string& path, std::string_view what, std::string_view verb = "cannot open the");
 
 /// Read the whole regular file `path`, at most `maxBytes` bytes. Errors as

@@ -22,7 +22,7 @@ inline constexpr size_t kPathChars = 240;
 std::string printable(std::string_view text, size_t maxChars = kQuoteChars);
 
 /// printable(text) in single quotes: how messages quote an offending value.
-std::string quoted(std::string_view text, size_t maxChars = kQuoteChars);
+std::string quote(std::string_view text, size_t maxChars = kQuoteChars);
 
 /// A plain decimal number at the start of `text`: optional sign, digits with
 /// an optional decimal point, optional exponent (`1e3`, `2.5E-2`). Hex
