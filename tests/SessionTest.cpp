@@ -69,6 +69,19 @@ TEST(Session, RoundTripKeepsEveryValue) {
     EXPECT_EQ(a->engine.outputs, b->engine.outputs);
 }
 
+TEST(Session, KeysThatAreNotBareAreSavedQuoted) {
+    // Found by fuzz_session: a quoted key was written bare, and the saved file did not load.
+    auto a = parseSession("[[node]]\nid = \"d\"\nprocessor = \"delay\"\nparams = { \"time ms\" = 1.0, \"a.b\" = 2.0, "
+                          "\"\u00e9\" = 3.0, mix = 0.5 }\n",
+                          "q.toml");
+    ASSERT_TRUE(a) << a.error();
+    const std::string saved = config::formatSession(a.value());
+    EXPECT_NE(saved.find("{ \"time ms\" = 1.0, \"a.b\" = 2.0, \"\xc3\xa9\" = 3.0, mix = 0.5 }"), std::string::npos) << saved;
+    auto b = parseSession(saved, "saved.toml");
+    ASSERT_TRUE(b) << b.error();
+    EXPECT_EQ(config::formatSession(b.value()), saved);
+}
+
 TEST(Session, ErrorsNameLineColumnAndNearestKey) {
     auto s = parseSession("[session]\nname = \"x\"\n\n[[node]]\nid = \"g\"\nprocesor = \"gain\"\n", "s.toml");
     ASSERT_FALSE(s);

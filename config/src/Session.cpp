@@ -31,8 +31,8 @@ struct Reader {
 
 bool isClientName(std::string_view s) {
     if (s.empty() || s.size() > 48) return false;
-    for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    for (char c : s)  // ASCII only, whatever the locale
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
     return true;
 }
 
@@ -186,7 +186,8 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
 
 void appendQuoted(std::string& out, std::string_view s) {
     out += '"';
-    for (unsigned char c : s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -204,6 +205,15 @@ void appendQuoted(std::string& out, std::string_view s) {
         }
     }
     out += '"';
+}
+
+/// A TOML key: bare when it is [A-Za-z0-9_-]+, else quoted (what a file may hold).
+void appendKey(std::string& out, std::string_view key) {
+    bool bare = !key.empty();
+    for (char c : key)
+        bare = bare && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    if (bare) out += key;
+    else appendQuoted(out, key);
 }
 
 std::string formatNumber(double v) {
@@ -330,8 +340,11 @@ std::string formatSession(const Session& s) {
             out += " }\n";
         }
         out += "params = {";
-        for (size_t i = 0; i < n.params.size(); ++i)
-            out += (i ? ", " : " ") + n.params[i].id + " = " + formatNumber(n.params[i].value);
+        for (size_t i = 0; i < n.params.size(); ++i) {
+            out += i ? ", " : " ";
+            appendKey(out, n.params[i].id);
+            out += " = " + formatNumber(n.params[i].value);
+        }
         out += n.params.empty() ? "}\n" : " }\n";
         out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
     }

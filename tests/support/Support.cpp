@@ -55,25 +55,27 @@ std::string readText(const std::string& path) {
 
 namespace {
 /// A private XDG_STATE_HOME for every child, so tests never write logs or
-/// history into the user's home; removed when the test binary exits.
+/// history into the user's home; removed when the test binary exits. (The
+/// string is never destroyed: the exit handler that removes the folder runs
+/// after function-local statics are gone.)
 const std::string& privateStateHome() {
-    static const std::string dir = [] {
-        std::string d = tempDir("state");
+    static const std::string* dir = [] {
+        auto* d = new std::string(tempDir("state"));
         std::atexit([] { std::error_code ec; fs::remove_all(privateStateHome(), ec); });
         return d;
     }();
-    return dir;
+    return *dir;
 }
 
 /// A private XDG_RUNTIME_DIR (0700) for control sockets and module copies.
 const std::string& privateRuntimeDir() {
-    static const std::string dir = [] {
-        std::string d = tempDir("runtime");
-        ::chmod(d.c_str(), 0700);
+    static const std::string* dir = [] {
+        auto* d = new std::string(tempDir("runtime"));
+        ::chmod(d->c_str(), 0700);
         std::atexit([] { std::error_code ec; fs::remove_all(privateRuntimeDir(), ec); });
         return d;
     }();
-    return dir;
+    return *dir;
 }
 
 std::vector<char*> makeEnv(std::vector<std::string> extra, std::vector<std::string>& storage) {
