@@ -43,6 +43,24 @@ TEST(InputRules, HexIsNotAValueAndMinusZeroIsZero) {
     EXPECT_FLOAT_EQ(app::parseValue(kHz, "1.5e3Hz").value(), 1500.0f);
 }
 
+TEST(InputRules, NumbersBeyondWhatAFloatHoldsAreRefused) {
+    // Found by fuzz_command: a delta of 1e100 became +inf on its way to a float.
+    auto d = app::parseDelta(kDb, std::string(120, '1'));
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().find("is out of range for gain_db"), std::string::npos) << d.error();
+    EXPECT_FALSE(app::parseValue(kHz, "1e300k"));
+    EXPECT_FALSE(app::parseDelta(kDb, "-1e39"));
+    EXPECT_TRUE(app::parseDelta(kDb, "-1e38"));
+}
+
+TEST(InputRules, ParserMessagesStayOneLine) {
+    // Found by fuzz_session: toml++ quotes what it saw, newline included.
+    auto s = config::parseSession("[engine]\ncrossfade_ms = tr\n", "n.toml");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().find('\n'), std::string::npos) << s.error();
+    EXPECT_EQ(s.error().rfind("n.toml:2:", 0), 0u) << s.error();
+}
+
 TEST(InputRules, SessionFileValuesAreDecimalAndMinusZeroIsSavedAsZero) {
     auto hex = config::parseSession("[[node]]\nid = \"g\"\nprocessor = \"gain\"\nparams = { gain_db = 0x10 }\n", "h.toml");
     ASSERT_FALSE(hex);

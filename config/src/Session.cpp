@@ -299,7 +299,7 @@ Result<Session> parseSession(std::string_view text, const std::string& sourceNam
     try {
         root = toml::parse(text, sourceName);
     } catch (const toml::parse_error& e) {
-        return Error{rd.at(e.source()).str() + ": " + std::string(e.description())};
+        return Error{rd.at(e.source()).str() + ": " + printable(e.description(), 200)};  // toml++ may quote a newline
     }
     return readSession(rd, root);
 }

@@ -19,7 +19,11 @@ _rackterm() {
                 COMPREPLY=($(compgen -W "check render run ctl" -- "$cur") $(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur"))
             fi ;;
         check)
-            COMPREPLY=($(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur")) ;;
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--build" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur"))
+            fi ;;
         render)
             case "$prev" in
                 -i|--input|-o|--output|--script) COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -40,8 +44,10 @@ _rackterm() {
                 local names
                 names=$(cd "$dir" 2>/dev/null && ls -- *.sock 2>/dev/null | sed 's/\.sock$//')
                 COMPREPLY=($(compgen -W "$names" -- "$cur"))
+            elif [[ "$prev" == "--timeout" ]]; then
+                COMPREPLY=($(compgen -W "1 5 10 30 60" -- "$cur"))
             elif [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--session" -- "$cur"))
+                COMPREPLY=($(compgen -W "--session --timeout" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$commands" -- "$cur"))
             fi ;;

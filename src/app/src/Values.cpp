@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 namespace rackterm::app {
@@ -64,10 +65,16 @@ Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view 
     const double v = *number;
     const std::string suffix = t.substr(used);
     const std::string u = lower(unit);
-    if (suffix.empty() || suffix == u) return v;
-    if (u == "hz" && (suffix == "k" || suffix == "khz")) return v * 1000.0;
-    if (u == "ms" && suffix == "s") return v * 1000.0;
-    if (u.empty() && suffix == "%") return v / 100.0;
+    double scale = 0;
+    if (suffix.empty() || suffix == u) scale = 1.0;
+    else if (u == "hz" && (suffix == "k" || suffix == "khz")) scale = 1000.0;
+    else if (u == "ms" && suffix == "s") scale = 1000.0;
+    else if (u.empty() && suffix == "%") scale = 0.01;
+    if (scale != 0) {
+        if (!(std::fabs(v * scale) <= static_cast<double>(std::numeric_limits<float>::max())))
+            return Error{quote(text) + " is out of range for " + info.id + "; give a number such as " + unitExample(unit)};
+        return v * scale;
+    }
     return Error{quote(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
                  unitExample(unit)};
 }
