@@ -70,19 +70,21 @@ Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view 
     else if (u == "hz" && (suffix == "k" || suffix == "khz")) scale = 1000.0;
     else if (u == "ms" && suffix == "s") scale = 1000.0;
     else if (u.empty() && suffix == "%") scale = 0.01;
-    if (scale != 0) {
-        if (!(std::fabs(v * scale) <= static_cast<double>(std::numeric_limits<float>::max())))
-            return Error{quote(text) + " is out of range for " + info.id + "; give a number such as " + unitExample(unit)};
-        return v * scale;
-    }
+    if (scale != 0) return v * scale;
     return Error{quote(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
                  unitExample(unit)};
 }
 }  // namespace
 
+namespace {
+/// True when `v` converts to a finite float.
+bool fitsFloat(double v) { return std::fabs(v) <= static_cast<double>(std::numeric_limits<float>::max()); }
+}  // namespace
+
 Result<float> parseDelta(const rackterm_param_info& info, std::string_view text) {
     auto v = numberWithUnit(info, text);
     if (!v) return Error{v.error()};
+    if (!fitsFloat(v.value())) return Error{quote(text) + " is out of range for " + info.id};
     return static_cast<float>(v.value());
 }
 
@@ -101,8 +103,8 @@ Result<float> parseValue(const rackterm_param_info& info, std::string_view text)
         return Error{parsed.error()};
     }
     const double v = parsed.value();
-    const float f = v == 0 ? 0.0f : static_cast<float>(v);  // -0 is 0
-    if (f < info.min || f > info.max)
+    const float f = v == 0 || !fitsFloat(v) ? 0.0f : static_cast<float>(v);  // -0 is 0
+    if (!fitsFloat(v) || f < info.min || f > info.max)
         return Error{std::string(info.id) + " = " + printable(text) + " is outside " + formatValue(info, info.min) +
                      " .. " + formatValue(info, info.max)};
     if ((info.flags & (RACKTERM_PARAM_INTEGER | RACKTERM_PARAM_TOGGLE)) && std::floor(v) != v)
