@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
 
 int main(int argc, char** argv) {
@@ -54,7 +55,13 @@ int main(int argc, char** argv) {
     if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);
     if (*run) return runScript(script, runSession);
-    if (*ctl) return runCtl(ctlSession, ctlCommand, ctlTimeout);
+    if (*ctl) {
+        if (!(std::isfinite(ctlTimeout) && ctlTimeout > 0)) {  // CLI11's Range lets NaN through
+            std::fprintf(stderr, "rackterm: --timeout takes seconds, a number above 0, e.g. --timeout 5\n");
+            return kExitUsage;
+        }
+        return runCtl(ctlSession, ctlCommand, ctlTimeout);
+    }
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;

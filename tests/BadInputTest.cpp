@@ -131,8 +131,10 @@ TEST_F(BadInput, RenderNeverLeavesAHalfWrittenFile) {
                              dir + "/out.xyz"},
                             {"RACKTERM_PROCESSOR_PATH=" + test::moduleDir()});
     expectError(badExt, 1, "unknown output format");
-    for (const auto& e : std::filesystem::directory_iterator(dir))
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
         EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << "left behind: " << e.path();
+        EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "left behind: " << e.path();
+    }
 }
 
 TEST_F(BadInput, UsageErrorsExitTwo) {

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -164,6 +165,18 @@ TEST_F(Files, ReplacingKeepsTheBackupByLinkAndTheLinkStaysALink) {
     EXPECT_EQ(count(".tmp-"), 0u);
 }
 
+TEST_F(Files, ABackupThatIsAlreadyALinkToTheFileLeavesNothingBehind) {
+    const std::string target = dir + "/s.toml";
+    test::writeText(target, "old\n");
+    fs::create_hard_link(target, target + "~");  // rename() onto the same file does nothing
+    files::AtomicFile::Options keep;
+    keep.keepBackup = true;
+    ASSERT_TRUE(files::replaceFile(target, "new\n", keep));
+    EXPECT_EQ(test::readText(target), "new\n");
+    EXPECT_EQ(test::readText(target + "~"), "old\n");
+    EXPECT_EQ(count(".tmp-"), 0u);
+}
+
 TEST_F(Files, ABackupPathThatIsNotARegularFileStopsTheSave) {
     const std::string target = dir + "/s.toml";
     test::writeText(target, "old\n");
@@ -215,6 +228,40 @@ TEST_F(Files, StaleTemporariesOfDeadProcessesAreRemovedOnly) {
     test::writeText(dir + "/.other.wav.tmp-" + dead, "x");
     ASSERT_TRUE(files::replaceFile(dir + "/s.toml", "new\n"));
     EXPECT_FALSE(fs::exists(dir + "/.other.wav.tmp-" + dead));
+}
+
+TEST_F(Files, ATemporaryFileHeldByItsWriterIsNeverRemoved) {
+    // A writer whose PID looks dead from here (another PID namespace or host)
+    // still holds its lock: its file stays until the lock goes.
+    const std::string name = dir + "/.take.wav.tmp-" + std::to_string(deadPid());
+    test::writeText(name, "recording...");
+    const int fd = ::open(name.c_str(), O_RDONLY);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    EXPECT_EQ(files::removeStaleTemporaries(dir), 0u);
+    EXPECT_TRUE(fs::exists(name));
+    ::close(fd);
+    EXPECT_EQ(files::removeStaleTemporaries(dir), 1u);
+    EXPECT_FALSE(fs::exists(name));
+}
+
+TEST_F(Files, LinksAndDotDotResolveAsTheKernelResolvesThem) {
+    // cur -> projects/song1 and song1/s.toml -> ../shared/s.toml: the kernel
+    // finds projects/shared/s.toml; a lexical ".." would hit m/shared/s.toml.
+    fs::create_directories(dir + "/m/projects/song1");
+    fs::create_directories(dir + "/m/projects/shared");
+    fs::create_directories(dir + "/m/shared");
+    test::writeText(dir + "/m/projects/shared/s.toml", "real\n");
+    test::writeText(dir + "/m/shared/s.toml", "decoy\n");
+    fs::create_symlink("projects/song1", dir + "/m/cur");
+    fs::create_symlink("../shared/s.toml", dir + "/m/projects/song1/s.toml");
+    EXPECT_EQ(test::readText(dir + "/m/cur/s.toml"), "real\n") << "what the kernel opens";
+    ASSERT_TRUE(files::replaceFile(dir + "/m/cur/s.toml", "new\n"));
+    EXPECT_EQ(test::readText(dir + "/m/projects/shared/s.toml"), "new\n");
+    EXPECT_EQ(test::readText(dir + "/m/shared/s.toml"), "decoy\n") << "an unrelated file was replaced";
+    EXPECT_EQ(kind(dir + "/m/projects/song1/s.toml"), S_IFLNK);
+    ASSERT_TRUE(files::replaceFile(dir + "/m/cur/../shared/s.toml", "via dotdot\n"));  // cur/.. is projects
+    EXPECT_EQ(test::readText(dir + "/m/projects/shared/s.toml"), "via dotdot\n");
+    EXPECT_EQ(test::readText(dir + "/m/shared/s.toml"), "decoy\n");
 }
 
 TEST_F(Files, SameFileSeesThroughLinks) {

@@ -11,9 +11,10 @@
 namespace rackterm::engine {
 
 namespace {
-/// Most samples (frames x channels) a player file may hold: 1 GiB of floats,
-/// about 46 minutes of 48 kHz stereo.
-constexpr sf_count_t kMaxSamples = sf_count_t{1} << 28;
+/// Most stereo frames a player holds, before and after rate conversion:
+/// 2^27 (about 46 minutes at 48 kHz; 1 GiB of float samples).
+constexpr size_t kMaxFrames = size_t{1} << 27;
+constexpr sf_count_t kChunkFrames = 4096;
 }  // namespace
 
 Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, double targetRateHz) {
@@ -23,33 +24,43 @@ Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, dou
     SF_INFO info{};
     SNDFILE* f = sf_open_fd(fd.value(), SFM_READ, &info, SF_TRUE);
     if (!f) return Error{shown + ": cannot read the sound file (" + sf_strerror(nullptr) + "); check the path and format"};
-    if (info.frames <= 0 || info.channels <= 0) {
-        sf_close(f);
-        return Error{shown + ": the sound file holds no audio frames; choose a file with audio in it"};
-    }
-    if (info.frames > kMaxSamples / info.channels) {
-        sf_close(f);
-        return Error{shown + ": the sound file is too long for the player (" + std::to_string(info.frames) + " frames x " +
-                     std::to_string(info.channels) + " channels; at most " + std::to_string(kMaxSamples) + " samples)"};
-    }
-    std::vector<float> interleaved(static_cast<size_t>(info.frames) * static_cast<size_t>(info.channels));
-    const sf_count_t got = sf_readf_float(f, interleaved.data(), info.frames);
-    sf_close(f);
-    if (got <= 0) return Error{shown + ": no frames could be decoded; the file may be damaged"};
-    const size_t frames = static_cast<size_t>(got);
+    const auto fail = [&](const std::string& what) {
+        if (f) sf_close(f);
+        f = nullptr;
+        return Error{shown + ": " + what};
+    };
+    if (info.channels <= 0 || info.samplerate <= 0) return fail("the sound file holds no audio frames; choose a file with audio in it");
+    const double ratio = targetRateHz / info.samplerate;
+    if (ratio != 1.0 && !src_is_valid_ratio(ratio))
+        return fail("its rate (" + std::to_string(info.samplerate) + " Hz) cannot be converted to " +
+                    std::to_string(static_cast<long>(targetRateHz)) + " Hz; resample the file first");
+    const std::string tooLong = "the sound file is too long for the player (at most " + std::to_string(kMaxFrames) +
+                                " frames at " + std::to_string(static_cast<long>(targetRateHz)) + " Hz)";
+    // Read in chunks: the frame count in a header (FLAC, Ogg) is not trusted with an allocation.
     const size_t ch = static_cast<size_t>(info.channels);
+    std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * ch), stereo;
+    while (true) {
+        const sf_count_t got = sf_readf_float(f, chunk.data(), kChunkFrames);
+        if (got <= 0) break;
+        const size_t frames = static_cast<size_t>(got);
+        if (stereo.size() / 2 + frames > kMaxFrames) return fail(tooLong);
+        for (size_t i = 0; i < frames; ++i) {
+            stereo.push_back(chunk[i * ch]);
+            stereo.push_back(chunk[i * ch + (ch > 1 ? 1 : 0)]);
+        }
+    }
+    sf_close(f);
+    f = nullptr;
+    if (stereo.empty()) return fail("no frames could be decoded; the file is empty or damaged");
+    const size_t frames = stereo.size() / 2;
 
     auto d = std::make_shared<AudioData>();
     d->fileChannels = info.channels;
     d->fileSampleRate = info.samplerate;
-    std::vector<float> stereo(frames * 2);
-    for (size_t i = 0; i < frames; ++i) {
-        stereo[2 * i] = interleaved[i * ch];
-        stereo[2 * i + 1] = interleaved[i * ch + (ch > 1 ? 1 : 0)];
-    }
-    if (static_cast<double>(info.samplerate) != targetRateHz) {
-        const double ratio = targetRateHz / info.samplerate;
-        std::vector<float> converted((static_cast<size_t>(static_cast<double>(frames) * ratio) + 64) * 2);
+    if (ratio != 1.0) {
+        const double outFrames = static_cast<double>(frames) * ratio + 64.0;
+        if (outFrames > static_cast<double>(kMaxFrames)) return fail(tooLong);
+        std::vector<float> converted(static_cast<size_t>(outFrames) * 2);
         SRC_DATA s{};
         s.data_in = stereo.data();
         s.input_frames = static_cast<long>(frames);
@@ -57,14 +68,14 @@ Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, dou
         s.output_frames = static_cast<long>(converted.size() / 2);
         s.src_ratio = ratio;
         if (int e = src_simple(&s, SRC_SINC_MEDIUM_QUALITY, 2); e != 0)
-            return Error{shown + ": sample-rate conversion to " + std::to_string(static_cast<long>(targetRateHz)) +
-                         " Hz failed (" + src_strerror(e) + ")"};
+            return fail("sample-rate conversion to " + std::to_string(static_cast<long>(targetRateHz)) + " Hz failed (" +
+                        src_strerror(e) + ")");
         converted.resize(static_cast<size_t>(s.output_frames_gen) * 2);
         stereo.swap(converted);
     }
     d->sampleRate = targetRateHz;
     d->frames = stereo.size() / 2;
-    if (d->frames == 0) return Error{shown + ": too short to play after conversion"};
+    if (d->frames == 0) return fail("too short to play after conversion");
     d->left.resize(d->frames);
     d->right.resize(d->frames);
     for (size_t i = 0; i < d->frames; ++i) {

@@ -85,8 +85,9 @@ void JackBackend::close() {
     if (active_ && !engine_->events().shutdown.load()) {
         // Silence first and let a running callback return; jack_deactivate
         // then stops JACK's thread while it waits in JACK's own code.
-        stopping_.store(true, std::memory_order_release);
-        for (int i = 0; i < 2000 && inCallback_.load(std::memory_order_acquire); ++i) ::usleep(500);
+        // seq_cst on both sides: either the callback sees stopping_, or this sees inCallback_.
+        stopping_.store(true);
+        for (int i = 0; i < 2000 && inCallback_.load(); ++i) ::usleep(500);
         jack_deactivate(client_);
     }
     active_ = false;
@@ -112,7 +113,7 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
             return;
         }
         int r = jack_connect(client_, from.c_str(), to.c_str());
-        if (r != 0 && r != EEXIST) errors.push_back("JACK could not connect " + from + " -> " + to);
+        if (r != 0 && r != EEXIST) errors.push_back("JACK could not connect " + quote(from) + " -> " + quote(to));
     };
     const std::string me = clientName();
     for (size_t i = 0; i < inputs.size() && i < 2; ++i) one(inputs[i], me + ":in_" + std::to_string(i + 1), inputs[i]);
@@ -151,14 +152,14 @@ int JackBackend::onProcess(uint32_t frames, void* arg) {
 }
 
 void JackBackend::runBlock(uint32_t frames) noexcept {
-    inCallback_.store(true, std::memory_order_relaxed);
+    inCallback_.store(true);
     const float* in[2];
     float* out[2];
     for (int i = 0; i < 2; ++i) {
         in[i] = static_cast<const float*>(jack_port_get_buffer(in_[i], frames));
         out[i] = static_cast<float*>(jack_port_get_buffer(out_[i], frames));
     }
-    if (stopping_.load(std::memory_order_acquire)) {
+    if (stopping_.load()) {
         for (int i = 0; i < 2; ++i) std::memset(out[i], 0, frames * sizeof(float));
     } else {
         engine_->process(in, out, frames);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <new>
 #include <optional>
 #include <vector>
 
@@ -76,14 +77,6 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
 
     r->sampleRate_ = sampleRateHz > 0 ? sampleRateHz : m.inInfo.samplerate;
     r->frames_ = static_cast<uint64_t>(m.inInfo.frames);
-    if (r->sampleRate_ != m.inInfo.samplerate) {  // convert whole input up front
-        sf_close(m.in);
-        m.in = nullptr;
-        auto d = decodeFile(inPath, r->sampleRate_);
-        if (!d) return Error{d.error()};
-        m.decoded = d.value();
-        r->frames_ = m.decoded->frames;
-    }
     m.outPath = outPath;
     m.outInfo.samplerate = static_cast<int>(r->sampleRate_);
     m.outInfo.channels = 2;
@@ -95,10 +88,24 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
         if (!sf_format_check(&m.outInfo))
             return Error{shownOut + ": libsndfile cannot write stereo at this rate in that format; try .wav"};
     }
-    // Last: the temporary output beside outPath (refused when outPath is not a regular file).
+    // The temporary output beside outPath (refused when outPath is not a
+    // regular file), before the input is decoded: every check comes first.
     auto out = files::AtomicFile::create(outPath);
     if (!out) return Error{out.error()};
     m.out.emplace(std::move(out.value()));
+    if (r->sampleRate_ != m.inInfo.samplerate) {  // convert the whole input up front
+        sf_close(m.in);
+        m.in = nullptr;
+        Result<std::shared_ptr<const AudioData>> d = Error{""};
+        try {
+            d = decodeFile(inPath, r->sampleRate_);
+        } catch (const std::bad_alloc&) {
+            return Error{shownIn + ": not enough memory to convert it to " + std::to_string(static_cast<long>(r->sampleRate_)) + " Hz"};
+        }
+        if (!d) return Error{d.error()};
+        m.decoded = d.value();
+        r->frames_ = m.decoded->frames;
+    }
     return r;
 }
 

@@ -1,5 +1,6 @@
 #include <rackterm/loader/Loader.hpp>
 
+#include <rackterm/common/Files.hpp>
 #include <rackterm/common/Text.hpp>
 
 #include <dlfcn.h>
@@ -95,8 +96,10 @@ std::string validateDescriptor(const rackterm_processor_v2& d) {
 }
 
 Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return fail(path, "no such file; check the path or build the processor first");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return fail(path, "no such file; check the path or build the processor first");
+    if (!S_ISREG(st.st_mode))
+        return fail(path, std::string("is ") + files::kindOf(st.st_mode) + ", not a processor module; give the path of a .so");
     std::string why;
     const std::string copy = privateCopy(path, why);
     if (copy.empty()) return fail(path, why);
@@ -107,7 +110,7 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
         const char* e = dlerror();
         std::string detail = e ? e : "unknown error";
         if (auto pos = detail.find(copy); pos != std::string::npos) detail.replace(pos, copy.size(), path);
-        return fail(path, "not a loadable shared object (" + detail + "); build it as a processor module (a .so)");
+        return fail(path, "not a loadable shared object (" + printable(detail, 400) + "); build it as a processor module (a .so)");
     }
     auto entry = reinterpret_cast<rackterm_entry_fn>(dlsym(handle, RACKTERM_ENTRY_SYMBOL));
     if (!entry) {
@@ -149,7 +152,7 @@ Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& 
     rackterm_instance* inst = d.create(sampleRateHz, maxBlockFrames);
     if (!inst) {
         const char* why = d.last_error();
-        std::string detail = (why && *why) ? why : "create() returned NULL";
+        std::string detail = (why && *why) ? printable(why, 200) : "create() returned NULL";
         return fail(module->path(), "processor '" + std::string(d.id) + "' could not be created at " +
                                         std::to_string(static_cast<long>(sampleRateHz)) + " Hz, " +
                                         std::to_string(maxBlockFrames) + " frames: " + detail);

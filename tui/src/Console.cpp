@@ -8,6 +8,7 @@
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Modes.hpp>
 #include <rackterm/app/Values.hpp>
+#include <rackterm/common/Files.hpp>
 #include <rackterm/common/Text.hpp>
 
 #include <curses.h>
@@ -15,6 +16,7 @@
 #include <poll.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/sinks/base_sink.h>
@@ -149,9 +151,20 @@ void rlShowMatches(char** matches, int count, int /*longest*/) {
 void rlNoPrep(int) {}
 void rlNoDeprep() {}
 
+/// The history file, or "" when there is none to use: readline reads and
+/// writes it by path, so anything but a regular file (a FIFO would block the
+/// console at start and at quit) is left alone.
 std::string historyFile() {
     const std::string dir = app::stateFolder();
-    return dir.empty() ? std::string() : dir + "/history";
+    if (dir.empty()) return {};
+    const std::string path = dir + "/history";
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        spdlog::warn("{}: is {}, not a regular file; command history is not kept", printable(path, kPathChars),
+                     files::kindOf(st.st_mode));
+        return {};
+    }
+    return path;
 }
 
 void Console::say(const app::Reply& r) {

@@ -220,6 +220,7 @@ bool ControlSocket::service(const std::function<Reply(const std::string&)>& run)
 }
 
 int runCtl(const std::string& session, const std::string& command, double timeoutSeconds) {
+    if (!(timeoutSeconds > 0 && timeoutSeconds < 1e6)) timeoutSeconds = 10.0;  // NaN, negative, absurd
     const auto start = std::chrono::steady_clock::now();
     std::string path;
     if (!session.empty()) {

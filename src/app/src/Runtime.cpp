@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <new>
 #include <thread>
 #include <string_view>
 
@@ -53,7 +54,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
     r->sampleRate_ = sampleRateHz;
     r->maxBlockFrames_ = maxBlockFrames;
     r->engine_ = std::make_unique<engine::Engine>();
-    if (r->session_.nodes.size() > kMaxNodes) return Error{r->session_.path + ": " + nodeLimitMessage(r->session_.nodes.size())};
+    if (r->session_.nodes.size() > kMaxNodes)
+        return Error{printable(r->session_.path, kPathChars) + ": " + nodeLimitMessage(r->session_.nodes.size())};
     for (const auto& spec : r->session_.nodes)
         if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
     r->publishRack(r->initialSetups());
@@ -73,7 +75,13 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
         const std::string file = resolveAgainst(session_.path, spec.file);
-        auto data = engine::decodeFile(file, sampleRate_);
+        Result<std::shared_ptr<const engine::AudioData>> data = Error{""};
+        try {
+            data = engine::decodeFile(file, sampleRate_);
+        } catch (const std::bad_alloc&) {
+            return Error{spec.fileWhere.str() + ": " + printable(file, kPathChars) +
+                         ": not enough memory to load it; choose a shorter file"};
+        }
         if (!data) return Error{spec.fileWhere.str() + ": " + data.error()};
         if (data.value()->fileChannels > 2)
             node.note = spec.fileWhere.str() + ": " + printable(file, kPathChars) + " has " +
@@ -263,6 +271,7 @@ Result<std::string> Runtime::addNode(const std::string& id, const std::string& p
 
 Result<std::string> Runtime::removeNode(size_t n, bool offline) {
     const std::string id = nodes_[n].id;
+    throttle_.forget(id);  // a node added later under this id starts afresh
     if (!offline) {
         // Fade it out through its bypass first, so taking it away changes nothing audible.
         const uint64_t gen = setBypass(n, true);
@@ -298,6 +307,7 @@ Result<std::string> Runtime::loadSession(const std::string& path) {
     }
     for (const auto& n : fresh)
         if (!n.note.empty()) notes_.push_back(n.note);
+    for (const auto& n : nodes_) throttle_.forget(n.id);
     const std::string name = session_.name;
     session_ = s.value();
     session_.name = name;  // the JACK client and socket keep their name

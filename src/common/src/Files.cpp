@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -155,14 +157,22 @@ bool sameFile(const std::string& a, const std::string& b) {
 }
 
 std::string resolveLinks(const std::string& path) {
-    fs::path p = path;
+    std::error_code ec;
+    fs::path p = fs::absolute(path, ec);
+    if (ec) return path;
     for (int hops = 0; hops < 40; ++hops) {
+        // The folder as the kernel resolves it (symbolic links and ".." in
+        // that order), so the file named is the one open() would find.
+        char* real = ::realpath(p.parent_path().c_str(), nullptr);
+        if (!real) break;
+        const fs::path folder = real;
+        std::free(real);
+        p = folder / p.filename();
         struct stat st {};
         if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) break;
-        std::error_code ec;
         const fs::path to = fs::read_symlink(p, ec);
         if (ec) break;
-        p = (to.is_absolute() ? to : p.parent_path() / to).lexically_normal();
+        p = to.is_absolute() ? to : folder / to;
     }
     return p.string();
 }
@@ -178,7 +188,13 @@ unsigned removeStaleTemporaries(const std::string& folder) {
         struct stat st {};
         if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
-        if (::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
+        // A writer holds a lock on its temporary file for as long as it
+        // writes: a process that only looks dead here (another PID namespace,
+        // another host on a shared folder) keeps its file.
+        const int fd = ::openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::unlinkat(dfd, e->d_name, 0) == 0) ++removed;
+        ::close(fd);
     }
     ::closedir(d);
     return removed;
@@ -228,7 +244,11 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) 
     AtomicFile f;
     f.options_ = options;
     f.path_ = path;
-    f.target_ = resolveLinks(absolute.lexically_normal().string());
+    struct stat dir {};
+    const std::string given = absolute.parent_path().string();
+    if (::stat(given.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
+        return Error{shown(path) + ": the folder " + shown(given) + " does not exist; create it or choose another path"};
+    f.target_ = resolveLinks(absolute.string());
     const fs::path target = f.target_;
     f.folder_ = target.parent_path().string();
     struct stat st {};
@@ -236,7 +256,6 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) 
     if (exists && !S_ISREG(st.st_mode))
         return Error{shown(path) + ": is " + std::string(kindOf(st.st_mode)) +
                      ", not a regular file; rackterm replaces only regular files: choose another path"};
-    struct stat dir {};
     if (::stat(f.folder_.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
         return Error{shown(path) + ": the folder " + shown(f.folder_) + " does not exist; create it or choose another path"};
     if (::access(f.folder_.c_str(), W_OK) != 0)
@@ -264,6 +283,7 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) 
         return Error{shown(path) + ": cannot create a file in " + shown(f.folder_) + " (" + why + ")"};
     }
     if (exists) ::fchmod(f.fd_, mode);  // the umask must not narrow the file it replaces
+    ::flock(f.fd_, LOCK_EX | LOCK_NB);  // ours while we write: removeStaleTemporaries() leaves it alone
     f.committed_ = false;
     return f;
 }
@@ -322,13 +342,14 @@ Result<void> AtomicFile::keepBackup() {
     // copy of the regular file does.
     if (::link(target_.c_str(), temp.c_str()) != 0) {
         if (auto c = copyRegularFile(target_, temp, options_.maxBackupCopyBytes); !c)
-            return Error{shown(path_) + ": cannot keep the backup " + backup + ": " + c.error()};
+            return Error{shown(path_) + ": cannot keep the backup " + shown(backup) + ": " + c.error()};
     }
     if (::rename(temp.c_str(), backup.c_str()) != 0) {
         const std::string why = reason();
         ::unlink(temp.c_str());
-        return Error{shown(path_) + ": cannot keep the backup " + backup + " (" + why + ")"};
+        return Error{shown(path_) + ": cannot keep the backup " + shown(backup) + " (" + why + ")"};
     }
+    ::unlink(temp.c_str());  // still there when NAME~ was already a link to NAME: rename() did nothing
     return {};
 }
 

@@ -29,8 +29,11 @@ struct AudioData {
 
 /// [control] Decode `path` (any format libsndfile reads: WAV, FLAC, Ogg
 /// Vorbis, AIFF, ...) and convert it to `targetRateHz` (SRC_SINC_MEDIUM_QUALITY)
-/// when the rates differ. Errors: unreadable file (libsndfile's reason),
-/// empty file, conversion failure.
+/// when the rates differ. The file is read in chunks (a header's frame count
+/// is not trusted) and at most 2^27 frames are kept, before and after
+/// conversion. Errors: not a regular file, unreadable file (libsndfile's
+/// reason), empty file, too long, a rate libsamplerate cannot convert,
+/// conversion failure. May throw std::bad_alloc when memory runs out.
 Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, double targetRateHz);
 
 /// The player's descriptor (id "player"). Its create() fails: a player is made

@@ -53,13 +53,16 @@ Result<std::string> readRegularFile(const std::string& path, uint64_t maxBytes, 
 /// inode; symbolic and hard links count as the same file).
 bool sameFile(const std::string& a, const std::string& b);
 
-/// `path` with symbolic links followed to the file they finally name (which
-/// may not exist yet); `path` itself when it is not a link. At most 40 links.
+/// `path` made absolute, its folder resolved as the kernel resolves it
+/// (realpath: symbolic links, then ".."), and symbolic links followed to the
+/// file they finally name (which may not exist yet). At most 40 links.
 std::string resolveLinks(const std::string& path);
 
 /// Remove temporary files of rackterm's naming (`.NAME.tmp-PID`, and
 /// 0.1's `.NAME.part-PID`) in `folder` whose process is no longer running:
-/// regular files owned by this user only. Returns how many were removed.
+/// regular files owned by this user that no writer holds locked (an
+/// AtomicFile holds flock() on its file while it writes, which also protects
+/// writers in another PID namespace). Returns how many were removed.
 unsigned removeStaleTemporaries(const std::string& folder);
 
 /// Copy the regular file `from` to a new file `to` (created with O_EXCL),
