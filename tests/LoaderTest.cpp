@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
 
 using namespace rackterm;
@@ -61,6 +64,24 @@ TEST(Loader, AbiV1IsRefusedWithRemedy) {
     EXPECT_EQ(m.error(), fixture("fixture_abi_v1") +
                              ": processor ABI v1 found, rackterm needs v2; rebuild the processor against this "
                              "rackterm's rackterm/processor.h");
+}
+
+TEST(Loader, ATruncatedV2DescriptorIsRefusedWithoutReadingItAfterUnload) {
+    // 0.1 read struct_size after dlclose(): SIGSEGV in `check` and in a live `add`.
+    auto m = loader::loadModule(fixture("fixture_small_struct"));
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error(), fixture("fixture_small_struct") + ": descriptor is 16 bytes, ABI v2 needs " +
+                             std::to_string(sizeof(rackterm_processor_v2)) +
+                             "; rebuild against this rackterm's rackterm/processor.h");
+}
+
+TEST(Loader, ANonRegularPathIsNamedForWhatItIs) {
+    const std::string dir = test::tempDir("loaderfifo");
+    ASSERT_EQ(::mkfifo((dir + "/libfifo.so").c_str(), 0600), 0);
+    auto m = loader::loadModule(dir + "/libfifo.so");
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error(), dir + "/libfifo.so: is a FIFO, not a processor module; give the path of a .so");
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Loader, InvalidParameterTable) {

@@ -82,6 +82,16 @@ TEST(Session, KeysThatAreNotBareAreSavedQuoted) {
     EXPECT_EQ(config::formatSession(b.value()), saved);
 }
 
+TEST(Session, AFloatWhereAWholeNumberGoesIsAnErrorNotAnOverflow) {
+    // Found by fuzz_session (UBSan): toml++ converted block = 6.7e29 to a long.
+    for (const char* text : {"[engine]\nblock = 666666666666666666666666666662.5\n", "[engine]\nblock = 256.0\n",
+                             "[engine]\nblock = -1e300\n"}) {
+        auto s = parseSession(text, "b.toml");
+        ASSERT_FALSE(s) << text;
+        EXPECT_EQ(s.error(), "b.toml:2:9: block must be a whole number of frames from 1 to 8192, e.g. 256");
+    }
+}
+
 TEST(Session, ErrorsNameLineColumnAndNearestKey) {
     auto s = parseSession("[session]\nname = \"x\"\n\n[[node]]\nid = \"g\"\nprocesor = \"gain\"\n", "s.toml");
     ASSERT_FALSE(s);

@@ -86,8 +86,9 @@ std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSp
         e.sampleRate = *v;
     }
     if (const toml::node* n = t.get("block")) {
-        auto v = n->value<int64_t>();
-        if (!n->is_integer() || !v || *v < 1 || *v > 8192)
+        // Only an integer is asked for as one: toml++ converts a float such as 6.7e29 with an overflow.
+        const auto v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+        if (!v || *v < 1 || *v > 8192)
             return rd.error(n->source(), "block must be a whole number of frames from 1 to 8192, e.g. 256");
         e.block = static_cast<uint32_t>(*v);
     }
