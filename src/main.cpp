@@ -1,11 +1,11 @@
 // rackterm: argument parsing (CLI11) and dispatch. Everything else lives in
 // the libraries so the tests link exactly the code users run.
 #include <rackterm/app/Modes.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/tui/Console.hpp>
 
 #include <CLI/CLI.hpp>
 
-#include <cmath>
 #include <cstdio>
 
 int main(int argc, char** argv) {
@@ -43,7 +43,10 @@ int main(int argc, char** argv) {
     double ctlTimeout = 10.0;
     ctl->add_option("--session", ctlSession, "the session's name (default: the only one running)");
     ctl->add_option("--timeout", ctlTimeout, "seconds to wait for the reply (default 10); exit 4 when none came")
-        ->check(CLI::Range(0.001, 86400.0));
+        ->check([](const std::string& text) {  // CLI::Range would let "nan" through
+            const auto v = rackterm::parseDecimal(text);
+            return v && *v > 0 && *v <= 86400 ? std::string() : "--timeout takes seconds above 0, e.g. --timeout 5";
+        });
     ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
 
     try {
@@ -55,13 +58,7 @@ int main(int argc, char** argv) {
     if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);
     if (*run) return runScript(script, runSession);
-    if (*ctl) {
-        if (!(std::isfinite(ctlTimeout) && ctlTimeout > 0)) {  // CLI11's Range lets NaN through
-            std::fprintf(stderr, "rackterm: --timeout takes seconds, a number above 0, e.g. --timeout 5\n");
-            return kExitUsage;
-        }
-        return runCtl(ctlSession, ctlCommand, ctlTimeout);
-    }
+    if (*ctl) return runCtl(ctlSession, ctlCommand, ctlTimeout);
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;

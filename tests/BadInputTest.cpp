@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,16 +44,10 @@ protected:
     std::vector<std::string> nonRegular(const std::string& stem, unsigned minor) {
         std::vector<std::string> out = {dir + "/" + stem + "-fifo.wav", dir + "/" + stem + "-sock.wav"};
         EXPECT_EQ(::mkfifo(out[0].c_str(), 0600), 0);
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", out[1].c_str());
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const int fd = test::bindUnixSocket(out[1]);
+        EXPECT_GE(fd, 0);
         ::close(fd);
-        if (::geteuid() == 0) {
-            out.push_back(dir + "/" + stem + "-dev.wav");
-            EXPECT_EQ(::mknod(out.back().c_str(), S_IFCHR | 0600, makedev(1, minor)), 0);
-        }
+        if (test::makeMemoryDevice(dir + "/" + stem + "-dev.wav", minor)) out.push_back(dir + "/" + stem + "-dev.wav");
         return out;
     }
     static mode_t kind(const std::string& p) {
@@ -269,17 +262,10 @@ TEST_F(BadInput, CtlGivesUpAfterItsTimeoutWithItsOwnExitCode) {
     std::filesystem::create_directories(runtime + "/rackterm");
     ::chmod((runtime + "/rackterm").c_str(), 0700);
     ::chmod(runtime.c_str(), 0700);
-    auto listener = [&](const std::string& name, int backlog) {
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s/rackterm/%s.sock", runtime.c_str(), name.c_str());
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(fd, backlog), 0);
-        return fd;
-    };
-    const int mute = listener("mute", 4);
-    const int full = listener("full", 0);
+    const int mute = test::bindUnixSocket(runtime + "/rackterm/mute.sock", 4);
+    const int full = test::bindUnixSocket(runtime + "/rackterm/full.sock", 0);
+    ASSERT_GE(mute, 0);
+    ASSERT_GE(full, 0);
     std::vector<int> fillers;  // fill the queue of `full`
     for (int i = 0; i < 8; ++i) {
         sockaddr_un a{};

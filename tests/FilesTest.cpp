@@ -10,18 +10,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 using namespace rackterm;
@@ -43,21 +38,16 @@ protected:
     }
     std::string socket() {
         const std::string p = dir + "/sock";
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", p.c_str());
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const int fd = test::bindUnixSocket(p);
+        EXPECT_GE(fd, 0);
         sockets.push_back(fd);
         return p;
     }
-    /// A character device node in the temp folder (root only): major/minor of
-    /// the memory devices (1,3 null; 1,5 zero; 1,7 full). "" when not root.
+    /// A character device node in the temp folder (root only): the memory
+    /// device (1, minor). "" when not root.
     std::string device(const std::string& name, unsigned minor) {
-        if (::geteuid() != 0) return {};
         const std::string p = dir + "/" + name;
-        EXPECT_EQ(::mknod(p.c_str(), S_IFCHR | 0600, makedev(1, minor)), 0) << std::strerror(errno);
-        return p;
+        return test::makeMemoryDevice(p, minor) ? p : std::string();
     }
     mode_t kind(const std::string& p) {
         struct stat st {};
@@ -73,14 +63,6 @@ protected:
     std::string dir;
     std::vector<int> sockets;
 };
-
-/// A PID that is certainly not running: a child we started and reaped.
-pid_t deadPid() {
-    const pid_t p = ::fork();
-    if (p == 0) ::_exit(0);
-    ::waitpid(p, nullptr, 0);
-    return p;
-}
 
 }  // namespace
 
@@ -208,7 +190,7 @@ TEST_F(Files, TheBackupCopyIsBoundedAndTakesRegularFilesOnly) {
 }
 
 TEST_F(Files, StaleTemporariesOfDeadProcessesAreRemovedOnly) {
-    const std::string dead = std::to_string(deadPid());
+    const std::string dead = std::to_string(test::deadPid());
     const std::string mine = std::to_string(::getpid());
     for (const std::string& name : std::vector<std::string>{".s.toml.tmp-" + dead, ".s.toml~.tmp-" + dead, ".take.wav.part-" + dead,  // ours, dead: go
                                    ".s.toml.tmp-1", ".s.toml.tmp-" + mine,                               // alive: stay
@@ -233,7 +215,7 @@ TEST_F(Files, StaleTemporariesOfDeadProcessesAreRemovedOnly) {
 TEST_F(Files, ATemporaryFileHeldByItsWriterIsNeverRemoved) {
     // A writer whose PID looks dead from here (another PID namespace or host)
     // still holds its lock: its file stays until the lock goes.
-    const std::string name = dir + "/.take.wav.tmp-" + std::to_string(deadPid());
+    const std::string name = dir + "/.take.wav.tmp-" + std::to_string(test::deadPid());
     test::writeText(name, "recording...");
     const int fd = ::open(name.c_str(), O_RDONLY);
     ASSERT_EQ(::flock(fd, LOCK_EX), 0);

@@ -137,7 +137,7 @@ TEST(Replies, AreOneLineWhateverWasTyped) {
 
 TEST(EventThrottle, FirstAtOnceThenACountEveryInterval) {
     app::EventThrottle t(5.0);
-    t.add("n", 1, 0.0);
+    t.add("n", 1);
     auto r = t.due(0.0);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_TRUE(r[0].first);
@@ -145,7 +145,7 @@ TEST(EventThrottle, FirstAtOnceThenACountEveryInterval) {
     uint64_t held = 0;
     for (int i = 1; i < 100; ++i) {  // ten a second for ~10 s
         const double now = i * 0.1;
-        t.add("n", 1, now);
+        t.add("n", 1);
         for (const auto& x : t.due(now)) {
             EXPECT_FALSE(x.first);
             EXPECT_GE(x.seconds, 5.0);
@@ -154,7 +154,7 @@ TEST(EventThrottle, FirstAtOnceThenACountEveryInterval) {
         }
     }
     EXPECT_EQ(r.size(), 2u) << "one summary in ~10 s after the first";
-    t.add("m", 3, 9.9);
+    t.add("m", 3);
     const auto other = t.due(9.9);
     ASSERT_EQ(other.size(), 1u) << "keys are throttled apart";
     EXPECT_EQ(other[0].key, "m");

@@ -6,7 +6,6 @@
 
 #include <rackterm/engine/JackRegistry.hpp>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -18,13 +17,6 @@ using namespace rackterm;
 namespace fs = std::filesystem;
 
 namespace {
-
-pid_t deadPid() {
-    const pid_t p = ::fork();
-    if (p == 0) ::_exit(0);
-    ::waitpid(p, nullptr, 0);
-    return p;
-}
 
 /// A registry segment laid out as jackd2 1.9.21 writes it, with `servers` (pid, name).
 std::string segment(const std::vector<std::pair<int32_t, std::string>>& servers) {
@@ -62,7 +54,7 @@ TEST(JackRegistry, ReadsTheRegistryOfARealServer) {
 
 TEST(JackRegistry, AFullRegistryNamesItsDeadServersAndTheRemedy) {
     const std::string dir = test::tempDir("registry");
-    const int32_t dead = deadPid();
+    const int32_t dead = test::deadPid();
     std::vector<std::pair<int32_t, std::string>> slots = {{::getpid(), "jack-0:mine:"}};
     for (int i = 1; i < 8; ++i) slots.push_back({dead, "jack-0:gone" + std::to_string(i) + ":"});
     test::writeText(dir + "/full", segment(slots));

@@ -9,10 +9,7 @@
 #include <rackterm/common/Limits.hpp>
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -148,18 +145,11 @@ TEST_F(LiveHardening, BadTargetsGetOneLineAtOnceAndTheSessionGoesOn) {
     ASSERT_TRUE(h.live()) << h.err();
     const std::string fifo = dir + "/fifo.toml", sock = dir + "/sock.toml";
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", sock.c_str());
-    const int sfd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    ASSERT_EQ(::bind(sfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const int sfd = test::bindUnixSocket(sock);
+    ASSERT_GE(sfd, 0);
     std::vector<std::string> targets = {fifo, sock};
-    if (::geteuid() == 0) {
-        targets.push_back(dir + "/null.wav");  // like /dev/null (1,3), made here
-        ASSERT_EQ(::mknod(targets.back().c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
-        targets.push_back(dir + "/zero.toml");  // like /dev/zero (1,5)
-        ASSERT_EQ(::mknod(targets.back().c_str(), S_IFCHR | 0600, makedev(1, 5)), 0);
-    }
+    if (test::makeMemoryDevice(dir + "/null.wav", 3)) targets.push_back(dir + "/null.wav");    // like /dev/null, made here
+    if (test::makeMemoryDevice(dir + "/zero.toml", 5)) targets.push_back(dir + "/zero.toml");  // like /dev/zero
     ASSERT_EQ(h.ask("set g.gain_db -3"), "ok g.gain_db = -3.0 dB");
     for (const auto& t : targets) {
         const mode_t before = kind(t);

@@ -156,11 +156,8 @@ TEST_F(Socket, GarbageAndAStalledClientStallNothing) {
 TEST_F(Socket, DeadSocketsAreSkippedAndRemoved) {
     // Sockets left by rackterms that were killed: bound, never listening now.
     for (const std::string name : {"ghost", "other_ghost"}) {
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s/rackterm/%s.sock", runtime.c_str(), name.c_str());
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const int fd = test::bindUnixSocket(runtime + "/rackterm/" + name + ".sock");
+        ASSERT_GE(fd, 0);
         ::close(fd);
     }
     auto only = ctl({"get g.gain_db"});  // 0.1: "several sessions run: ghost other_ghost socktest"

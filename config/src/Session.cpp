@@ -29,10 +29,16 @@ struct Reader {
     Error error(const toml::source_region& r, const std::string& what) const { return Error{at(r).str() + ": " + what}; }
 };
 
+/// A character of a bare TOML key, and of a session name: [A-Za-z0-9_-],
+/// ASCII whatever the locale.
+bool isBareKeyChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
 bool isClientName(std::string_view s) {
     if (s.empty() || s.size() > 48) return false;
-    for (char c : s)  // ASCII only, whatever the locale
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    for (char c : s)
+        if (!isBareKeyChar(c)) return false;
     return true;
 }
 
@@ -127,9 +133,8 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
                 return rd.error(v.source(), "parameter " + quote(key) + " must be a number");
             if (const auto* i = v.as_integer(); i && i->flags() != toml::value_flags::none)
                 return rd.error(v.source(), "parameter " + quote(key) + ": write the value as a decimal number, e.g. 16 or 16.0");
-            double d = v.is_boolean() ? (v.as_boolean()->get() ? 1.0 : 0.0) : *value;
+            const double d = v.is_boolean() ? (v.as_boolean()->get() ? 1.0 : 0.0) : *value;
             if (!std::isfinite(d)) return rd.error(v.source(), "parameter " + quote(key) + " must be finite");
-            if (d == 0) d = 0;  // -0 is 0
             n.params.push_back({key, d, rd.at(k.source())});
         }
         // toml++ tables iterate by key; keep the order the file gave.
@@ -210,10 +215,7 @@ void appendQuoted(std::string& out, std::string_view s) {
 
 /// A TOML key: bare when it is [A-Za-z0-9_-]+, else quoted (what a file may hold).
 void appendKey(std::string& out, std::string_view key) {
-    bool bare = !key.empty();
-    for (char c : key)
-        bare = bare && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
-    if (bare) out += key;
+    if (!key.empty() && std::all_of(key.begin(), key.end(), isBareKeyChar)) out += key;
     else appendQuoted(out, key);
 }
 
@@ -267,21 +269,14 @@ std::string checkText(std::string_view text) {
     for (size_t i = 0; i < text.size();) {
         const unsigned char c = static_cast<unsigned char>(text[i]);
         if (c == 0) return bad("NUL byte; a session file is UTF-8 text");
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-        if (len == 0 || i + len > text.size()) {
+        const size_t lead = utf8LeadLength(c);
+        if (lead == 0 || i + lead > text.size()) {
             char hex[8];
             std::snprintf(hex, sizeof hex, "0x%02x", c);
             return bad(std::string("invalid UTF-8 byte ") + hex + "; save the file as UTF-8");
         }
-        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-        for (size_t k = 1; k < len; ++k) {
-            const unsigned char cc = static_cast<unsigned char>(text[i + k]);
-            if ((cc >> 6) != 0x2) return bad("invalid UTF-8 sequence; save the file as UTF-8");
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-        if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return bad("invalid UTF-8 sequence; save the file as UTF-8");
+        const size_t len = utf8SequenceLength(text.substr(i));
+        if (len == 0) return bad("invalid UTF-8 sequence; save the file as UTF-8");
         if (c == '\n') {
             ++line;
             column = 1;

@@ -8,6 +8,8 @@
 #include <samplerate.h>
 #include <sndfile.h>
 
+#include <new>
+
 namespace rackterm::engine {
 
 namespace {
@@ -15,10 +17,8 @@ namespace {
 /// 2^27 (about 46 minutes at 48 kHz; 1 GiB of float samples).
 constexpr size_t kMaxFrames = size_t{1} << 27;
 constexpr sf_count_t kChunkFrames = 4096;
-}  // namespace
 
-Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, double targetRateHz) {
-    const std::string shown = printable(path, kPathChars);
+Result<std::shared_ptr<const AudioData>> decode(const std::string& path, const std::string& shown, double targetRateHz) {
     auto fd = files::openRegularFile(path, "sound file", "cannot read the");  // never a FIFO or a device: nothing blocks
     if (!fd) return Error{fd.error()};
     SF_INFO info{};
@@ -83,6 +83,17 @@ Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, dou
         d->right[i] = stereo[2 * i + 1];
     }
     return std::shared_ptr<const AudioData>(std::move(d));
+}
+}  // namespace
+
+Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, double targetRateHz) {
+    const std::string shown = printable(path, kPathChars);
+    try {
+        return decode(path, shown, targetRateHz);
+    } catch (const std::bad_alloc&) {
+        return Error{shown + ": not enough memory to load it at " + std::to_string(static_cast<long>(targetRateHz)) +
+                     " Hz; choose a shorter file"};
+    }
 }
 
 }  // namespace rackterm::engine

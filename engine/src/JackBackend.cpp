@@ -164,7 +164,7 @@ void JackBackend::runBlock(uint32_t frames) noexcept {
     } else {
         engine_->process(in, out, frames);
     }
-    inCallback_.store(false, std::memory_order_release);
+    inCallback_.store(false);
 }
 
 int JackBackend::onXrun(void* arg) noexcept {

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <new>
 #include <optional>
 #include <vector>
 
@@ -96,12 +95,7 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
     if (r->sampleRate_ != m.inInfo.samplerate) {  // convert the whole input up front
         sf_close(m.in);
         m.in = nullptr;
-        Result<std::shared_ptr<const AudioData>> d = Error{""};
-        try {
-            d = decodeFile(inPath, r->sampleRate_);
-        } catch (const std::bad_alloc&) {
-            return Error{shownIn + ": not enough memory to convert it to " + std::to_string(static_cast<long>(r->sampleRate_)) + " Hz"};
-        }
+        auto d = decodeFile(inPath, r->sampleRate_);
         if (!d) return Error{d.error()};
         m.decoded = d.value();
         r->frames_ = m.decoded->frames;

@@ -5,6 +5,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <jack/jack.h>
 #include <signal.h>
@@ -152,6 +155,31 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
     r.err = readText(err);
     fs::remove_all(dir);
     return r;
+}
+
+int bindUnixSocket(const std::string& path, int backlog) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return -1;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (backlog >= 0 && ::listen(fd, backlog) != 0)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool makeMemoryDevice(const std::string& path, unsigned minor) {
+    return ::geteuid() == 0 && ::mknod(path.c_str(), S_IFCHR | 0600, makedev(1, minor)) == 0;
+}
+
+pid_t deadPid() {
+    const pid_t p = ::fork();
+    if (p == 0) ::_exit(0);
+    ::waitpid(p, nullptr, 0);
+    return p;
 }
 
 namespace {

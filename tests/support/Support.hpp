@@ -36,6 +36,15 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 /// Send `sig` to `pid` (one we started) and wait for it; returns its exit status or -1.
 int stop(pid_t pid, int sig, double timeoutSeconds = 10);
 
+/// A Unix stream socket bound at `path`, listening when `backlog` >= 0;
+/// its descriptor (the caller closes it), or -1.
+int bindUnixSocket(const std::string& path, int backlog = -1);
+/// A character device node at `path` like the memory device (1, `minor`):
+/// 3 null, 5 zero, 7 full. Only root may make one: false otherwise.
+bool makeMemoryDevice(const std::string& path, unsigned minor);
+/// A PID that is certainly not running: a child started and reaped.
+pid_t deadPid();
+
 /// Whether this test process runs in a private mount namespace with its own
 /// /dev/shm (set up before main(): as root with unshare(CLONE_NEWNS), else
 /// in a user namespace where the kernel allows one). There, JACK servers

@@ -22,6 +22,8 @@ using Handler = Reply (*)(CommandContext&, const Args&);
 
 Reply fail(std::string text) { return Reply{false, std::move(text), false}; }
 
+Reply done(std::string text) { return Reply{true, std::move(text), false}; }
+
 /// "3", "-10", "+2" as keyboard steps; nullopt for anything else ("+1dB", "0x10").
 std::optional<int> wholeSteps(std::string_view text) {
     size_t i = (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
@@ -33,7 +35,6 @@ std::optional<int> wholeSteps(std::string_view text) {
     }
     return text[0] == '-' ? -v : v;
 }
-Reply done(std::string text) { return Reply{true, std::move(text), false}; }
 
 std::string describe(const Runtime& rt, size_t n, size_t p) {
     const rackterm_param_info& info = rt.descriptor(n).params[p];

@@ -65,11 +65,13 @@ Liveness probe(const std::string& path) {
     return errno == ECONNREFUSED ? Liveness::Dead : Liveness::Absent;
 }
 
-/// Remove `path` when it is a socket of ours that nobody answers.
-bool removeIfDead(const std::string& path) {
+/// probe(path), removing the socket when it is ours and nobody answers it.
+Liveness sweep(const std::string& path) {
+    const Liveness l = probe(path);
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::getuid()) return false;
-    return probe(path) == Liveness::Dead && ::unlink(path.c_str()) == 0;
+    if (l == Liveness::Dead && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == ::getuid())
+        ::unlink(path.c_str());
+    return l;
 }
 
 double secondsSince(std::chrono::steady_clock::time_point t) {
@@ -92,9 +94,9 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::string& na
     if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid())
         return Error{dir + ": not a folder of yours; remove it or set XDG_RUNTIME_DIR"};
     if ((st.st_mode & 0777) != 0700) ::chmod(dir.c_str(), 0700);
-    (void)liveSessions();  // sockets of rackterms that were killed go
+    const std::vector<std::string> live = liveSessions();  // sockets of rackterms that were killed go
     const std::string path = socketPath(name);
-    if (probe(path) == Liveness::Live)
+    if (std::find(live.begin(), live.end(), name) != live.end())
         return Error{path + ": another rackterm already runs session '" + name +
                      "'; its control socket stays; give this session another [session] name"};
     const std::string temp = dir + "/." + name + ".sock.tmp-" + std::to_string(::getpid());
@@ -131,8 +133,7 @@ std::vector<std::string> liveSessions() {
     for (const auto& e : fs::directory_iterator(socketFolder(), ec)) {
         const std::string name = e.path().filename().string();
         if (e.path().extension() != ".sock" || name[0] == '.') continue;
-        if (removeIfDead(e.path().string())) continue;
-        if (probe(e.path().string()) == Liveness::Live) live.push_back(e.path().stem().string());
+        if (sweep(e.path().string()) == Liveness::Live) live.push_back(e.path().stem().string());
     }
     std::sort(live.begin(), live.end());
     return live;
@@ -178,11 +179,7 @@ bool ControlSocket::readAndRun(Client& c, const std::function<Reply(const std::s
     }
     bool quit = false;
     for (const auto& item : c.in.take(kLinesPerTurn)) {
-        if (item.tooLong) {
-            c.out += std::string("error: ") + LineFramer::kTooLong + "\n";
-            continue;
-        }
-        const Reply r = run(item.text);
+        const Reply r = item.tooLong ? Reply{false, LineFramer::kTooLong, false} : run(item.text);
         c.out += r.line() + "\n";
         quit = quit || r.quit;
     }
@@ -220,12 +217,11 @@ bool ControlSocket::service(const std::function<Reply(const std::string&)>& run)
 }
 
 int runCtl(const std::string& session, const std::string& command, double timeoutSeconds) {
-    if (!(timeoutSeconds > 0 && timeoutSeconds < 1e6)) timeoutSeconds = 10.0;  // NaN, negative, absurd
     const auto start = std::chrono::steady_clock::now();
     std::string path;
     if (!session.empty()) {
         path = socketPath(session);
-        removeIfDead(path);
+        sweep(path);
     } else {
         const std::vector<std::string> live = liveSessions();
         if (live.empty()) {

@@ -2,7 +2,7 @@
 
 namespace rackterm::app {
 
-void EventThrottle::add(const std::string& key, uint64_t count, double) {
+void EventThrottle::add(const std::string& key, uint64_t count) {
     if (count) states_[key].held += count;
 }
 

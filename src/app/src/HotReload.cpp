@@ -227,13 +227,24 @@ bool HotReload::busy(size_t node) const {
     return node < nodes_.size() && (nodes_[node]->running || nodes_[node]->pending || nodes_[node]->deadline > 0);
 }
 
+namespace {
+/// Watched nodes with a build command whose module file does not exist yet.
+std::vector<const config::NodeSpec*> unbuiltModules(const config::Session& session) {
+    std::vector<const config::NodeSpec*> out;
+    for (const auto& n : session.nodes) {
+        std::error_code ec;
+        if (n.watch && !n.watch->build.empty() && !n.path.empty() && !fs::exists(resolveAgainst(session.path, n.path), ec))
+            out.push_back(&n);
+    }
+    return out;
+}
+}  // namespace
+
 Result<void> buildMissingModules(const config::Session& session, const std::function<void(const std::string&)>& log) {
     const std::string folder =
         session.path.empty() ? fs::current_path().string() : fs::absolute(session.path).parent_path().string();
-    for (const auto& n : session.nodes) {
-        if (!n.watch || n.watch->build.empty() || n.path.empty()) continue;
-        std::error_code ec;
-        if (fs::exists(resolveAgainst(session.path, n.path), ec)) continue;
+    for (const config::NodeSpec* node : unbuiltModules(session)) {
+        const config::NodeSpec& n = *node;
         log("building " + n.id + " (its module does not exist yet)...");
         auto b = loader::BuildProcess::start(n.watch->build, folder);
         if (!b) return Error{n.where.str() + ": " + b.error()};
@@ -253,15 +264,12 @@ Result<void> buildMissingModules(const config::Session& session, const std::func
 }
 
 Result<void> checkModulesExist(const config::Session& session) {
-    for (const auto& n : session.nodes) {
-        if (!n.watch || n.watch->build.empty() || n.path.empty()) continue;
-        std::error_code ec;
-        if (fs::exists(resolveAgainst(session.path, n.path), ec)) continue;
-        return Error{n.processorWhere.str() + ": node '" + n.id + "': its module " + printable(n.path, kPathChars) +
-                     " does not exist; build it with `" + printable(n.watch->build, kPathChars) +
-                     "` in the session's folder, or run `rackterm check --build`"};
-    }
-    return {};
+    const auto missing = unbuiltModules(session);
+    if (missing.empty()) return {};
+    const config::NodeSpec& n = *missing.front();
+    return Error{n.processorWhere.str() + ": node '" + n.id + "': its module " + printable(n.path, kPathChars) +
+                 " does not exist; build it with `" + printable(n.watch->build, kPathChars) +
+                 "` in the session's folder, or run `rackterm check --build`"};
 }
 
 }  // namespace rackterm::app

@@ -345,11 +345,8 @@ int runHeadless(const std::string& sessionPath) {
         }
         bool quit = false;
         for (const auto& item : input.take(256)) {
-            Reply r{false, LineFramer::kTooLong, false};
-            if (!item.tooLong) {
-                CommandContext ctx = l.context();
-                r = execute(ctx, item.text);
-            }
+            CommandContext ctx = l.context();
+            const Reply r = item.tooLong ? Reply{false, LineFramer::kTooLong, false} : execute(ctx, item.text);
             if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
             std::fflush(stdout);
             quit = quit || r.quit;

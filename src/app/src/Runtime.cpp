@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
-#include <new>
 #include <thread>
 #include <string_view>
 
@@ -25,6 +24,9 @@ std::vector<std::string> paramIds(const rackterm_processor_v2& d) {
     for (uint32_t i = 0; i < d.param_count; ++i) ids.emplace_back(d.params[i].id);
     return ids;
 }
+
+/// The throttle's key for xruns: never a node id (those are [a-z0-9_]).
+constexpr const char* kXrunKey = "xrun!";
 
 float toDb(float linear) { return linear > 1e-6f ? 20.0f * std::log10(linear) : -120.0f; }
 
@@ -75,13 +77,7 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
         const std::string file = resolveAgainst(session_.path, spec.file);
-        Result<std::shared_ptr<const engine::AudioData>> data = Error{""};
-        try {
-            data = engine::decodeFile(file, sampleRate_);
-        } catch (const std::bad_alloc&) {
-            return Error{spec.fileWhere.str() + ": " + printable(file, kPathChars) +
-                         ": not enough memory to load it; choose a shorter file"};
-        }
+        auto data = engine::decodeFile(file, sampleRate_);
         if (!data) return Error{spec.fileWhere.str() + ": " + data.error()};
         if (data.value()->fileChannels > 2)
             node.note = spec.fileWhere.str() + ": " + printable(file, kPathChars) + " has " +
@@ -442,7 +438,7 @@ std::vector<std::string> Runtime::takeEvents(double now) {
     notes_.clear();
     auto& ev = engine_->events();
     if (uint64_t x = ev.xruns.load(); x != seenXruns_) {
-        throttle_.add("\n xrun", x - seenXruns_, now);  // not a node id
+        throttle_.add(kXrunKey, x - seenXruns_);
         seenXruns_ = x;
     }
     if (const engine::Rack* rack = engine_->rack()) {
@@ -452,14 +448,14 @@ std::vector<std::string> Runtime::takeEvents(double now) {
         }
         for (uint32_t n = 0; n < rack->nodeCount() && n < seenNonFinite_.size(); ++n) {
             const uint64_t count = rack->nonFiniteCount(n);
-            if (count > seenNonFinite_[n]) throttle_.add(rack->nodeId(n), count - seenNonFinite_[n], now);
+            if (count > seenNonFinite_[n]) throttle_.add(rack->nodeId(n), count - seenNonFinite_[n]);
             seenNonFinite_[n] = count;
         }
     }
     char seconds[32];
     for (const auto& r : throttle_.due(now)) {
         std::snprintf(seconds, sizeof seconds, "%.1f s", r.seconds);
-        if (r.key == "\n xrun")
+        if (r.key == kXrunKey)
             out.push_back("xrun: " + std::to_string(r.count) + (r.first ? " new" : " more in the last " + std::string(seconds)) +
                           ", " + std::to_string(seenXruns_) + " in all");
         else if (r.first)

@@ -74,9 +74,7 @@ Result<double> numberWithUnit(const rackterm_param_info& info, std::string_view 
     return Error{quote(text) + ": " + info.id + " takes " + (unit.empty() ? "a ratio" : unit) + ", e.g. " +
                  unitExample(unit)};
 }
-}  // namespace
 
-namespace {
 /// True when `v` converts to a finite float.
 bool fitsFloat(double v) { return std::fabs(v) <= static_cast<double>(std::numeric_limits<float>::max()); }
 }  // namespace
@@ -103,13 +101,12 @@ Result<float> parseValue(const rackterm_param_info& info, std::string_view text)
         return Error{parsed.error()};
     }
     const double v = parsed.value();
-    const float f = v == 0 || !fitsFloat(v) ? 0.0f : static_cast<float>(v);  // -0 is 0
-    if (!fitsFloat(v) || f < info.min || f > info.max)
+    if (!fitsFloat(v) || static_cast<float>(v) < info.min || static_cast<float>(v) > info.max)
         return Error{std::string(info.id) + " = " + printable(text) + " is outside " + formatValue(info, info.min) +
                      " .. " + formatValue(info, info.max)};
     if ((info.flags & (RACKTERM_PARAM_INTEGER | RACKTERM_PARAM_TOGGLE)) && std::floor(v) != v)
         return Error{std::string(info.id) + " takes whole numbers" + (names.empty() ? "" : " or one of " + std::string(info.choices))};
-    return f;
+    return static_cast<float>(v);
 }
 
 std::string formatValue(const rackterm_param_info& info, float value) {

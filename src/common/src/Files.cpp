@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <utility>
 
 namespace rackterm::files {
 
@@ -80,6 +81,14 @@ void syncFolder(const std::string& folder) {
     }
 }
 
+/// read(2), retried when a signal interrupts it.
+ssize_t readSome(int fd, char* buf, size_t size) {
+    ssize_t n;
+    do n = ::read(fd, buf, size);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
 Result<void> writeAll(int fd, std::string_view bytes, const std::string& name) {
     size_t done = 0;
     while (done < bytes.size()) {
@@ -136,8 +145,7 @@ Result<std::string> readRegularFile(const std::string& path, uint64_t maxBytes, 
     text.reserve(static_cast<size_t>(st.st_size));
     char buf[65536];
     while (true) {
-        const ssize_t n = ::read(fd.value(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        const ssize_t n = readSome(fd.value(), buf, sizeof buf);
         if (n < 0) {
             const std::string why = reason();
             ::close(fd.value());
@@ -215,8 +223,7 @@ Result<void> copyRegularFile(const std::string& from, const std::string& to, uin
     uint64_t total = 0;
     char buf[65536];
     while (result) {
-        const ssize_t n = ::read(in.value(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        const ssize_t n = readSome(in.value(), buf, sizeof buf);
         if (n < 0) {
             result = Error{shown(from) + ": cannot read (" + reason() + ")"};
             break;
@@ -236,6 +243,51 @@ Result<void> copyRegularFile(const std::string& from, const std::string& to, uin
     return result;
 }
 
+namespace {
+
+/// Whether `path` exists as a regular file (its mode in `mode`); an error
+/// "SHOWN: is a FIFO, not a regular file; REMEDY" when it exists as anything else.
+Result<bool> existsAsRegular(const std::string& path, const std::string& shownAs, const char* remedy,
+                             mode_t* mode = nullptr) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return false;
+    if (!S_ISREG(st.st_mode))
+        return Error{shownAs + ": is " + kindOf(st.st_mode) + ", not a regular file; " + remedy};
+    if (mode) *mode = st.st_mode & 07777;
+    return true;
+}
+
+constexpr const char* kTargetRemedy = "rackterm replaces only regular files: choose another path";
+constexpr const char* kBackupRemedy = "the backup goes there: remove it or choose another path";
+
+/// `.NAME.tmp-PID` in `folder`: the one naming removeStaleTemporaries() knows.
+std::string temporaryName(const std::string& folder, const std::string& name) {
+    return (fs::path(folder) / ("." + name + ".tmp-" + std::to_string(::getpid()))).string();
+}
+
+}  // namespace
+
+struct AtomicFile::Temporary {
+    std::string path;
+    int fd = -1;
+    bool renamed = false;
+    Temporary(const Temporary&) = delete;
+    Temporary& operator=(const Temporary&) = delete;
+    explicit Temporary(std::string p) : path(std::move(p)) {}
+    ~Temporary() {
+        if (fd >= 0) ::close(fd);
+        if (!renamed) ::unlink(path.c_str());
+        releaseTemp(path);
+    }
+};
+
+AtomicFile::AtomicFile() = default;
+AtomicFile::AtomicFile(AtomicFile&&) noexcept = default;
+AtomicFile& AtomicFile::operator=(AtomicFile&&) noexcept = default;
+AtomicFile::~AtomicFile() = default;
+
+int AtomicFile::fd() const noexcept { return temp_ ? temp_->fd : -1; }
+
 Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) {
     if (path.empty()) return Error{"no file name given"};
     std::error_code ec;
@@ -249,93 +301,41 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, Options options) 
     if (::stat(given.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
         return Error{shown(path) + ": the folder " + shown(given) + " does not exist; create it or choose another path"};
     f.target_ = resolveLinks(absolute.string());
-    const fs::path target = f.target_;
-    f.folder_ = target.parent_path().string();
-    struct stat st {};
-    const bool exists = ::lstat(f.target_.c_str(), &st) == 0;
-    if (exists && !S_ISREG(st.st_mode))
-        return Error{shown(path) + ": is " + std::string(kindOf(st.st_mode)) +
-                     ", not a regular file; rackterm replaces only regular files: choose another path"};
+    const std::string name = fs::path(f.target_).filename().string();
+    f.folder_ = fs::path(f.target_).parent_path().string();
+    mode_t mode = 0666;
+    const auto exists = existsAsRegular(f.target_, shown(path), kTargetRemedy, &mode);
+    if (!exists) return Error{exists.error()};
     if (::stat(f.folder_.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
         return Error{shown(path) + ": the folder " + shown(f.folder_) + " does not exist; create it or choose another path"};
     if (::access(f.folder_.c_str(), W_OK) != 0)
         return Error{shown(path) + ": the folder " + shown(f.folder_) + " is not writable; choose another path"};
-    if (options.keepBackup) {
-        struct stat b {};
-        const std::string backup = f.target_ + "~";
-        if (::lstat(backup.c_str(), &b) == 0 && !S_ISREG(b.st_mode))
-            return Error{shown(backup) + ": is " + std::string(kindOf(b.st_mode)) +
-                         ", not a regular file; the backup goes there: remove it or choose another path"};
-    }
+    if (options.keepBackup)
+        if (auto b = existsAsRegular(f.target_ + "~", shown(f.target_ + "~"), kBackupRemedy); !b) return Error{b.error()};
     removeStaleTemporaries(f.folder_);
-    const std::string temp = (fs::path(f.folder_) / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+    const std::string temp = temporaryName(f.folder_, name);
     if (!claimTemp(temp)) return Error{shown(path) + ": another write to this file is under way; try again when it is done"};
-    f.temp_ = temp;
-    const mode_t mode = exists ? (st.st_mode & 07777) : 0666;
-    for (int attempt = 0; attempt < 2 && f.fd_ < 0; ++attempt) {
-        f.fd_ = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (f.fd_ < 0 && errno == EEXIST) ::unlink(temp.c_str());  // left by a dead process that had our PID
+    f.temp_ = std::make_unique<Temporary>(temp);
+    for (int attempt = 0; attempt < 2 && f.temp_->fd < 0; ++attempt) {
+        f.temp_->fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (f.temp_->fd < 0 && errno == EEXIST) ::unlink(temp.c_str());  // left by a dead process that had our PID
     }
-    if (f.fd_ < 0) {
-        const std::string why = reason();
-        releaseTemp(temp);
-        f.temp_.clear();
-        return Error{shown(path) + ": cannot create a file in " + shown(f.folder_) + " (" + why + ")"};
-    }
-    if (exists) ::fchmod(f.fd_, mode);  // the umask must not narrow the file it replaces
-    ::flock(f.fd_, LOCK_EX | LOCK_NB);  // ours while we write: removeStaleTemporaries() leaves it alone
-    f.committed_ = false;
+    if (f.temp_->fd < 0)
+        return Error{shown(path) + ": cannot create a file in " + shown(f.folder_) + " (" + reason() + ")"};
+    if (exists.value()) ::fchmod(f.temp_->fd, mode);  // the umask must not narrow the file it replaces
+    ::flock(f.temp_->fd, LOCK_EX | LOCK_NB);  // ours while we write: removeStaleTemporaries() leaves it alone
     return f;
 }
 
-AtomicFile::AtomicFile(AtomicFile&& o) noexcept
-    : path_(std::move(o.path_)), target_(std::move(o.target_)), temp_(std::move(o.temp_)), folder_(std::move(o.folder_)),
-      fd_(o.fd_), committed_(o.committed_), options_(o.options_) {
-    o.fd_ = -1;
-    o.committed_ = true;
-    o.temp_.clear();
-}
-
-AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
-    if (this != &o) {
-        abandon();
-        path_ = std::move(o.path_);
-        target_ = std::move(o.target_);
-        temp_ = std::move(o.temp_);
-        folder_ = std::move(o.folder_);
-        fd_ = o.fd_;
-        committed_ = o.committed_;
-        options_ = o.options_;
-        o.fd_ = -1;
-        o.committed_ = true;
-        o.temp_.clear();
-    }
-    return *this;
-}
-
-AtomicFile::~AtomicFile() { abandon(); }
-
-void AtomicFile::abandon() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
-    committed_ = true;
-    if (!temp_.empty()) releaseTemp(temp_);
-    temp_.clear();
-}
-
 Result<void> AtomicFile::write(std::string_view bytes) {
-    if (fd_ < 0) return Error{shown(path_) + ": the file is already committed"};
-    return writeAll(fd_, bytes, path_);
+    if (!temp_) return Error{shown(path_) + ": the file is already committed"};
+    return writeAll(temp_->fd, bytes, path_);
 }
 
 Result<void> AtomicFile::keepBackup() {
     const std::string backup = target_ + "~";
-    const std::string temp = (fs::path(folder_) / ("." + fs::path(target_).filename().string() + "~.tmp-" +
-                                                   std::to_string(::getpid()))).string();
-    struct stat b {};
-    if (::lstat(backup.c_str(), &b) == 0 && !S_ISREG(b.st_mode))
-        return Error{shown(backup) + ": is " + std::string(kindOf(b.st_mode)) + ", not a regular file; remove it to keep a backup there"};
+    const std::string temp = temporaryName(folder_, fs::path(backup).filename().string());
+    if (auto b = existsAsRegular(backup, shown(backup), kBackupRemedy); !b) return Error{b.error()};
     ::unlink(temp.c_str());
     // A hard link keeps the old file as it is, with no copy; where links are
     // refused (another owner's file, a file system without them) a bounded
@@ -354,30 +354,22 @@ Result<void> AtomicFile::keepBackup() {
 }
 
 Result<void> AtomicFile::commit() {
-    if (fd_ < 0) return Error{shown(path_) + ": nothing to commit"};
+    if (!temp_) return Error{shown(path_) + ": nothing to commit"};
     Result<void> result;
-    if (::fsync(fd_) != 0) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
-    if (::close(fd_) != 0 && result) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
-    fd_ = -1;
-    struct stat st {};
-    if (result && ::lstat(target_.c_str(), &st) == 0) {
-        if (!S_ISREG(st.st_mode))
-            result = Error{shown(path_) + ": is " + std::string(kindOf(st.st_mode)) +
-                           " now, not a regular file; rackterm replaces only regular files: choose another path"};
-        else if (options_.keepBackup)
-            result = keepBackup();
+    const int fd = std::exchange(temp_->fd, -1);
+    if (::fsync(fd) != 0) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
+    if (::close(fd) != 0 && result) result = Error{shown(path_) + ": cannot write (" + reason() + "); the file is unchanged"};
+    if (result) {  // the target again: it may have changed since create()
+        auto exists = existsAsRegular(target_, shown(path_), kTargetRemedy);
+        if (!exists) result = Error{exists.error()};
+        else if (exists.value() && options_.keepBackup) result = keepBackup();
     }
-    if (result && ::rename(temp_.c_str(), target_.c_str()) != 0)
+    if (result && ::rename(temp_->path.c_str(), target_.c_str()) != 0)
         result = Error{shown(path_) + ": cannot replace the file (" + reason() + "); it is unchanged"};
-    if (!result) {
-        abandon();
-        return result;
-    }
-    committed_ = true;
-    releaseTemp(temp_);
-    temp_.clear();
-    syncFolder(folder_);
-    return {};
+    temp_->renamed = bool(result);
+    temp_.reset();  // removes the temporary file unless it was renamed into place
+    if (result) syncFolder(folder_);
+    return result;
 }
 
 Result<void> replaceFile(const std::string& path, std::string_view text, AtomicFile::Options options) {

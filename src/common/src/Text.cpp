@@ -5,12 +5,14 @@
 
 namespace rackterm {
 
-namespace {
+size_t utf8LeadLength(unsigned char c) {
+    return c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+}
 
-/// Length of the valid UTF-8 sequence at the start of `s`, or 0.
-size_t utf8Length(std::string_view s) {
+size_t utf8SequenceLength(std::string_view s) {
+    if (s.empty()) return 0;
     const auto c = static_cast<unsigned char>(s[0]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    const size_t len = utf8LeadLength(c);
     if (len == 0 || len > s.size()) return 0;
     uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
     for (size_t k = 1; k < len; ++k) {
@@ -22,6 +24,8 @@ size_t utf8Length(std::string_view s) {
     if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
     return len;
 }
+
+namespace {
 
 void appendHex(std::string& out, unsigned char c) {
     char buf[8];
@@ -40,7 +44,7 @@ std::string printable(std::string_view text, size_t maxChars) {
             break;
         }
         const auto c = static_cast<unsigned char>(text[i]);
-        const size_t len = utf8Length(text.substr(i));
+        const size_t len = utf8SequenceLength(text.substr(i));
         if (len > 1) {
             out.append(text.substr(i, len));
             i += len;

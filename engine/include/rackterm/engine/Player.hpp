@@ -33,7 +33,7 @@ struct AudioData {
 /// is not trusted) and at most 2^27 frames are kept, before and after
 /// conversion. Errors: not a regular file, unreadable file (libsndfile's
 /// reason), empty file, too long, a rate libsamplerate cannot convert,
-/// conversion failure. May throw std::bad_alloc when memory runs out.
+/// conversion failure, not enough memory.
 Result<std::shared_ptr<const AudioData>> decodeFile(const std::string& path, double targetRateHz);
 
 /// The player's descriptor (id "player"). Its create() fails: a player is made

@@ -76,7 +76,7 @@ std::vector<std::string> liveSessions();
 /// `rackterm ctl`: send one command to a running rackterm and print the reply.
 /// `session` "" picks the only running one (dead sockets are removed and
 /// skipped). Connecting, sending and waiting for the reply together take at
-/// most `timeoutSeconds`. Exit 0 (ok), 1 (error reply), 2 (several running,
+/// most `timeoutSeconds` (finite, above 0). Exit 0 (ok), 1 (error reply), 2 (several running,
 /// none named), 3 (none running / nobody answers at the socket), 4 (no reply
 /// within the time-out: the session is busy or hung).
 int runCtl(const std::string& session, const std::string& command, double timeoutSeconds = 10.0);

@@ -27,8 +27,8 @@ public:
         double seconds = 0;
     };
 
-    /// `count` new occurrences of `key` at time `now` (seconds).
-    void add(const std::string& key, uint64_t count, double now);
+    /// `count` new occurrences of `key` (reported by the next due()).
+    void add(const std::string& key, uint64_t count);
     /// The reports due at `now`: keys never reported, and keys whose counts
     /// have waited at least the interval since their last report.
     std::vector<Report> due(double now);

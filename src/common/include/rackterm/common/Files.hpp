@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -96,18 +97,13 @@ public:
     static Result<AtomicFile> create(const std::string& path, Options options);
     static Result<AtomicFile> create(const std::string& path) { return create(path, Options{}); }
 
-    AtomicFile(AtomicFile&& other) noexcept;
-    AtomicFile& operator=(AtomicFile&& other) noexcept;
-    AtomicFile(const AtomicFile&) = delete;
-    AtomicFile& operator=(const AtomicFile&) = delete;
+    AtomicFile(AtomicFile&&) noexcept;
+    AtomicFile& operator=(AtomicFile&&) noexcept;
+    /// Removes the temporary file unless commit() succeeded.
     ~AtomicFile();
 
     /// The temporary file's descriptor (for libsndfile's sf_open_fd); -1 after commit().
-    int fd() const noexcept { return fd_; }
-    /// The path as given, and the file that will be replaced (links followed).
-    const std::string& path() const noexcept { return path_; }
-    const std::string& target() const noexcept { return target_; }
-    const std::string& temporaryPath() const noexcept { return temp_; }
+    int fd() const noexcept;
 
     /// Write all of `bytes` to the temporary file. Error: "PATH: write failed (reason)".
     Result<void> write(std::string_view bytes);
@@ -118,14 +114,15 @@ public:
     Result<void> commit();
 
 private:
-    AtomicFile() = default;
+    struct Temporary;  // the open temporary file; removed with it unless renamed into place
+    AtomicFile();
     Result<void> keepBackup();
-    void abandon() noexcept;
 
-    std::string path_, target_, temp_, folder_;
-    int fd_ = -1;
-    bool committed_ = true;  // nothing to clean until create() opened the temporary file
+    std::string path_;    // as given, for messages
+    std::string target_;  // the file replaced (links followed)
+    std::string folder_;  // target_'s folder, where the temporaries go
     Options options_;
+    std::unique_ptr<Temporary> temp_;  // nullptr once committed
 };
 
 /// Write `text` to `path` atomically (AtomicFile, then commit()).

@@ -15,6 +15,14 @@ inline constexpr size_t kQuoteChars = 80;
 /// How much of a path a message shows (paths are longer than values).
 inline constexpr size_t kPathChars = 240;
 
+/// The length of the UTF-8 sequence that byte `lead` starts (1 to 4), or 0
+/// when it cannot start one.
+size_t utf8LeadLength(unsigned char lead);
+/// The length of the valid UTF-8 sequence at the start of `text` (1 to 4),
+/// or 0 when it is not one (bad continuation, truncated, overlong, surrogate,
+/// beyond U+10FFFF) or `text` is empty.
+size_t utf8SequenceLength(std::string_view text);
+
 /// `text` made fit for one line of a message, a log pane or a socket reply:
 /// control bytes become escapes (`\n`, `\t`, `\r`, `\x00`), bytes that are not
 /// valid UTF-8 become `\xNN`, and after `maxChars` characters the rest is cut
