@@ -6,6 +6,7 @@
 //
 //   build/bench/reload_latency [RUNS]     (default 5; prints medians)
 #include <rackterm/app/HotReload.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
 
 #include <poll.h>
 
@@ -106,7 +107,8 @@ int main(int argc, char** argv) {
     std::vector<double> swapOnly;
     for (int i = 0; i < 20; ++i) {
         const double t0 = now();
-        if (!runtime.swapNode(0, runtime.modulePath(0))) return 1;
+        const auto swapped = runtime.swapNode(runtime.nodeId(0), runtime.modulePath(0));
+        if (!swapped.ready() || !swapped.result()) return 1;
         swapOnly.push_back(now() - t0);
         for (int k = 0; k < 50; ++k) {
             runtime.engine().process(ins, outs, 256);

@@ -1,5 +1,6 @@
 // rackterm: argument parsing (CLI11) and dispatch. Everything else lives in
 // the libraries so the tests link exactly the code users run.
+#include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Modes.hpp>
 #include <rackterm/common/Text.hpp>
 #include <rackterm/tui/Console.hpp>
@@ -49,11 +50,19 @@ int main(int argc, char** argv) {
         });
     ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
 
+    auto* completion = cli.add_subcommand("completion", "print a shell completion script (generated from the command table)");
+    std::string shell;
+    completion->add_option("shell", shell, "the shell: bash")->required()->check(CLI::IsMember({"bash"}));
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         const int code = cli.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
+    }
+    if (*completion) {
+        std::fputs(bashCompletion().c_str(), stdout);
+        return kExitOk;
     }
     if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);

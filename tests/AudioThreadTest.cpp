@@ -222,12 +222,13 @@ TEST(AudioThread, NoAllocationNoLockAcross1000HotSwaps) {
         tAudio = false;
     });
     for (int swap = 0; swap < 1000; ++swap) {
-        auto rep = rt.swapNode(0, test::fixtureDir() + (swap % 2 ? "/libfixture_swap_1.so" : "/libfixture_swap_2.so"));
-        ASSERT_TRUE(rep) << rep.error();
+        auto rep = rt.swapNode(rt.nodeId(0), test::fixtureDir() + (swap % 2 ? "/libfixture_swap_1.so" : "/libfixture_swap_2.so"));
         while (rt.swapping()) {  // let the crossfade run, then publish the clean rack
             rt.tick();
             std::this_thread::yield();
         }
+        ASSERT_TRUE(rep.ready());
+        ASSERT_TRUE(rep.result()) << rep.result().error();
         engine::MeterFrame m;
         rt.engine().latestMeters(m);
     }

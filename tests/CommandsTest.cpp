@@ -1,5 +1,6 @@
 // Values with units, and the command language run against a real runtime
 // (real modules, real player file), offline.
+#include "support/LiveLoop.hpp"
 #include "support/Support.hpp"
 
 #include <rackterm/app/Commands.hpp>
@@ -69,9 +70,10 @@ processor = "gain"
         ASSERT_TRUE(r) << r.error();
         rt = std::move(r.value());
     }
+    /// Run a line as the live control loop does (the audio thread played here).
     app::Reply exec(const std::string& line) {
-        app::CommandContext ctx{*rt, nullptr};
-        return app::execute(ctx, line);
+        app::CommandContext ctx{*rt};
+        return test::run(ctx, line);
     }
     std::unique_ptr<app::Runtime> rt;
 };
@@ -122,8 +124,8 @@ TEST_F(CommandsTest, AddRemoveAndLoad) {
     EXPECT_EQ(exec("set lp.frequency_hz 2k").text, "lp.frequency_hz = 2.00 kHz");
     EXPECT_NE(exec("add lp gain").text.find("exists already"), std::string::npos);
     EXPECT_NE(exec("add x gian").text.find("did you mean 'gain'"), std::string::npos);
-    app::CommandContext ctx{*rt, nullptr};
-    ctx.offline = true;
+    app::CommandContext ctx{*rt};
+    ctx.runtime.setOffline(true);
     EXPECT_EQ(app::execute(ctx, "remove src").text, "removed src");
     EXPECT_EQ(exec("list nodes").text, "lp=biquad gain=gain");
     EXPECT_EQ(exec("get lp.frequency_hz").text, "lp.frequency_hz = 2.00 kHz") << "values of the others stay";
@@ -154,12 +156,14 @@ TEST_F(CommandsTest, AddAndRemoveWithoutAClick) {
         }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    app::CommandContext ctx{*rt};
+    auto live = [&](const std::string& line) { return test::await(*rt, app::execute(ctx, line)); };
     for (int i = 0; i < 10; ++i) {
-        auto a = exec("add quiet gain");
+        auto a = live("add quiet gain");
         ASSERT_TRUE(a.ok) << a.text;
-        ASSERT_TRUE(exec("set quiet.gain_db -20").ok);
+        ASSERT_TRUE(live("set quiet.gain_db -20").ok);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        ASSERT_TRUE(exec("remove quiet").ok);
+        ASSERT_TRUE(live("remove quiet").ok);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     stop = true;
@@ -173,8 +177,8 @@ TEST_F(CommandsTest, AddAndRemoveWithoutAClick) {
 TEST_F(CommandsTest, RecordStartStop) {
     const std::string dir = test::tempDir("rec");
     const std::string file = dir + "/take.wav";
-    app::CommandContext ctx{*rt, nullptr};
-    ctx.offline = true;
+    app::CommandContext ctx{*rt};
+    ctx.runtime.setOffline(true);
     ASSERT_EQ(app::execute(ctx, "record start " + file).text, "recording to " + file);
     EXPECT_FALSE(app::execute(ctx, "record start " + file).ok) << "one recording at a time";
     std::vector<float> l(256), r(256);

@@ -79,7 +79,7 @@ TEST(InputRules, SetMinusZeroSavesZero) {
     auto rt = app::Runtime::open(s.value(), 48000, 256);
     ASSERT_TRUE(rt) << rt.error();
     app::CommandContext ctx{*rt.value()};
-    ctx.offline = true;
+    ctx.runtime.setOffline(true);
     ASSERT_TRUE(app::execute(ctx, "set g.gain_db -0").ok);
     const std::string dir = test::tempDir("zero");
     ASSERT_TRUE(app::execute(ctx, "save " + dir + "/m.toml").ok);
@@ -103,7 +103,7 @@ TEST(Limits, OneNodeLimitOnEveryPath) {
     auto rt = app::Runtime::open(exact.value(), 48000, 64);
     ASSERT_TRUE(rt) << rt.error();
     app::CommandContext ctx{*rt.value()};
-    ctx.offline = true;
+    ctx.runtime.setOffline(true);
     const app::Reply add = app::execute(ctx, "add one_more gain");
     EXPECT_FALSE(add.ok);
     EXPECT_NE(add.text.find(message), std::string::npos) << add.text;

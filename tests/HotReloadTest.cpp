@@ -4,6 +4,7 @@
 // The test thread plays the audio thread between polls.
 #include "support/Support.hpp"
 
+#include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/app/HotReload.hpp>
 #include <rackterm/loader/Watcher.hpp>
 
@@ -172,7 +173,7 @@ TEST_F(HotReloadTest, FailedBuildChangesNothingAndShowsTheErrorThenTheFixSwaps) 
 }
 
 TEST_F(HotReloadTest, ReloadCommandBuildsThenSwaps) {
-    app::CommandContext ctx{*rt, nullptr};
+    app::CommandContext ctx{*rt};
     ctx.reload = [&](size_t n) { return hot->reload(n); };
     ctx.buildStatus = [&] { return hot->status(); };
     auto r = app::execute(ctx, "reload p");

@@ -3,6 +3,7 @@
 // splits); errors name SCRIPT:LINE; `rackterm run` on a private jackd.
 #include "support/Support.hpp"
 
+#include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/app/Runtime.hpp>
 #include <rackterm/app/Script.hpp>
 

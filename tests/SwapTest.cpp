@@ -5,6 +5,8 @@
 // the new instance runs from the next block, and the old module is unloaded.
 #include "support/Support.hpp"
 
+#include <rackterm/engine/rt/Engine.hpp>
+
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Runtime.hpp>
 
@@ -50,6 +52,13 @@ void play(app::Runtime& rt, uint32_t blocks, uint64_t& phase, std::vector<float>
     }
 }
 
+/// Swap node 0 to `path`; the rack has settled in these tests, so the swap goes out at once.
+Result<app::SwapReport> swapNow(app::Runtime& rt, const std::string& path) {
+    auto later = rt.swapNode(rt.nodeId(0), path);
+    if (!later.ready()) return Error{"the swap is still pending"};
+    return later.result();
+}
+
 float largestStep(const std::vector<float>& x) {
     float m = 0;
     for (size_t i = 1; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - x[i - 1]));
@@ -60,7 +69,7 @@ float largestStep(const std::vector<float>& x) {
 
 TEST(Swap, ParametersSurviveNewStartAtDefaultRemovedGoClampedReported) {
     auto rt = open("{ gain_db = 20.0, mix = 0.5 }");
-    auto report = rt->swapNode(0, fixture(2));
+    auto report = swapNow(*rt, fixture(2));
     ASSERT_TRUE(report) << report.error();
     EXPECT_EQ(report.value().added, 1u);
     EXPECT_EQ(report.value().removed, 1u);
@@ -70,12 +79,12 @@ TEST(Swap, ParametersSurviveNewStartAtDefaultRemovedGoClampedReported) {
     EXPECT_STREQ(rt->descriptor(0).version, "2.0.0");
     EXPECT_FLOAT_EQ(rt->value(0, 0), 12.0f);  // survived, clamped
     EXPECT_FLOAT_EQ(rt->value(0, 1), 0.25f);  // tone: new, default
-    const auto& params = rt->session().nodes[0].params;
+    const auto& params = rt->nodeSpec(0).params;
     ASSERT_EQ(params.size(), 1u) << "mix removed from the session";
     EXPECT_EQ(params[0].id, "gain_db");
     EXPECT_EQ(params[0].value, 12.0);
     EXPECT_TRUE(rt->dirty());
-    EXPECT_NE(config::formatSession(rt->session()).find("params = { gain_db = 12.0 }"), std::string::npos);
+    EXPECT_NE(config::formatSession(rt->document()).find("params = { gain_db = 12.0 }"), std::string::npos);
 }
 
 TEST(Swap, CrossfadedNoClickNoGapNextBlock) {
@@ -87,7 +96,7 @@ TEST(Swap, CrossfadedNoClickNoGapNextBlock) {
     ASSERT_GT(cleanStep, 0.05f);
     for (int swap = 0; swap < 100; ++swap) {
         const size_t before = out.size();
-        auto r = rt->swapNode(0, fixture(swap % 2 == 0 ? 2 : 1));
+        auto r = swapNow(*rt, fixture(swap % 2 == 0 ? 2 : 1));
         ASSERT_TRUE(r) << r.error();
         play(*rt, 1, phase, out);
         // The next block already carries the new build: a swap to build 2 (-6 dB) lowers the level within it.
@@ -117,7 +126,7 @@ TEST(Swap, WithoutCrossfadeTheHarnessSeesTheClick) {
     std::vector<float> clean, out;
     play(rt, 50, phase, clean);
     for (int swap = 0; swap < 20; ++swap) {
-        ASSERT_TRUE(rt.swapNode(0, fixture(swap % 2 == 0 ? 2 : 1)));
+        ASSERT_TRUE(swapNow(rt, fixture(swap % 2 == 0 ? 2 : 1)));
         play(rt, 3 + static_cast<uint32_t>(swap % 5), phase, out);
     }
     EXPECT_GT(largestStep(out), 2.0f * largestStep(clean));
@@ -125,7 +134,7 @@ TEST(Swap, WithoutCrossfadeTheHarnessSeesTheClick) {
 
 TEST(Swap, FailedLoadKeepsTheOldProcessorPlaying) {
     auto rt = open("{ gain_db = 0.0 }");
-    auto r = rt->swapNode(0, test::fixtureDir() + "/libfixture_abi_v1.so");
+    auto r = swapNow(*rt, test::fixtureDir() + "/libfixture_abi_v1.so");
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().find("ABI v1"), std::string::npos);
     EXPECT_STREQ(rt->descriptor(0).version, "1.0.0");
@@ -138,7 +147,7 @@ TEST(Swap, OldModuleIsUnloadedOnceNothingReachesIt) {
     std::vector<float> out;
     play(*rt, 4, phase, out);
     EXPECT_EQ(mappedCount("-libfixture_swap_2.so"), 0u);
-    ASSERT_TRUE(rt->swapNode(0, fixture(2)));
+    ASSERT_TRUE(swapNow(*rt, fixture(2)));
     EXPECT_GT(mappedCount("-libfixture_swap_1.so"), 0u) << "still crossfading from build 1";
     play(*rt, 20, phase, out);  // fade over, clean rack published and taken
     play(*rt, 2, phase, out);
@@ -149,7 +158,7 @@ TEST(Swap, OldModuleIsUnloadedOnceNothingReachesIt) {
 
 TEST(Swap, ReloadCommand) {
     auto rt = open("{ gain_db = 3.0 }");
-    app::CommandContext ctx{*rt, nullptr};
+    app::CommandContext ctx{*rt};
     auto reply = app::execute(ctx, "reload sw");
     ASSERT_TRUE(reply.ok) << reply.text;
     EXPECT_EQ(reply.text, "sw: reloaded, 2 parameters (+0 new, -0 removed)");

@@ -5,12 +5,13 @@
 
 namespace rackterm::config {
 
-Result<void> saveSession(const Session& session, const std::string& path) {
+Result<std::string> saveSession(const Session& session, const std::string& path) {
     files::AtomicFile::Options options;
     options.keepBackup = true;
-    if (auto r = files::replaceFile(path, formatSession(session), options); !r)
+    std::string text = formatSession(session);
+    if (auto r = files::replaceFile(path, text, options); !r)
         return Error{"cannot save: " + r.error()};
-    return {};
+    return text;
 }
 
 }  // namespace rackterm::config

@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto t = parseTime(line); t && (!std::isfinite(t.value()) || t.value() < 0)) std::abort();
     if (words.empty() || !allowed(words[0])) return 0;
     CommandContext ctx{*gRuntime};
-    ctx.offline = true;
+    ctx.runtime.setOffline(true);
     const Reply r = execute(ctx, line);
     if (r.line().find('\n') != std::string::npos || r.line().find('\0') != std::string::npos) std::abort();
     return 0;

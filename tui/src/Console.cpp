@@ -2,8 +2,6 @@
 
 #include "Screen.hpp"
 
-#include <rackterm/tui/Completion.hpp>
-
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Modes.hpp>
@@ -28,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -55,6 +54,7 @@ Console* active = nullptr;  // readline's callbacks are plain functions
 class Console {
 public:
     Console(app::Live& live, std::shared_ptr<PaneSink> sink) : live_(live), sink_(std::move(sink)) {
+        bindKeys();
         if (!live_.reload) return;
         // Build progress and results also go to the message line; the first compiler error too.
         live_.reload->setReporters(
@@ -87,6 +87,14 @@ public:
     void showMatches(char** matches, int count);
 
 private:
+    /// One row of the key table: the keys, how help shows them, what they do.
+    struct KeyBinding {
+        std::vector<int> keys;
+        const char* label;
+        const char* help;
+        std::function<void()> action;
+    };
+    void bindKeys();
     void onKey(int key);
     void onNormalKey(int key);
     void onCommandKey(int key);
@@ -99,6 +107,8 @@ private:
     void adjust(int steps);
     void moveParam(int delta);
     void say(const app::Reply& r);
+    /// Run a command line from the console; a pending reply is shown when final.
+    void run(const std::string& line);
     void tick();
     void draw();
     app::Runtime& rt() { return *live_.runtime; }
@@ -113,6 +123,8 @@ private:
     bool quit_ = false;
     std::string feed_;
     size_t feedPos_ = 0;
+    std::vector<KeyBinding> keys_;
+    std::vector<std::function<std::optional<app::Reply>()>> pending_;  // replies still to come, in order
 };
 
 int rlGetc(FILE*) { return active ? active->takeChar() : EOF; }
@@ -134,7 +146,7 @@ char* completionGenerator(const char* /*text*/, int state) {
 
 char** rlComplete(const char* text, int start, int /*end*/) {
     if (!active) return nullptr;
-    const Completions c = complete(active->runtime(), std::string(rl_line_buffer, static_cast<size_t>(start)), text);
+    const app::Completions c = app::complete(active->runtime(), std::string(rl_line_buffer, static_cast<size_t>(start)), text);
     if (c.files) return rl_completion_matches(text, rl_filename_completion_function);
     rl_attempted_completion_over = 1;
     if (c.words.empty()) return nullptr;
@@ -176,24 +188,18 @@ void Console::say(const app::Reply& r) {
     else spdlog::warn("{}", text);
 }
 
-void Console::runCommand(std::string line) {
-    // vim habits: :w [FILE], :q, :q!, :wq, :x
-    const auto words = app::splitWords(line);
-    if (words.empty()) return;
-    const std::string& w = words[0];
-    app::CommandContext ctx = live_.context();
-    if (w == "w" || w == "wq" || w == "x") {
-        app::Reply saved = app::execute(ctx, words.size() > 1 ? "save \"" + words[1] + "\"" : "save");
-        say(saved);
-        if (saved.ok && w != "w") quit_ = true;
+void Console::run(const std::string& line) {
+    app::CommandContext ctx = live_.context(app::Source::Console);
+    app::Reply r = app::execute(ctx, line);
+    if (r.waiting()) {
+        pending_.push_back(std::move(r.pending));
         return;
     }
-    if (w == "q") line = "quit";
-    else if (w == "q!") line = "quit!";
-    app::Reply r = app::execute(ctx, line);
     say(r);
     if (r.quit) quit_ = true;
 }
+
+void Console::runCommand(std::string line) { run(line); }
 
 void Console::lineDone(char* line) {
     if (line) {
@@ -317,8 +323,70 @@ void Console::adjust(int steps) {
     if (rt().nodeCount() == 0 || rt().descriptor(view_.node).param_count == 0) return;
     const auto& info = rt().descriptor(view_.node).params[view_.param];
     const float v = app::stepValue(info, rt().value(view_.node, view_.param), steps);
-    if (auto g = rt().setValue(view_.node, view_.param, v); g)
+    // A held key is one undo step: changes within a second of each other merge.
+    if (auto g = rt().setValue(view_.node, view_.param, v, app::Merge::Run); g)
         view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, v);
+}
+
+void Console::bindKeys() {
+    auto selected = [this] { return rt().nodeCount() && rt().descriptor(view_.node).param_count; };
+    keys_ = {
+        {{'j', KEY_DOWN}, "j k / Down Up", "select parameter (across nodes)", [this] { moveParam(1); }},
+        {{'k', KEY_UP}, "", "", [this] { moveParam(-1); }},
+        {{'\t'}, "Tab / Shift-Tab", "select node",
+         [this] {
+             if (const size_t nodes = rt().nodeCount()) {
+                 view_.node = (view_.node + 1) % nodes;
+                 view_.param = 0;
+             }
+         }},
+        {{KEY_BTAB}, "", "",
+         [this] {
+             if (const size_t nodes = rt().nodeCount()) {
+                 view_.node = (view_.node + nodes - 1) % nodes;
+                 view_.param = 0;
+             }
+         }},
+        {{'h', KEY_LEFT}, "h l / Left Right", "adjust value (0.5 dB or 1 % steps; held: one undo step)", [this] { adjust(-1); }},
+        {{'l', KEY_RIGHT}, "", "", [this] { adjust(1); }},
+        {{'H', KEY_SLEFT}, "H L", "adjust x10", [this] { adjust(-10); }},
+        {{'L', KEY_SRIGHT}, "", "", [this] { adjust(10); }},
+        {{'='}, "=", "type a value",
+         [this, selected] {
+             if (selected())
+                 startCommand(":", "set " + rt().nodeId(view_.node) + "." + rt().descriptor(view_.node).params[view_.param].id + " ");
+         }},
+        {{'d'}, "d", "back to default",
+         [this, selected] {
+             if (!selected()) return;
+             const auto& info = rt().descriptor(view_.node).params[view_.param];
+             if (rt().setValue(view_.node, view_.param, info.default_value))
+                 view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, info.default_value) + " (default)";
+         }},
+        {{'b'}, "b", "bypass the node",
+         [this] {
+             if (rt().nodeCount()) run("bypass " + rt().nodeId(view_.node));
+         }},
+        {{'u'}, "u", "undo the last change", [this] { run("undo"); }},
+        {{18}, "Ctrl-R", "redo", [this] { run("redo"); }},
+        {{'/'}, "/", "find a node or parameter", [this] { startCommand("/", "", LineMode::Find); }},
+        {{':'}, ":", "command line (Tab completes, Up/Down history)", [this] { startCommand(); }},
+        {{KEY_PPAGE}, "PgUp PgDn End", "scroll the log", [this] { view_.logScroll += std::max(1, LINES / 3); }},
+        {{KEY_NPAGE}, "", "", [this] { view_.logScroll = std::max(0, view_.logScroll - std::max(1, LINES / 3)); }},
+        {{KEY_END}, "", "", [this] { view_.logScroll = 0; }},
+        {{'?'}, "?", "this help (any key closes it)", [this] { view_.help = true; }},
+        {{'q'}, "q", "quit (asks when unsaved)",
+         [this] {
+             if (rt().dirty()) {
+                 confirmQuit_ = true;
+                 view_.prompt = "Unsaved changes. Save before quitting? (y)es (n)o, any other key cancels";
+             } else {
+                 quit_ = true;
+             }
+         }},
+    };
+    for (const auto& k : keys_)
+        if (*k.label) view_.keyHelp.emplace_back(k.label, k.help);
 }
 
 void Console::onNormalKey(int key) {
@@ -330,7 +398,7 @@ void Console::onNormalKey(int key) {
         confirmQuit_ = false;
         view_.prompt.clear();
         if (key == 'y' || key == 'Y') {
-            app::CommandContext ctx = live_.context();
+            app::CommandContext ctx = live_.context(app::Source::Console);
             app::Reply r = app::execute(ctx, "save");
             say(r);
             if (r.ok) quit_ = true;
@@ -339,53 +407,11 @@ void Console::onNormalKey(int key) {
         }
         return;
     }
-    const size_t nodes = rt().nodeCount();
-    switch (key) {
-        case ':': startCommand(); break;
-        case '/': startCommand("/", "", LineMode::Find); break;
-        case '=':
-            if (nodes && rt().descriptor(view_.node).param_count)
-                startCommand(":", "set " + rt().nodeId(view_.node) + "." + rt().descriptor(view_.node).params[view_.param].id + " ");
-            break;
-        case 'd':
-            if (nodes && rt().descriptor(view_.node).param_count) {
-                const auto& info = rt().descriptor(view_.node).params[view_.param];
-                if (rt().setValue(view_.node, view_.param, info.default_value))
-                    view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, info.default_value) + " (default)";
-            }
-            break;
-        case KEY_PPAGE: view_.logScroll += std::max(1, LINES / 3); break;
-        case KEY_NPAGE: view_.logScroll = std::max(0, view_.logScroll - std::max(1, LINES / 3)); break;
-        case KEY_END: view_.logScroll = 0; break;
-        case '?': view_.help = true; break;
-        case 'q':
-            if (rt().dirty()) {
-                confirmQuit_ = true;
-                view_.prompt = "Unsaved changes. Save before quitting? (y)es (n)o, any other key cancels";
-            } else {
-                quit_ = true;
-            }
-            break;
-        case 'j': case KEY_DOWN: moveParam(1); break;
-        case 'k': case KEY_UP: moveParam(-1); break;
-        case '\t':
-            if (nodes) { view_.node = (view_.node + 1) % nodes; view_.param = 0; }
-            break;
-        case KEY_BTAB:
-            if (nodes) { view_.node = (view_.node + nodes - 1) % nodes; view_.param = 0; }
-            break;
-        case 'h': case KEY_LEFT: adjust(-1); break;
-        case 'l': case KEY_RIGHT: adjust(1); break;
-        case 'H': case KEY_SLEFT: adjust(-10); break;
-        case 'L': case KEY_SRIGHT: adjust(10); break;
-        case 'b':
-            if (nodes) {
-                app::CommandContext ctx = live_.context();
-                say(app::execute(ctx, "bypass " + rt().nodeId(view_.node)));
-            }
-            break;
-        default: break;
-    }
+    for (const auto& k : keys_)
+        if (std::find(k.keys.begin(), k.keys.end(), key) != k.keys.end()) {
+            k.action();
+            return;
+        }
 }
 
 void Console::onKey(int key) {
@@ -396,6 +422,13 @@ void Console::onKey(int key) {
 
 void Console::tick() {
     if (app::serviceLive(live_)) quit_ = true;  // `quit` over the control socket
+    while (!pending_.empty()) {  // the console's own commands answer in order
+        std::optional<app::Reply> r = pending_.front()();
+        if (!r) break;
+        pending_.erase(pending_.begin());
+        say(*r);
+        if (r->quit) quit_ = true;
+    }
     // add, remove and load change the nodes: keep the selection inside them.
     const size_t nodes = rt().nodeCount();
     if (view_.node >= nodes) view_.node = nodes ? nodes - 1 : 0;
@@ -404,7 +437,7 @@ void Console::tick() {
 }
 
 void Console::draw() {
-    drawScreen(rt(), live_.jack.get(), view_, sink_->lines);
+    drawScreen(rt(), live_.status(), view_, sink_->lines);
     if (commandMode_) redisplay();
     else drawHintLine(view_);
     refresh();
@@ -447,14 +480,14 @@ int Console::run(int stopFd) {
     while (!quit_) {
         std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
         for (const auto& f : live_.pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), live_.pollTimeout(30));
+        ::poll(fds.data(), fds.size(), live_.pollTimeout(pending_.empty() ? 30 : 2));
         if (fds[1].revents & POLLIN) break;
         for (int key; (key = getch()) != ERR;) {
             onKey(key);
             if (quit_) break;
         }
         tick();
-        if (rt().engine().events().shutdown.load()) {
+        if (live_.status().serverLost) {
             code = app::kExitEnvironment;
             break;
         }

@@ -59,13 +59,11 @@ void drawMeter(int y, int x, int width, const app::NodeMeter& m, const View& v) 
     }
 }
 
-void drawStatus(const app::Runtime& rt, const engine::JackBackend* jack, const View& v) {
+void drawStatus(const app::Runtime& rt, const app::EngineStatus& st, const View& v) {
     char buf[512];
-    const auto& ev = rt.engine().events();
-    std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s",
-                  rt.session().name.c_str(), rt.sampleRate(), jack ? jack->bufferSize() : rt.maxBlockFrames(),
-                  static_cast<double>(jack ? jack->cpuLoad() : rt.meters().dspLoad * 100.0f),
-                  static_cast<unsigned long long>(ev.xruns.load()), rt.dirty() ? "[+] unsaved" : "saved");
+    std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s%s", rt.name().c_str(),
+                  st.sampleRate, st.blockFrames, static_cast<double>(st.dspLoad), static_cast<unsigned long long>(st.xruns),
+                  rt.dirty() ? "[+] unsaved" : "saved", st.serverLost ? " | JACK server lost" : "");
     if (v.color) attron(COLOR_PAIR(kPairStatus));
     else attron(A_REVERSE);
     put(0, 0, fit(buf, static_cast<size_t>(COLS)), COLS);
@@ -158,23 +156,6 @@ void drawLog(const std::deque<std::string>& log, int top, int rows, int scroll) 
 }
 
 void drawHelp(const View& v) {
-    static const char* keys[] = {
-        "Keys",
-        "  j k / Down Up     select parameter (across nodes)",
-        "  Tab / Shift-Tab   select node",
-        "  h l / Left Right  adjust value (0.5 dB or 1 % steps)",
-        "  H L               adjust x10",
-        "  =                 type a value     d  back to default",
-        "  /                 find a node or parameter",
-        "  PgUp PgDn End     scroll the log",
-        "  b                 bypass the node",
-        "  :                 command line (Tab completes, Up/Down history)",
-        "  :w  :q  :wq  :q!  save, quit, both, quit without saving",
-        "  ?                 this help (any key closes it)",
-        "  q                 quit (asks when unsaved)",
-        "",
-        "Commands",
-    };
     const int width = std::min(COLS - 4, 76);
     int y = 2;
     auto line = [&](const std::string& s) {
@@ -183,8 +164,12 @@ void drawHelp(const View& v) {
     };
     if (v.color) attron(COLOR_PAIR(kPairStatus));
     else attron(A_REVERSE);
-    for (const char* k : keys) line(k);
-    for (const auto& c : app::commandTable()) line("  " + fit(c.usage, 36) + " " + c.help);
+    line("Keys");
+    for (const auto& [keys, help] : v.keyHelp) line("  " + fit(keys, 18) + " " + help);
+    line("");
+    line("Commands (:w :q :wq :x :q! as in vim)");
+    for (const auto& c : app::commandTable())
+        if (!(c.flags & app::kAlias)) line("  " + fit(c.usage, 36) + " " + c.help);
     if (v.color) attroff(COLOR_PAIR(kPairStatus));
     else attroff(A_REVERSE);
 }
@@ -203,10 +188,10 @@ void initColors(bool color) {
     init_pair(kPairDim, COLOR_BLUE, -1);
 }
 
-void drawScreen(const app::Runtime& rt, const engine::JackBackend* jack, const View& v,
+void drawScreen(const app::Runtime& rt, const app::EngineStatus& status, const View& v,
                 const std::deque<std::string>& log) {
     erase();
-    drawStatus(rt, jack, v);
+    drawStatus(rt, status, v);
     const int body = LINES - 2;  // minus status and bottom line
     const int rackRows = std::min(static_cast<int>(rt.nodeCount()) + 1, std::max(2, body / 3));
     int y = drawRack(rt, v, 1, rackRows);

@@ -2,10 +2,11 @@
 #pragma once
 
 #include <rackterm/app/Runtime.hpp>
-#include <rackterm/engine/JackBackend.hpp>
 
 #include <deque>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace rackterm::tui {
 
@@ -20,6 +21,8 @@ struct View {
     std::string prompt;    ///< the bottom line's question, "" when none
     std::string message;   ///< the bottom line's last reply
     bool messageIsError = false;
+    /// The key table as the help overlay lists it: (keys, what they do).
+    std::vector<std::pair<std::string, std::string>> keyHelp;
 };
 
 /// Colour pairs.
@@ -29,7 +32,8 @@ enum Pair : short { kPairOk = 1, kPairWarn, kPairHot, kPairStatus, kPairError, k
 void initColors(bool color);
 
 /// [control] Draw every pane except the command line; `log` newest last.
-void drawScreen(const app::Runtime& rt, const engine::JackBackend* jack, const View& view,
+/// `status` is the engine as the backend reports it (rate, block, DSP load, xruns, server lost).
+void drawScreen(const app::Runtime& rt, const app::EngineStatus& status, const View& view,
                 const std::deque<std::string>& log);
 
 /// [control] Draw the bottom line: `prompt` + `text` with the cursor at `cursor`.

@@ -25,19 +25,24 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
       bypassRampFrames_(std::max<uint32_t>(1, static_cast<uint32_t>(sampleRateHz * 0.005))),
       serial_(nextSerial.fetch_add(1)) {
     nodes.resize(std::min<size_t>(nodes.size(), kMaxNodes));
-    nodes_.reserve(nodes.size());
+    nodes_ = NodeArray(nodes.size());
     uint32_t offset = 0;
-    for (auto& s : nodes) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        NodeSetup& s = nodes[i];
+        Node& n = nodes_[i];
         const uint32_t count = s.descriptor->param_count;
-        nodes_.emplace_back(s.id, s.descriptor, s.instance, offset, count);
+        n.id = s.id;
+        n.descriptor = s.descriptor;
+        n.instance = s.instance;
+        n.paramOffset = offset;
+        n.paramCount = count;
         s.values.resize(count);
         control_.values.insert(control_.values.end(), s.values.begin(), s.values.end());
         control_.nodeGeneration.push_back(generation);
         control_.bypass.push_back(s.bypass ? 1 : 0);
-        nodes_.back().bypassMix = (s.bypass || s.fadeIn) ? 1.0f : 0.0f;
-        nodes_.back().bypassSettled.store(!s.fadeIn || s.bypass);
+        n.bypassMix = (s.bypass || s.fadeIn) ? 1.0f : 0.0f;
+        n.bypassSettled.store(!s.fadeIn || s.bypass);
         if (s.fadeFromInstance && s.fadeFrames > 0) {
-            Node& n = nodes_.back();
             n.oldDescriptor = s.fadeFromDescriptor;
             n.oldInstance = s.fadeFromInstance;
             n.fadeLength = s.fadeFrames;

@@ -4,25 +4,20 @@
 #include <rackterm/app/Values.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
-#include <rackterm/engine/JackBackend.hpp>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdlib>
 #include <cstdio>
 #include <optional>
-#include <thread>
 
 namespace rackterm::app {
 
 namespace {
 
-using Args = std::vector<std::string>;
-using Handler = Reply (*)(CommandContext&, const Args&);
-
 Reply fail(std::string text) { return Reply{false, std::move(text), false}; }
 
 Reply done(std::string text) { return Reply{true, std::move(text), false}; }
+
+Reply fromResult(const Result<std::string>& r) { return r ? done(r.value()) : fail(r.error()); }
 
 /// "3", "-10", "+2" as keyboard steps; nullopt for anything else ("+1dB", "0x10").
 std::optional<int> wholeSteps(std::string_view text) {
@@ -40,6 +35,8 @@ std::string describe(const Runtime& rt, size_t n, size_t p) {
     const rackterm_param_info& info = rt.descriptor(n).params[p];
     return rt.nodeId(n) + "." + info.id + " = " + formatValue(info, rt.value(n, p));
 }
+
+// ---- handlers ---------------------------------------------------------
 
 Reply cmdSet(CommandContext& c, const Args& a) {
     auto where = c.runtime.findParam(a[1]);
@@ -66,8 +63,15 @@ Reply cmdNudge(CommandContext& c, const Args& a) {
         if (!delta) return fail(delta.error());
         next = std::clamp(now + delta.value(), info.min, info.max);
     }
-    if (auto g = c.runtime.setValue(n, p, next); !g) return fail(g.error());
+    // Nudges in a row on one parameter are one undo step, as a held key is.
+    if (auto g = c.runtime.setValue(n, p, next, Merge::Run); !g) return fail(g.error());
     return done(describe(c.runtime, n, p));
+}
+
+Reply cmdGet(CommandContext& c, const Args& a) {
+    auto where = c.runtime.findParam(a[1]);
+    if (!where) return fail(where.error());
+    return done(describe(c.runtime, where.value().first, where.value().second));
 }
 
 Reply cmdAdd(CommandContext& c, const Args& a) {
@@ -81,47 +85,13 @@ Reply cmdAdd(CommandContext& c, const Args& a) {
     } else if (a.size() != 3) {
         return fail("usage: add ID PROCESSOR [after|before NODE]");
     }
-    auto r = c.runtime.addNode(a[1], a[2], position);
-    if (!r) return fail(r.error());
-    if (c.nodesChanged) c.nodesChanged();
-    return done(r.value());
+    return replyLater(c.runtime.addNode(a[1], a[2], position));
 }
 
 Reply cmdRemove(CommandContext& c, const Args& a) {
     auto n = c.runtime.findNode(a[1]);
     if (!n) return fail(n.error());
-    auto r = c.runtime.removeNode(n.value(), c.offline);
-    if (!r) return fail(r.error());
-    if (c.nodesChanged) c.nodesChanged();
-    return done(r.value());
-}
-
-Reply cmdLoad(CommandContext& c, const Args& a) {
-    if (c.runtime.dirty() && (a.size() < 3 || a[2] != "!"))
-        return fail("unsaved changes; save first, or `load FILE !` to discard them");
-    auto r = c.runtime.loadSession(a[1]);
-    if (!r) return fail(r.error());
-    if (c.nodesChanged) c.nodesChanged();
-    return done(r.value());
-}
-
-Reply cmdRecord(CommandContext& c, const Args& a) {
-    if (a[1] == "start") {
-        if (a.size() != 3) return fail("usage: record start FILE");
-        auto r = c.runtime.startRecording(a[2]);
-        return r ? done(r.value()) : fail(r.error());
-    }
-    if (a[1] == "stop") {
-        auto r = c.runtime.stopRecording(c.offline);
-        return r ? done(r.value()) : fail(r.error());
-    }
-    return fail("record start FILE or record stop, not " + quote(a[1]) + didYouMean(a[1], {"start", "stop"}));
-}
-
-Reply cmdGet(CommandContext& c, const Args& a) {
-    auto where = c.runtime.findParam(a[1]);
-    if (!where) return fail(where.error());
-    return done(describe(c.runtime, where.value().first, where.value().second));
+    return replyLater(c.runtime.removeNode(a[1]));
 }
 
 Reply cmdBypass(CommandContext& c, const Args& a) {
@@ -137,9 +107,43 @@ Reply cmdBypass(CommandContext& c, const Args& a) {
     return done(a[1] + (on ? " bypassed" : " active"));
 }
 
+Reply cmdUndo(CommandContext& c, const Args&) { return replyLater(c.runtime.undo()); }
+
+Reply cmdRedo(CommandContext& c, const Args&) { return replyLater(c.runtime.redo()); }
+
+Reply cmdReload(CommandContext& c, const Args& a) {
+    auto n = c.runtime.findNode(a[1]);
+    if (!n) return fail(n.error());
+    if (c.reload) return c.reload(n.value());  // the live hot-reload pipeline rebuilds first
+    return reloadFromModule(c.runtime, n.value());
+}
+
+Reply cmdBuild(CommandContext& c, const Args& a) {
+    if (a[1] != "status") return fail("build what? build status, not " + quote(a[1]));
+    if (!c.buildStatus) return fail("hot reload runs only in a live session (console or --headless)");
+    return done(c.buildStatus());
+}
+
 Reply cmdSave(CommandContext& c, const Args& a) {
     auto r = c.runtime.save(a.size() > 1 ? a[1] : "");
     return r ? done(r.value()) : fail(r.error());
+}
+
+Reply cmdLoad(CommandContext& c, const Args& a) {
+    if (a.size() == 3 && a[2] != "!") return fail("load FILE [!]: " + quote(a[2]) + " is not !");
+    if (c.runtime.dirty() && a.size() < 3)
+        return fail("unsaved changes; save first, or `load FILE !` to discard them (undo brings them back)");
+    return replyLater(c.runtime.loadSession(a[1]));
+}
+
+Reply cmdRecord(CommandContext& c, const Args& a) {
+    if (a[1] == "start") {
+        if (a.size() != 3) return fail("usage: record start FILE");
+        auto r = c.runtime.startRecording(a[2]);
+        return r ? done(r.value()) : fail(r.error());
+    }
+    if (a[1] == "stop") return replyLater(c.runtime.stopRecording());
+    return fail("record start FILE or record stop, not " + quote(a[1]) + didYouMean(a[1], {"start", "stop"}));
 }
 
 Reply cmdList(CommandContext& c, const Args& a) {
@@ -165,8 +169,8 @@ Reply cmdList(CommandContext& c, const Args& a) {
         return done(out);
     }
     if (what == "ports") {
-        if (!c.jack) return fail("no JACK connection in this mode");
-        for (const auto& p : c.jack->ports()) out += (out.empty() ? "" : " ") + p;
+        if (!c.ports) return fail("no JACK connection in this mode");
+        for (const auto& p : c.ports()) out += (out.empty() ? "" : " ") + p;
         return done(out);
     }
     return fail("list what? nodes, params NODE, processors or ports, not " + quote(what) +
@@ -175,28 +179,18 @@ Reply cmdList(CommandContext& c, const Args& a) {
 
 Reply cmdStatus(CommandContext& c, const Args&) {
     const Runtime& rt = c.runtime;
+    const EngineStatus s = c.status ? c.status() : rt.status();
     char buf[256];
-    const auto& ev = c.runtime.engine().events();
-    std::snprintf(buf, sizeof buf, "session %s: %zu nodes, %.0f Hz, %u frames, DSP %.1f %%, xruns %llu, %s",
-                  rt.session().name.c_str(), rt.nodeCount(), rt.sampleRate(),
-                  c.jack ? c.jack->bufferSize() : rt.maxBlockFrames(),
-                  static_cast<double>(c.jack ? c.jack->cpuLoad() : rt.meters().dspLoad * 100.0f),
-                  static_cast<unsigned long long>(ev.xruns.load()), rt.dirty() ? "unsaved" : "saved");
+    std::snprintf(buf, sizeof buf, "session %s: %zu nodes, %.0f Hz, %u frames, DSP %.1f %%, xruns %llu, %s%s",
+                  rt.name().c_str(), rt.nodeCount(), s.sampleRate, s.blockFrames, static_cast<double>(s.dspLoad),
+                  static_cast<unsigned long long>(s.xruns), rt.dirty() ? "unsaved" : "saved",
+                  s.serverLost ? ", JACK server lost" : "");
     return done(buf);
 }
 
 Reply cmdWait(CommandContext& c, const Args& a) {
     if (a[1] != "applied") return fail("wait what? wait applied, not " + quote(a[1]));
-    engine::Engine& e = c.runtime.engine();
-    const uint64_t target = e.generation();
-    if (c.offline) return done("applied " + std::to_string(target) + " at the next block");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (e.appliedGeneration() < target) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return fail("generation " + std::to_string(target) + " not applied after 5 s; is the audio running?");
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return done("applied " + std::to_string(target));
+    return replyLater(c.runtime.waitApplied());
 }
 
 Reply cmdQuit(CommandContext& c, const Args& a) {
@@ -206,53 +200,176 @@ Reply cmdQuit(CommandContext& c, const Args& a) {
     return Reply{true, "bye", true};
 }
 
-Reply cmdReload(CommandContext& c, const Args& a) {
-    auto n = c.runtime.findNode(a[1]);
-    if (!n) return fail(n.error());
-    if (c.reload) return c.reload(n.value());  // the live hot-reload pipeline rebuilds first
-    return reloadFromModule(c.runtime, n.value());
-}
-
-Reply cmdBuild(CommandContext& c, const Args& a) {
-    if (a[1] != "status") return fail("build what? build status, not " + quote(a[1]));
-    if (!c.buildStatus) return fail("hot reload runs only in a live session (console or --headless)");
-    return done(c.buildStatus());
+/// :wq and :x: save, then quit when the save worked.
+Reply cmdSaveQuit(CommandContext& c, const Args& a) {
+    Reply r = cmdSave(c, a);
+    r.quit = r.ok;
+    return r;
 }
 
 Reply cmdHelp(CommandContext&, const Args&);
 
-struct Row {
-    CommandInfo info;
-    size_t minArgs, maxArgs;  // not counting the name
-    Handler handler;
-};
+// ---- completers ---------------------------------------------------------
 
-const std::vector<Row>& rows() {
-    static const std::vector<Row> table = {
-        {{"set", "set NODE.PARAM VALUE", "set a parameter (units: dB, Hz, k, kHz, ms, s, %)"}, 2, 2, &cmdSet},
-        {{"get", "get NODE.PARAM", "show a parameter's value"}, 1, 1, &cmdGet},
-        {{"nudge", "nudge NODE.PARAM [STEPS|+-VALUE]", "move a parameter by keyboard steps (default 1) or by a value (+1dB, -100Hz)"}, 1, 2, &cmdNudge},
-        {{"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name or .so"}, 2, 4, &cmdAdd},
-        {{"remove", "remove NODE", "remove a node (faded out first, no click)"}, 1, 1, &cmdRemove},
-        {{"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it"}, 1, 2, &cmdBypass},
-        {{"reload", "reload NODE", "rebuild (when watched) and hot-swap a node's processor, crossfaded"}, 1, 1, &cmdReload},
-        {{"build", "build status", "each watched node's build state"}, 1, 1, &cmdBuild},
-        {{"save", "save [FILE]", "save the session (atomically, keeping FILE~)"}, 0, 1, &cmdSave},
-        {{"load", "load FILE [!]", "replace the nodes by another session's (! discards unsaved changes)"}, 1, 2, &cmdLoad},
-        {{"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)"}, 1, 2, &cmdRecord},
-        {{"list", "list nodes|params NODE|processors|ports", "list what the session holds"}, 1, 2, &cmdList},
-        {{"status", "status", "session, rate, block, DSP load, xruns, unsaved"}, 0, 0, &cmdStatus},
-        {{"wait", "wait applied", "wait until the audio thread applied every change"}, 1, 1, &cmdWait},
-        {{"help", "help", "list the commands"}, 0, 1, &cmdHelp},
-        {{"quit", "quit", "quit (refuses when unsaved; quit! does not)"}, 0, 0, &cmdQuit},
-        {{"quit!", "quit!", "quit without saving"}, 0, 0, &cmdQuit},
-    };
-    return table;
+void addMatching(std::vector<std::string>& out, const std::string& candidate, const std::string& word) {
+    if (candidate.rfind(word, 0) == 0 && std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(candidate);
 }
 
-Reply cmdHelp(CommandContext&, const Args&) {
+void addNodes(const Runtime& rt, const std::string& word, Completions& out) {
+    for (size_t n = 0; n < rt.nodeCount(); ++n) addMatching(out.words, rt.nodeId(n), word);
+}
+
+/// "NODE." for nodes, or "NODE.PARAM" once a node and its dot are typed.
+void addParams(const Runtime& rt, const std::string& word, Completions& out) {
+    const size_t dot = word.find('.');
+    for (size_t n = 0; n < rt.nodeCount(); ++n) {
+        const std::string& id = rt.nodeId(n);
+        if (dot == std::string::npos) {
+            addMatching(out.words, id + ".", word);
+            continue;
+        }
+        if (word.compare(0, dot, id) != 0 || dot != id.size()) continue;
+        const auto& d = rt.descriptor(n);
+        for (uint32_t p = 0; p < d.param_count; ++p) addMatching(out.words, id + "." + d.params[p].id, word);
+    }
+}
+
+void addWords(std::initializer_list<const char*> words, const std::string& word, Completions& out) {
+    for (const char* w : words) addMatching(out.words, w, word);
+}
+
+void completeParam(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addParams(rt, word, out);
+}
+
+void completeSet(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) return addParams(rt, word, out);
+    if (w.size() != 2) return;
+    auto where = rt.findParam(w[1]);
+    if (!where) return;
+    const auto& info = rt.descriptor(where.value().first).params[where.value().second];
+    for (int i = 0;; ++i) {
+        const std::string name = choiceName(info, i);
+        if (name.empty()) break;
+        addMatching(out.words, name, word);
+    }
+    if (info.flags & RACKTERM_PARAM_TOGGLE) addWords({"on", "off"}, word, out);
+}
+
+void completeNode(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addNodes(rt, word, out);
+}
+
+void completeBypass(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addNodes(rt, word, out);
+    else if (w.size() == 2) addWords({"on", "off"}, word, out);
+}
+
+void completeAdd(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 2) {
+        for (const auto& name : processorNames())
+            if (name != "player") addMatching(out.words, name, word);
+        if (word.find('/') != std::string::npos) out.files = true;
+    } else if (w.size() == 3) {
+        addWords({"after", "before"}, word, out);
+    } else if (w.size() == 4) {
+        addNodes(rt, word, out);
+    }
+}
+
+void completeFile(const Runtime&, const Args& w, const std::string&, Completions& out) {
+    if (w.size() == 1) out.files = true;
+}
+
+void completeLoad(const Runtime&, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) out.files = true;
+    else if (w.size() == 2) addWords({"!"}, word, out);
+}
+
+void completeRecord(const Runtime&, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addWords({"start", "stop"}, word, out);
+    else if (w.size() == 2 && w[1] == "start") out.files = true;
+}
+
+void completeList(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addWords({"nodes", "params", "processors", "ports"}, word, out);
+    else if (w.size() == 2 && w[1] == "params") addNodes(rt, word, out);
+}
+
+void completeBuild(const Runtime&, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addWords({"status"}, word, out);
+}
+
+void completeWait(const Runtime&, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addWords({"applied"}, word, out);
+}
+
+void completeHelp(const Runtime&, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1)
+        for (const auto& c : commandTable()) addMatching(out.words, c.name, word);
+}
+
+constexpr unsigned kAnywhere = kOffline | kSocket;
+
+const std::vector<CommandInfo> kTable = {
+    {"set", "set NODE.PARAM VALUE", "set a parameter (units: dB, Hz, k, kHz, ms, s, %)", 2, 2, &cmdSet, &completeSet,
+     kEdits | kAnywhere},
+    {"get", "get NODE.PARAM", "show a parameter's value", 1, 1, &cmdGet, &completeParam, kAnywhere},
+    {"nudge", "nudge NODE.PARAM [STEPS|+-VALUE]",
+     "move a parameter by keyboard steps (default 1) or by a value (+1dB, -100Hz)", 1, 2, &cmdNudge, &completeParam,
+     kEdits | kAnywhere},
+    {"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name or .so",
+     2, 4, &cmdAdd, &completeAdd, kEdits | kAnywhere},
+    {"remove", "remove NODE", "remove a node (faded out first, no click)", 1, 1, &cmdRemove, &completeNode,
+     kEdits | kAnywhere},
+    {"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it", 1, 2, &cmdBypass, &completeBypass,
+     kEdits | kAnywhere},
+    {"undo", "undo", "undo the last change to the session (u in the console)", 0, 0, &cmdUndo, nullptr,
+     kEdits | kAnywhere},
+    {"redo", "redo", "redo the last undone change (Ctrl-R in the console)", 0, 0, &cmdRedo, nullptr, kEdits | kAnywhere},
+    {"reload", "reload NODE", "rebuild (when watched) and hot-swap a node's processor, crossfaded", 1, 1, &cmdReload,
+     &completeNode, kAnywhere},
+    {"build", "build status", "each watched node's build state", 1, 1, &cmdBuild, &completeBuild, kLiveOnly | kSocket},
+    {"save", "save [FILE]", "save the session, keeping its comments (atomically, keeping FILE~)", 0, 1, &cmdSave,
+     &completeFile, kAnywhere},
+    {"load", "load FILE [!]", "replace the nodes by another session's (! discards unsaved changes)", 1, 2, &cmdLoad,
+     &completeLoad, kEdits | kAnywhere},
+    {"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)", 1, 2,
+     &cmdRecord, &completeRecord, kAnywhere},
+    {"list", "list nodes|params NODE|processors|ports", "list what the session holds", 1, 2, &cmdList, &completeList,
+     kAnywhere},
+    {"status", "status", "session, rate, block, DSP load, xruns, unsaved", 0, 0, &cmdStatus, nullptr, kAnywhere},
+    {"wait", "wait applied", "wait until the audio thread applied every change", 1, 1, &cmdWait, &completeWait,
+     kAnywhere},
+    {"help", "help [COMMAND]", "list the commands, or explain one", 0, 1, &cmdHelp, &completeHelp, kAnywhere},
+    {"quit", "quit", "quit (refuses when unsaved; quit! does not)", 0, 0, &cmdQuit, nullptr, kLiveOnly | kSocket},
+    {"quit!", "quit!", "quit without saving", 0, 0, &cmdQuit, nullptr, kLiveOnly | kSocket},
+    {"w", "w [FILE]", "save (vim)", 0, 1, &cmdSave, &completeFile, kAlias},
+    {"wq", "wq [FILE]", "save and quit (vim)", 0, 1, &cmdSaveQuit, &completeFile, kAlias | kLiveOnly},
+    {"x", "x [FILE]", "save and quit (vim)", 0, 1, &cmdSaveQuit, &completeFile, kAlias | kLiveOnly},
+    {"q", "q", "quit, refused when unsaved (vim)", 0, 0, &cmdQuit, nullptr, kAlias | kLiveOnly},
+    {"q!", "q!", "quit without saving (vim)", 0, 0, &cmdQuit, nullptr, kAlias | kLiveOnly},
+};
+
+const CommandInfo* findRow(std::string_view name) {
+    for (const auto& r : kTable)
+        if (name == r.name) return &r;
+    return nullptr;
+}
+
+Reply cmdHelp(CommandContext&, const Args& a) {
+    if (a.size() == 2) {
+        const CommandInfo* r = findRow(a[1]);
+        if (!r) {
+            std::vector<std::string> names;
+            for (const auto& row : kTable) names.emplace_back(row.name);
+            return fail("no command " + quote(a[1]) + didYouMean(a[1], names));
+        }
+        return done(std::string(r->usage) + ": " + r->help);
+    }
     std::string out;
-    for (const auto& r : rows()) out += (out.empty() ? "" : "; ") + std::string(r.info.usage);
+    for (const auto& r : kTable)
+        if (!(r.flags & kAlias)) out += (out.empty() ? "" : "; ") + std::string(r.usage);
     return done(out);
 }
 
@@ -263,21 +380,42 @@ std::string Reply::line() const {
     return ok ? (body.empty() ? "ok" : "ok " + body) : "error: " + body;
 }
 
-Reply reloadFromModule(Runtime& runtime, size_t node) {
-    const std::string& id = runtime.nodeId(node);
-    auto r = runtime.swapNode(node, runtime.modulePath(node));
-    if (!r) return fail(id + ": reload failed, the old processor keeps playing: " + r.error());
-    return done(id + ": reloaded, " + r.value().summary());
+Reply replyLater(const Later<std::string>& later) {
+    if (later.ready()) return fromResult(later.result());
+    Reply r;
+    r.pending = [later]() -> std::optional<Reply> {
+        if (!later.ready()) return std::nullopt;
+        return fromResult(later.result());
+    };
+    return r;
 }
 
-const std::vector<CommandInfo>& commandTable() {
-    static const std::vector<CommandInfo> infos = [] {
-        std::vector<CommandInfo> v;
-        for (const auto& r : rows()) v.push_back(r.info);
-        return v;
-    }();
-    return infos;
+Reply finishOffline(Runtime& runtime, Reply reply) {
+    for (int turn = 0; reply.waiting() && turn < 1000; ++turn) {
+        runtime.tick();
+        if (auto r = reply.pending()) reply = std::move(*r);
+    }
+    if (reply.waiting()) return fail("the command did not finish");
+    return reply;
 }
+
+Reply reloadFromModule(Runtime& runtime, size_t node) {
+    const std::string id = runtime.nodeId(node);
+    const Later<SwapReport> swap = runtime.swapNode(id, runtime.modulePath(node));
+    auto toReply = [id](const Result<SwapReport>& r) {
+        if (!r) return fail(id + ": reload failed, the old processor keeps playing: " + r.error());
+        return done(id + ": reloaded, " + r.value().summary());
+    };
+    if (swap.ready()) return toReply(swap.result());
+    Reply r;
+    r.pending = [swap, toReply]() -> std::optional<Reply> {
+        if (!swap.ready()) return std::nullopt;
+        return toReply(swap.result());
+    };
+    return r;
+}
+
+const std::vector<CommandInfo>& commandTable() { return kTable; }
 
 std::vector<std::string> splitWords(std::string_view line) {
     std::vector<std::string> words;
@@ -307,15 +445,33 @@ std::vector<std::string> splitWords(std::string_view line) {
 Reply execute(CommandContext& ctx, std::string_view line) {
     const Args words = splitWords(line);
     if (words.empty()) return done("");
-    std::vector<std::string> names;
-    for (const auto& r : rows()) {
-        names.emplace_back(r.info.name);
-        if (words[0] != r.info.name) continue;
-        const size_t n = words.size() - 1;
-        if (n < r.minArgs || n > r.maxArgs) return fail("usage: " + std::string(r.info.usage));
-        return r.handler(ctx, words);
+    const CommandInfo* r = findRow(words[0]);
+    if (!r) {
+        std::vector<std::string> names;
+        for (const auto& row : kTable)
+            if (ctx.source == Source::Console || !(row.flags & kAlias)) names.emplace_back(row.name);
+        return fail("unknown command " + quote(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
     }
-    return fail("unknown command " + quote(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
+    if (ctx.source == Source::Socket && !(r->flags & kSocket))
+        return fail(quote(words[0]) + " works on the console's command line only; use " +
+                    (r->handler == &cmdQuit ? std::string("quit or quit!") : std::string("save")));
+    if (ctx.source == Source::Render && !(r->flags & kOffline))
+        return fail(quote(words[0]) + " needs a live session; a render script cannot run it");
+    const size_t n = words.size() - 1;
+    if (n < r->minArgs || n > r->maxArgs) return fail("usage: " + std::string(r->usage));
+    return r->handler(ctx, words);
+}
+
+Completions complete(const Runtime& rt, const std::string& before, const std::string& word) {
+    Completions c;
+    const auto words = splitWords(before);
+    if (words.empty()) {
+        for (const auto& row : kTable) addMatching(c.words, row.name, word);
+        return c;
+    }
+    if (const CommandInfo* r = findRow(words[0]); r && r->completer && words.size() - 1 < r->maxArgs)
+        r->completer(rt, words, word, c);
+    return c;
 }
 
 }  // namespace rackterm::app

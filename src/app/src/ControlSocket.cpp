@@ -141,15 +141,45 @@ std::vector<std::string> liveSessions() {
 
 std::vector<pollfd> ControlSocket::pollFds() const {
     std::vector<pollfd> fds = {{listen_, POLLIN, 0}};
-    for (const auto& c : clients_)
-        fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+    for (const auto& c : clients_) {
+        // A client that hung up is polled only for its replies (else POLLHUP would wake every turn).
+        const short events = static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT));
+        if (events) fds.push_back({c.fd, events, 0});
+    }
     return fds;
 }
 
 bool ControlSocket::backlog() const noexcept {
     for (const auto& c : clients_)
-        if (c.in.hasLine()) return true;
+        if (c.commands.ready()) return true;
     return false;
+}
+
+bool CommandStream::service(size_t budget, const std::function<Reply(const std::string&)>& run,
+                            const std::function<void(const Reply&)>& deliver) {
+    bool quit = false;
+    while (true) {
+        if (pending_) {
+            std::optional<Reply> r = pending_();
+            if (!r) break;
+            pending_ = nullptr;
+            quit = quit || r->quit;
+            deliver(*r);
+            continue;
+        }
+        if (budget == 0) break;
+        auto items = in_.take(1);
+        if (items.empty()) break;
+        --budget;
+        Reply r = items[0].tooLong ? Reply{false, LineFramer::kTooLong, false} : run(items[0].text);
+        if (r.waiting()) {
+            pending_ = std::move(r.pending);
+            continue;
+        }
+        quit = quit || r.quit;
+        deliver(r);
+    }
+    return quit;
 }
 
 void ControlSocket::accept() {
@@ -168,29 +198,27 @@ void ControlSocket::accept() {
 
 bool ControlSocket::readAndRun(Client& c, const std::function<Reply(const std::string&)>& run) {
     char buf[16384];
-    while (c.in.room() > 0) {  // read no further than this turn can use
-        const ssize_t n = ::recv(c.fd, buf, std::min(sizeof buf, c.in.room()), 0);
+    LineFramer& in = c.commands.input();
+    while (!c.closing && in.room() > 0) {  // read no further than this turn can use
+        const ssize_t n = ::recv(c.fd, buf, std::min(sizeof buf, in.room()), 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             c.closing = true;
             break;
         }
         if (n < 0) break;
-        c.in.append(std::string_view(buf, static_cast<size_t>(n)));
+        in.append(std::string_view(buf, static_cast<size_t>(n)));
     }
-    bool quit = false;
-    for (const auto& item : c.in.take(kLinesPerTurn)) {
-        const Reply r = item.tooLong ? Reply{false, LineFramer::kTooLong, false} : run(item.text);
-        c.out += r.line() + "\n";
-        quit = quit || r.quit;
-    }
-    return quit;
+    return c.commands.service(kLinesPerTurn, run, [&c](const Reply& r) { c.out += r.line() + "\n"; });
 }
 
 void ControlSocket::flush(Client& c) {
     while (!c.out.empty()) {
         const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n <= 0) {
-            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c.closing = true;
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                c.closing = true;
+                c.out.clear();  // nobody is left to read it
+            }
             break;
         }
         c.out.erase(0, static_cast<size_t>(n));
@@ -202,11 +230,11 @@ bool ControlSocket::service(const std::function<Reply(const std::string&)>& run)
     accept();
     bool quit = false;
     for (auto& c : clients_) {
-        if (!c.closing) quit = readAndRun(c, run) || quit;
+        quit = readAndRun(c, run) || quit;  // lines a closing client sent still run, in order
         flush(c);
     }
     for (auto it = clients_.begin(); it != clients_.end();) {
-        if (it->closing && (it->out.empty() || it->out.size() > kMaxUnread)) {
+        if (it->closing && ((it->out.empty() && it->commands.idle()) || it->out.size() > kMaxUnread)) {
             ::close(it->fd);
             it = clients_.erase(it);
         } else {

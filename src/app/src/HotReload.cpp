@@ -2,6 +2,7 @@
 
 #include <rackterm/app/Catalog.hpp>
 #include <rackterm/common/Text.hpp>
+#include <rackterm/loader/Watcher.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -53,11 +54,12 @@ void HotReload::setReporters(std::function<void(const std::string&)> log, std::f
 std::vector<std::string> HotReload::start() {
     std::vector<std::string> problems;
     nodes_.clear();  // (re)start: the nodes may have changed since
+    swaps_.clear();
     watcher_.reset();
     auto w = loader::SourceWatcher::create();
     if (!w) return {w.error()};
     watcher_ = std::move(w.value());
-    const config::Session& s = runtime_.session();
+    const config::Session s = runtime_.document();
     const std::string folder = s.path.empty() ? fs::current_path().string() : fs::absolute(s.path).parent_path().string();
     for (size_t n = 0; n < runtime_.nodeCount(); ++n) {
         auto st = std::make_unique<NodeState>();
@@ -126,6 +128,7 @@ double HotReload::nextDeadline(double now) const {
 }
 
 void HotReload::tick(double now) {
+    reportSwaps();
     for (size_t n = 0; n < nodes_.size(); ++n) {
         NodeState& st = *nodes_[n];
         if (st.running) {
@@ -184,15 +187,24 @@ void HotReload::finishBuild(size_t node) {
 }
 
 void HotReload::swap(size_t node, const std::string& prefix) {
-    NodeState& st = *nodes_[node];
-    auto r = runtime_.swapNode(node, st.module);
-    if (!r) {
-        st.state = "refused";
-        warn_(prefix + ", but the new module was refused, the old processor keeps playing: " + r.error());
-        return;
-    }
-    st.state = "ok";
-    log_(prefix + ", " + r.value().summary());
+    swaps_.push_back(PendingSwap{node, prefix, runtime_.swapNode(nodes_[node]->id, nodes_[node]->module)});
+    reportSwaps();
+}
+
+void HotReload::reportSwaps() {
+    std::erase_if(swaps_, [this](const PendingSwap& p) {
+        if (!p.result.ready()) return false;
+        NodeState& st = *nodes_[p.node];
+        const Result<SwapReport>& r = p.result.result();
+        if (!r) {
+            st.state = "refused";
+            warn_(p.prefix + ", but the new module was refused, the old processor keeps playing: " + r.error());
+        } else {
+            st.state = "ok";
+            log_(p.prefix + ", " + r.value().summary());
+        }
+        return true;
+    });
 }
 
 Reply HotReload::reload(size_t node) {
@@ -200,7 +212,7 @@ Reply HotReload::reload(size_t node) {
     NodeState& st = *nodes_[node];
     if (st.build.empty()) {
         Reply r = reloadFromModule(runtime_, node);
-        if (r.ok) st.state = "ok";
+        if (r.ok && !r.waiting()) st.state = "ok";
         return r;
     }
     if (st.running) st.pending = true;

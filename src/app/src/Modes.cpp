@@ -3,7 +3,9 @@
 #include <rackterm/app/LineFramer.hpp>
 #include <rackterm/app/Logging.hpp>
 #include <rackterm/app/Script.hpp>
+#include <rackterm/engine/JackBackend.hpp>
 #include <rackterm/engine/OfflineRender.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -35,21 +37,36 @@ void onStopSignal(int) {
 
 }  // namespace
 
-double nowSeconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+Live::Live() = default;
+
+Live::~Live() {
+    socket.reset();
+    reload.reset();
+    jack.reset();  // the JACK client closes before the engine it runs goes
+    runtime.reset();
 }
 
-CommandContext Live::context() {
-    CommandContext ctx{*runtime, jack.get()};
+CommandContext Live::context(Source source) {
+    CommandContext ctx{*runtime, source};
+    ctx.status = [this] { return status(); };
+    if (jack) ctx.ports = [this] { return jack->ports(); };
     if (reload) {
         ctx.reload = [this](size_t node) { return reload->reload(node); };
         ctx.buildStatus = [this] { return reload->status(); };
-        ctx.nodesChanged = [this] {
-            for (const auto& w : reload->start()) spdlog::warn("{}", w);
-        };
     }
     return ctx;
 }
+
+EngineStatus Live::status() const {
+    EngineStatus s = runtime->status();
+    if (jack) {
+        s.blockFrames = jack->bufferSize();
+        s.dspLoad = jack->cpuLoad();
+    }
+    return s;
+}
+
+std::string Live::clientName() const { return jack ? jack->clientName() : std::string(); }
 
 std::vector<pollfd> Live::pollFds() const {
     std::vector<pollfd> fds;
@@ -59,21 +76,28 @@ std::vector<pollfd> Live::pollFds() const {
     return fds;
 }
 
-int Live::pollTimeout(int idle) const { return socket && socket->backlog() ? 0 : idle; }
+int Live::pollTimeout(int idle) const {
+    if (socket && socket->backlog()) return 0;
+    return runtime->busy() ? std::min(idle, 2) : idle;
+}
 
 bool serviceLive(Live& live) {
     const double now = nowSeconds();
+    live.runtime->tick();
     if (live.reload) {
+        if (live.runtime->structureSerial() != live.watchedStructure) {  // add, remove, load: watch the nodes now there
+            live.watchedStructure = live.runtime->structureSerial();
+            for (const auto& w : live.reload->start()) spdlog::warn("{}", w);
+        }
         live.reload->onReadable(now);
         live.reload->tick(now);
     }
     bool quit = false;
     if (live.socket)
         quit = live.socket->service([&live](const std::string& line) {
-            CommandContext ctx = live.context();
+            CommandContext ctx = live.context(Source::Socket);
             return execute(ctx, line);
         });
-    live.runtime->tick();
     live.runtime->updateMeters(now);
     for (const auto& e : live.runtime->takeEvents(now)) spdlog::warn("{}", e);
     return quit;
@@ -147,6 +171,7 @@ int runRender(const RenderOptions& o) {
         toStderr(rt.error());
         return kExitUser;
     }
+    rt.value()->setOffline(true);
     // A script: plain lines before the first frame, `at` lines at their exact frame.
     std::vector<ScriptLine> timed;
     std::optional<Script> script;
@@ -157,14 +182,13 @@ int runRender(const RenderOptions& o) {
             return kExitUser;
         }
         script = std::move(s.value());
-        CommandContext ctx{*rt.value()};
-        ctx.offline = true;
+        CommandContext ctx{*rt.value(), Source::Render};
         for (const auto& l : script->lines) {
             if (l.atSeconds) {
                 timed.push_back(l);
                 continue;
             }
-            if (const Reply r = execute(ctx, l.command); !r.ok) {
+            if (const Reply r = finishOffline(*rt.value(), execute(ctx, l.command)); !r.ok) {
                 toStderr(script->where(l, r.text));
                 return kExitUser;
             }
@@ -176,10 +200,10 @@ int runRender(const RenderOptions& o) {
     size_t nextTimed = 0;
     std::string scriptError;
     auto hook = [&](uint64_t pos) -> uint64_t {
-        CommandContext ctx{*rt.value()};
-        ctx.offline = true;
+        CommandContext ctx{*rt.value(), Source::Render};
+        rt.value()->tick();
         while (nextTimed < timed.size() && frameOf(timed[nextTimed]) <= pos) {
-            const Reply r = execute(ctx, timed[nextTimed].command);
+            const Reply r = finishOffline(*rt.value(), execute(ctx, timed[nextTimed].command));
             if (!r.ok && scriptError.empty()) scriptError = script->where(timed[nextTimed], r.text);
             ++nextTimed;
         }
@@ -234,6 +258,7 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         *live->runtime, [](const std::string& l) { spdlog::info("{}", l); },
         [](const std::string& l) { spdlog::warn("{}", l); });
     for (const auto& w : live->reload->start()) spdlog::warn("{}", w);
+    live->watchedStructure = live->runtime->structureSerial();
     if (auto sock = ControlSocket::open(session->name); sock) {
         live->socket = std::move(sock.value());
         spdlog::info("control socket {}", live->socket->path());
@@ -261,7 +286,7 @@ std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd,
 }
 
 bool serverGone(const Live& l) {
-    if (!l.runtime->engine().events().shutdown.load()) return false;
+    if (!l.runtime->status().serverLost) return false;
     spdlog::error("the JACK server stopped; start it again and reopen the session");
     return true;
 }
@@ -278,10 +303,14 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
     auto live = startHeadless(sessionPath, stopFd, code);
     if (!live) return code;
     Live& l = *live;
-    // Run one script line: nullopt to go on, else the exit status.
-    auto runLine = [&](const ScriptLine& line) -> std::optional<int> {
-        CommandContext ctx = l.context();
-        const Reply r = execute(ctx, line.command);
+    // Lines run in order, each once the reply to the one before it is final:
+    // the plain lines at once, then the `at` lines at their times (counted
+    // from the end of the plain lines).
+    std::vector<ScriptLine> plain, timed;
+    for (const auto& line : script->lines) (line.atSeconds ? timed : plain).push_back(line);
+    std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return *a.atSeconds < *b.atSeconds; });
+    // The outcome of one final reply: nullopt to go on, else the exit status.
+    auto finish = [&](const ScriptLine& line, const Reply& r) -> std::optional<int> {
         if (!r.ok) {
             spdlog::error("{}", script->where(line, r.text));
             return kExitUser;
@@ -291,29 +320,47 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
         if (r.quit) return kExitOk;
         return std::nullopt;
     };
-    std::vector<ScriptLine> timed;
-    for (const auto& line : script->lines) {
-        if (line.atSeconds) timed.push_back(line);
-        else if (auto stop = runLine(line)) return *stop;
-    }
-    std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return *a.atSeconds < *b.atSeconds; });
-    const double start = nowSeconds();
-    size_t next = 0;
-    while (next < timed.size()) {
-        const double wait = *timed[next].atSeconds - (nowSeconds() - start);
+    size_t nextPlain = 0, nextTimed = 0;
+    double start = -1;  // when the plain lines were done
+    std::function<std::optional<Reply>()> pending;
+    const ScriptLine* pendingLine = nullptr;
+    while (true) {
+        if (pending) {
+            if (std::optional<Reply> r = pending()) {
+                pending = nullptr;
+                if (auto stop = finish(*pendingLine, *r)) return *stop;
+            }
+        }
+        while (!pending) {
+            const ScriptLine* line = nullptr;
+            if (nextPlain < plain.size()) {
+                line = &plain[nextPlain++];
+            } else {
+                if (start < 0) start = nowSeconds();
+                if (nextTimed < timed.size() && *timed[nextTimed].atSeconds <= nowSeconds() - start) line = &timed[nextTimed++];
+            }
+            if (!line) break;
+            CommandContext ctx = l.context();
+            Reply r = execute(ctx, line->command);
+            if (r.waiting()) {
+                pending = std::move(r.pending);
+                pendingLine = line;
+                break;
+            }
+            if (auto stop = finish(*line, r)) return *stop;
+        }
+        if (!pending && nextPlain == plain.size() && nextTimed == timed.size()) return kExitOk;
+        const double wait = pending || start < 0 ? 0.0 : *timed[nextTimed].atSeconds - (nowSeconds() - start);
         std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
         for (const auto& f : l.pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), l.pollTimeout(std::clamp(static_cast<int>(wait * 1000.0), 0, 50)));
+        ::poll(fds.data(), fds.size(), l.pollTimeout(std::clamp(static_cast<int>(wait * 1000.0), pending ? 2 : 0, 50)));
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             return kExitOk;
         }
         if (serviceLive(l)) return kExitOk;
-        for (; next < timed.size() && *timed[next].atSeconds <= nowSeconds() - start; ++next)
-            if (auto stop = runLine(timed[next])) return *stop;
         if (serverGone(l)) return kExitEnvironment;
     }
-    return kExitOk;
 }
 
 int runHeadless(const std::string& sessionPath) {
@@ -324,33 +371,36 @@ int runHeadless(const std::string& sessionPath) {
     // Commands on standard input when it is a pipe or file: one per line, one
     // reply line on stdout; framed like the control socket (bounded lines).
     int commandFd = ::isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
-    LineFramer input;
+    CommandStream input;
     while (true) {
-        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {input.room() > 0 ? commandFd : -1, POLLIN, 0}};
+        LineFramer& framer = input.input();
+        std::vector<pollfd> fds = {{stopFd, POLLIN, 0}, {framer.room() > 0 ? commandFd : -1, POLLIN, 0}};
         for (const auto& f : l.pollFds()) fds.push_back(f);
-        ::poll(fds.data(), fds.size(), input.hasLine() ? 0 : l.pollTimeout(50));
+        ::poll(fds.data(), fds.size(), input.ready() ? 0 : l.pollTimeout(50));
         if (fds[0].revents & POLLIN) {
             spdlog::info("stopping on signal");
             break;
         }
         if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
             char buf[4096];
-            const ssize_t n = ::read(commandFd, buf, std::min(sizeof buf, input.room()));
+            const ssize_t n = ::read(commandFd, buf, std::min(sizeof buf, framer.room()));
             if (n <= 0) {  // end of input: keep running until a signal
                 commandFd = -1;
-                input.finish();
+                framer.finish();
             } else {
-                input.append(std::string_view(buf, static_cast<size_t>(n)));
+                framer.append(std::string_view(buf, static_cast<size_t>(n)));
             }
         }
-        bool quit = false;
-        for (const auto& item : input.take(256)) {
-            CommandContext ctx = l.context();
-            const Reply r = item.tooLong ? Reply{false, LineFramer::kTooLong, false} : execute(ctx, item.text);
-            if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
-            std::fflush(stdout);
-            quit = quit || r.quit;
-        }
+        const bool quit = input.service(
+            256,
+            [&l](const std::string& line) {
+                CommandContext ctx = l.context();
+                return execute(ctx, line);
+            },
+            [](const Reply& r) {
+                if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
+                std::fflush(stdout);
+            });
         if (quit) break;
         if (serviceLive(l)) break;
         if (serverGone(l)) return kExitEnvironment;

@@ -6,13 +6,14 @@
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 #include <rackterm/engine/Player.hpp>
+#include <rackterm/engine/Recorder.hpp>
+#include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Loader.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
-#include <thread>
+#include <cstdio>
 #include <string_view>
 
 namespace rackterm::app {
@@ -28,7 +29,9 @@ std::vector<std::string> paramIds(const rackterm_processor_v2& d) {
 /// The throttle's key for xruns: never a node id (those are [a-z0-9_]).
 constexpr const char* kXrunKey = "xrun!";
 
-float toDb(float linear) { return linear > 1e-6f ? 20.0f * std::log10(linear) : -120.0f; }
+/// Without a block for this long while an operation waits, the audio is not
+/// running (no server, a stopped backend): nothing can click, go on.
+constexpr double kStallSeconds = 0.25;
 
 /// Holds a player instance for the rack's owner list.
 struct PlayerOwner {
@@ -39,58 +42,70 @@ struct PlayerOwner {
     rackterm_instance* instance;
 };
 
+std::string describeValue(const std::string& node, const rackterm_param_info& info, float v) {
+    return node + "." + info.id + " = " + formatValue(info, v);
+}
+
 }  // namespace
 
+double nowSeconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 Runtime::~Runtime() {
+    ops_.clear();
+    waits_.clear();
     if (recorder_) {
         engine_->setRecorder(nullptr);
         (void)recorder_->stop();
     }
     engine_.reset();  // racks (and with them instances) go first
+    recorder_.reset();
+    parkedRecorders_.clear();
     nodes_.clear();
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double sampleRateHz, uint32_t maxBlockFrames) {
     std::unique_ptr<Runtime> r(new Runtime);
-    r->session_ = std::move(session);
     r->sampleRate_ = sampleRateHz;
     r->maxBlockFrames_ = maxBlockFrames;
+    if (session.nodes.size() > kMaxNodes)
+        return Error{printable(session.path, kPathChars) + ": " + nodeLimitMessage(session.nodes.size())};
+    std::vector<config::NodeSpec> specs = std::move(session.nodes);
+    session.nodes.clear();
+    r->doc_ = std::move(session);
+    for (auto& spec : specs) {
+        auto proc = r->loadProcessor(spec, r->doc_.path);
+        if (!proc) return Error{proc.error()};
+        if (!proc.value().note.empty()) r->notes_.push_back(proc.value().note);
+        r->nodes_.push_back(Node{std::move(spec), std::move(proc.value()), {}});
+    }
     r->engine_ = std::make_unique<engine::Engine>();
-    if (r->session_.nodes.size() > kMaxNodes)
-        return Error{printable(r->session_.path, kPathChars) + ": " + nodeLimitMessage(r->session_.nodes.size())};
-    for (const auto& spec : r->session_.nodes)
-        if (auto ok = r->loadNode(spec); !ok) return Error{ok.error()};
-    r->publishRack(r->initialSetups());
+    r->publishRack();
+    r->journal_.markSaved(r->doc_.path);
+    r->lastBlockTime_ = nowSeconds();
     return r;
 }
 
-Result<void> Runtime::loadNode(const config::NodeSpec& spec) {
-    auto node = buildNode(spec);
-    if (!node) return Error{node.error()};
-    if (!node.value().note.empty()) notes_.push_back(node.value().note);
-    nodes_.push_back(std::move(node.value()));
-    return {};
-}
-
-Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
-    Node node{spec.id, nullptr, nullptr, nullptr, {}, {}};
+Result<Runtime::Processor> Runtime::loadProcessor(const config::NodeSpec& spec, const std::string& sessionPath) const {
+    Processor proc;
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
-        const std::string file = resolveAgainst(session_.path, spec.file);
+        const std::string file = resolveAgainst(sessionPath, spec.file);
         auto data = engine::decodeFile(file, sampleRate_);
         if (!data) return Error{spec.fileWhere.str() + ": " + data.error()};
         if (data.value()->fileChannels > 2)
-            node.note = spec.fileWhere.str() + ": " + printable(file, kPathChars) + " has " +
+            proc.note = spec.fileWhere.str() + ": " + printable(file, kPathChars) + " has " +
                         std::to_string(data.value()->fileChannels) + " channels; node '" + spec.id +
                         "' plays channels 1 and 2 (the rack is stereo)";
         auto owner = std::make_shared<PlayerOwner>(engine::createPlayer(data.value(), maxBlockFrames_));
-        node.descriptor = engine::playerDescriptor();
-        node.instance = owner->instance;
-        node.owner = owner;
+        proc.descriptor = engine::playerDescriptor();
+        proc.instance = owner->instance;
+        proc.owner = owner;
     } else {
         std::string path;
         if (!spec.path.empty()) {
-            path = resolveAgainst(session_.path, spec.path);
+            path = resolveAgainst(sessionPath, spec.path);
         } else {
             path = builtinModulePath(spec.processor);
             if (path.empty())
@@ -102,216 +117,475 @@ Result<Runtime::Node> Runtime::buildNode(const config::NodeSpec& spec) const {
         auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
         if (!inst) return Error{where + ": " + inst.error()};
         std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-        node.descriptor = &owned->descriptor();
-        node.instance = owned->get();
-        node.owner = owned;
-        node.path = path;
+        proc.descriptor = &owned->descriptor();
+        proc.instance = owned->get();
+        proc.owner = owned;
+        proc.path = path;
     }
+    const auto ids = paramIds(*proc.descriptor);
     for (const auto& p : spec.params) {
-        const auto ids = paramIds(*node.descriptor);
         auto it = std::find(ids.begin(), ids.end(), p.id);
         if (it == ids.end())
-            return Error{p.where.str() + ": node '" + spec.id + "' (" + node.descriptor->id + ") has no parameter " +
+            return Error{p.where.str() + ": node '" + spec.id + "' (" + proc.descriptor->id + ") has no parameter " +
                          quote(p.id) + didYouMean(p.id, ids)};
-        const rackterm_param_info& info = node.descriptor->params[it - ids.begin()];
+        const rackterm_param_info& info = proc.descriptor->params[it - ids.begin()];
         const float v = static_cast<float>(p.value);
         if (v < info.min || v > info.max)
             return Error{p.where.str() + ": " + spec.id + "." + p.id + " = " + std::to_string(p.value) + " is outside " +
                          formatValue(info, info.min) + " .. " + formatValue(info, info.max)};
     }
-    return node;
+    return proc;
 }
 
-std::vector<engine::NodeSetup> Runtime::initialSetups() const { return setupsFrom(nullptr); }
-
-std::vector<engine::NodeSetup> Runtime::currentSetups() const { return setupsFrom(engine_->rack()); }
-
-std::vector<engine::NodeSetup> Runtime::setupsFrom(const engine::Rack* rack) const {
-    std::vector<engine::NodeSetup> setups;
-    for (size_t n = 0; n < nodes_.size(); ++n) {
-        const Node& node = nodes_[n];
-        const config::NodeSpec& spec = session_.nodes[n];
-        engine::NodeSetup s;
-        s.id = node.id;
-        s.descriptor = node.descriptor;
-        s.instance = node.instance;
-        s.owner = node.owner;
-        const auto index = static_cast<uint32_t>(n);
-        s.bypass = rack ? rack->bypassed(index) : spec.bypass;
-        for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
-            s.values.push_back(rack ? rack->value(index, i) : node.descriptor->params[i].default_value);
-        if (!rack)
-            for (const auto& p : spec.params)
-                for (uint32_t i = 0; i < node.descriptor->param_count; ++i)
-                    if (p.id == node.descriptor->params[i].id) s.values[i] = static_cast<float>(p.value);
-        setups.push_back(std::move(s));
-    }
-    return setups;
-}
-
-void Runtime::publishRack(std::vector<engine::NodeSetup> setups) {
-    engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
-    meters_.nodes.resize(nodes_.size(), NodeMeter{});
-    holdTime_.resize(nodes_.size() * 2 + 2, 0.0);
-}
-
-std::string SwapReport::summary() const {
-    std::string s = std::to_string(params) + " parameters (+" + std::to_string(added) + " new, -" +
-                    std::to_string(removed) + " removed)";
-    for (const auto& c : clamped) s += "; clamped " + c;
+config::Session Runtime::document() const {
+    config::Session s = doc_;
+    s.nodes.reserve(nodes_.size());
+    for (const auto& n : nodes_) s.nodes.push_back(n.spec);
     return s;
 }
 
-std::string Runtime::modulePath(size_t node) const { return nodes_[node].path; }
+bool Runtime::dirty() const { return extraDirty_ || !journal_.atSaved(doc_.path); }
 
-Result<SwapReport> Runtime::swapNode(size_t n, const std::string& path) {
-    if (nodes_[n].path.empty()) return Error{"node '" + nodes_[n].id + "' is a player; it has no module to swap"};
-    // A crossfade still running finishes first (at most the crossfade time),
-    // so swaps in quick succession never cut one short.
-    for (int waited = 0; fading_ && waited < 2000; ++waited) {
-        tick();
-        if (fading_) std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    auto module = loader::loadModule(path);
-    if (!module) return Error{module.error()};
-    auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
-    if (!inst) return Error{inst.error()};
-    std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-    const rackterm_processor_v2& nd = owned->descriptor();
-    const rackterm_processor_v2& od = *nodes_[n].descriptor;
-
-    std::vector<engine::NodeSetup> setups = currentSetups();
-    engine::NodeSetup& s = setups[n];
-    SwapReport report;
-    report.params = nd.param_count;
-    std::vector<float> values(nd.param_count);
-    for (uint32_t j = 0; j < nd.param_count; ++j) {
-        const rackterm_param_info& info = nd.params[j];
-        values[j] = info.default_value;
-        bool found = false;
-        for (uint32_t i = 0; i < od.param_count && !found; ++i) {
-            if (std::string_view(od.params[i].id) != info.id) continue;
-            found = true;
-            const float old = s.values[i];
-            values[j] = std::clamp(old, info.min, info.max);
-            if (values[j] != old)
-                report.clamped.push_back(std::string(info.id) + ": " + formatValue(info, old) + " -> " + formatValue(info, values[j]));
-        }
-        if (!found) ++report.added;
-    }
-    for (uint32_t i = 0; i < od.param_count; ++i) {
-        bool kept = false;
-        for (uint32_t j = 0; j < nd.param_count && !kept; ++j) kept = std::string_view(od.params[i].id) == nd.params[j].id;
-        if (!kept) ++report.removed;
-    }
-    // The session follows: removed ids go, clamped values are written back.
-    auto& params = session_.nodes[n].params;
-    const size_t before = params.size();
-    std::erase_if(params, [&](const config::ParamSetting& p) {
-        for (uint32_t j = 0; j < nd.param_count; ++j)
-            if (p.id == nd.params[j].id) return false;
-        return true;
-    });
-    for (auto& p : params)
-        for (uint32_t j = 0; j < nd.param_count; ++j)
-            if (p.id == nd.params[j].id && p.value != values[j]) {
-                p.value = values[j];
-                dirty_ = true;
-            }
-    if (params.size() != before) dirty_ = true;
-
-    s.fadeFromDescriptor = s.descriptor;
-    s.fadeFromInstance = s.instance;
-    s.fadeFromOwner = s.owner;
-    s.fadeFrames = std::max<uint32_t>(1, static_cast<uint32_t>(session_.engine.crossfadeMs.value_or(10.0) * 0.001 * sampleRate_));
-    s.descriptor = &nd;
-    s.instance = owned->get();
-    s.owner = owned;
-    s.values = values;
-    nodes_[n] = Node{nodes_[n].id, &nd, owned->get(), owned, path, {}};
-    publishRack(std::move(setups));
-    fading_ = true;
-    return report;
+float Runtime::value(size_t node, size_t param) const {
+    const rackterm_param_info& info = nodes_[node].proc.descriptor->params[param];
+    for (const auto& p : nodes_[node].spec.params)
+        if (p.id == info.id) return static_cast<float>(p.value);
+    return info.default_value;
 }
 
-Result<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
-    if (session_.findNode(id) >= 0) return Error{"a node '" + id + "' exists already; pick another id"};
-    if (!isNodeId(id)) return Error{"node id " + quote(id) + " " + kNodeIdRule};
-    if (nodes_.size() >= kMaxNodes) return Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)};
+std::vector<float> Runtime::values(size_t n) const {
+    std::vector<float> v;
+    for (uint32_t i = 0; i < nodes_[n].proc.descriptor->param_count; ++i) v.push_back(value(n, i));
+    return v;
+}
+
+void Runtime::publishRack(const Fade& fade) {
+    std::vector<engine::NodeSetup> setups;
+    setups.reserve(nodes_.size());
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        const Node& node = nodes_[n];
+        engine::NodeSetup s;
+        s.id = node.spec.id;
+        s.descriptor = node.proc.descriptor;
+        s.instance = node.proc.instance;
+        s.owner = node.proc.owner;
+        s.values = values(n);
+        s.bypass = node.spec.bypass;
+        if (n == fade.node) {
+            s.fadeIn = fade.fadeIn;
+            if (fade.from.instance) {
+                s.fadeFromDescriptor = fade.from.descriptor;
+                s.fadeFromInstance = fade.from.instance;
+                s.fadeFromOwner = fade.from.owner;
+                s.fadeFrames = std::max<uint32_t>(
+                    1, static_cast<uint32_t>(doc_.engine.crossfadeMs.value_or(10.0) * 0.001 * sampleRate_));
+            }
+        }
+        setups.push_back(std::move(s));
+    }
+    engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
+    meterView_.nodes.resize(nodes_.size());
+}
+
+bool Runtime::audioStalled() const { return nowSeconds() - lastBlockTime_ > kStallSeconds; }
+
+bool Runtime::settled() const {
+    // Before the first block nothing plays, and a stalled audio thread plays nothing: neither can click.
+    if (offline_ || engine_->blocks() == 0 || audioStalled()) return true;
+    const engine::Rack* rack = engine_->rack();
+    if (!rack) return true;
+    if (engine_->rackPending() || engine_->appliedGeneration() < engine_->generation()) return false;
+    for (uint32_t n = 0; n < rack->nodeCount(); ++n)
+        if (!rack->fadeDone(n) || !rack->bypassSettled(n)) return false;
+    return true;
+}
+
+void Runtime::submit(Operation op) {
+    if (ops_.empty()) {  // a new wait begins: the audio has kStallSeconds to show it runs
+        lastBlocks_ = engine_->blocks();
+        lastBlockTime_ = nowSeconds();
+    }
+    ops_.push_back(std::move(op));
+    runOperations();
+}
+
+void Runtime::runOperations() {
+    if (const uint64_t b = engine_->blocks(); b != lastBlocks_) {
+        lastBlocks_ = b;
+        lastBlockTime_ = nowSeconds();
+    }
+    while (!ops_.empty()) {
+        if (!ops_.front().step()) break;
+        ops_.pop_front();
+        lastBlockTime_ = std::max(lastBlockTime_, nowSeconds() - kStallSeconds / 2);
+    }
+}
+
+void Runtime::tick() {
+    engine_->collectGarbage();
+    runOperations();
+    std::erase_if(waits_, [](const std::function<bool()>& w) { return w(); });
+}
+
+Result<size_t> Runtime::findNode(std::string_view id) const {
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].spec.id == id) return i;
+    std::vector<std::string> ids;
+    for (const auto& n : nodes_) ids.push_back(n.spec.id);
+    return Error{"no node " + quote(id) + didYouMean(id, ids) + "; `list nodes` shows them"};
+}
+
+Result<std::pair<size_t, size_t>> Runtime::findParam(std::string_view target) const {
+    const size_t dot = target.find('.');
+    if (dot == std::string_view::npos) return Error{quote(target) + " is not NODE.PARAM, e.g. gain.gain_db"};
+    auto node = findNode(target.substr(0, dot));
+    if (!node) return Error{node.error()};
+    const std::string_view pid = target.substr(dot + 1);
+    const auto ids = paramIds(descriptor(node.value()));
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] == pid) return std::make_pair(node.value(), i);
+    return Error{"node '" + nodeId(node.value()) + "' has no parameter " + quote(pid) + didYouMean(pid, ids) +
+                 "; `list params " + nodeId(node.value()) + "` shows them"};
+}
+
+// ---- edits ------------------------------------------------------------
+
+Result<void> Runtime::setValue(size_t node, size_t param, float plain, Merge merge) {
+    const rackterm_param_info& info = descriptor(node).params[param];
+    if (plain == 0.0f) plain = 0.0f;  // -0 is 0
+    if (!std::isfinite(plain) || plain < info.min || plain > info.max)
+        return Error{std::string(info.id) + " = " + std::to_string(plain) + " is outside " + formatValue(info, info.min) +
+                     " .. " + formatValue(info, info.max)};
+    auto& params = nodes_[node].spec.params;
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.id == info.id; });
+    Edit e;
+    e.kind = Edit::Kind::SetValue;
+    e.node = nodeId(node);
+    e.param = info.id;
+    if (it != params.end()) e.before = it->value;
+    e.after = plain;
+    if (it == params.end()) params.push_back({info.id, plain, {}});
+    else it->value = plain;
+    engine_->setValue(static_cast<uint32_t>(node), static_cast<uint32_t>(param), plain);
+    if (e.before != e.after) journal_.record(std::move(e), nowSeconds(), merge == Merge::Run);
+    return {};
+}
+
+void Runtime::setBypass(size_t node, bool bypass) {
+    Edit e;
+    e.kind = Edit::Kind::SetBypass;
+    e.node = nodeId(node);
+    e.bypassBefore = nodes_[node].spec.bypass;
+    e.bypassAfter = bypass;
+    nodes_[node].spec.bypass = bypass;
+    engine_->setBypass(static_cast<uint32_t>(node), bypass);
+    if (e.bypassBefore != bypass) journal_.record(std::move(e), nowSeconds());
+}
+
+Result<std::string> Runtime::applyValue(const std::string& node, const std::string& param, std::optional<double> v) {
+    auto where = findParam(node + "." + param);
+    if (!where) return Error{where.error()};
+    const auto [n, p] = where.value();
+    const rackterm_param_info& info = descriptor(n).params[p];
+    if (v && (*v < info.min || *v > info.max))
+        return Error{node + "." + param + " = " + std::to_string(*v) + " is outside the range of the processor now playing"};
+    auto& params = nodes_[n].spec.params;
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& s) { return s.id == param; });
+    if (!v) {
+        if (it != params.end()) params.erase(it);
+    } else if (it == params.end()) {
+        params.push_back({param, *v, {}});
+    } else {
+        it->value = *v;
+    }
+    engine_->setValue(static_cast<uint32_t>(n), static_cast<uint32_t>(p), value(n, p));
+    return describeValue(node, info, value(n, p));
+}
+
+Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
+    auto n = findNode(node);
+    if (!n) return Error{n.error()};
+    nodes_[n.value()].spec.bypass = bypass;
+    engine_->setBypass(static_cast<uint32_t>(n.value()), bypass);
+    return node + (bypass ? " bypassed" : " active");
+}
+
+Later<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
+    using L = Later<std::string>;
+    if (findNode(id)) return L::done(Error{"a node '" + id + "' exists already; pick another id"});
+    if (!isNodeId(id)) return L::done(Error{"node id " + quote(id) + " " + kNodeIdRule});
+    if (nodes_.size() >= kMaxNodes) return L::done(Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)});
+    if (processor == "player") return L::done(Error{"a player needs a file; add it in the session file"});
     config::NodeSpec spec;
     spec.id = id;
     const bool isPath = processor.find('/') != std::string::npos ||
                         (processor.size() > 3 && processor.substr(processor.size() - 3) == ".so");
     (isPath ? spec.path : spec.processor) = processor;
     spec.processorWhere.file = "add";
-    if (processor == "player") return Error{"a player needs a file; add it in the session file"};
-    auto node = buildNode(spec);
-    if (!node) return Error{node.error()};
-    position = std::min(position, nodes_.size());
-    std::vector<engine::NodeSetup> setups = currentSetups();
-    engine::NodeSetup s;
-    s.id = id;
-    s.descriptor = node.value().descriptor;
-    s.instance = node.value().instance;
-    s.owner = node.value().owner;
-    s.fadeIn = true;
-    for (uint32_t i = 0; i < s.descriptor->param_count; ++i) s.values.push_back(s.descriptor->params[i].default_value);
-    setups.insert(setups.begin() + static_cast<long>(position), std::move(s));
-    nodes_.insert(nodes_.begin() + static_cast<long>(position), std::move(node.value()));
-    session_.nodes.insert(session_.nodes.begin() + static_cast<long>(position), spec);
-    meters_.nodes.insert(meters_.nodes.begin() + static_cast<long>(position), NodeMeter{});
-    publishRack(std::move(setups));
-    dirty_ = true;
-    return "added " + id + " (" + nodes_[position].descriptor->id + ") at position " + std::to_string(position + 1);
+    L later;
+    submit(addOp(std::move(spec), position, true, [later](const Result<std::string>& r) { later.finish(r); }));
+    return later;
 }
 
-Result<std::string> Runtime::removeNode(size_t n, bool offline) {
-    const std::string id = nodes_[n].id;
-    throttle_.forget(id);  // a node added later under this id starts afresh
-    if (!offline) {
-        // Fade it out through its bypass first, so taking it away changes nothing audible.
-        const uint64_t gen = setBypass(n, true);
-        for (int i = 0; i < 100; ++i) {
-            tick();
-            if (engine_->appliedGeneration() >= gen && engine_->rack()->bypassSettled(static_cast<uint32_t>(n))) break;
-            std::this_thread::sleep_for(std::chrono::microseconds(500));
+Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, bool record, Done done) {
+    auto started = std::make_shared<bool>(false);
+    return Operation{[this, spec, position, record, done, started]() {
+        if (*started) return settled();  // finished once the fade-in is over
+        if (!settled()) return false;
+        *started = true;
+        if (findNode(spec.id)) {
+            done(Error{"a node '" + spec.id + "' exists already; pick another id"});
+            return true;
         }
-    }
-    std::vector<engine::NodeSetup> setups = currentSetups();
-    setups.erase(setups.begin() + static_cast<long>(n));
-    nodes_.erase(nodes_.begin() + static_cast<long>(n));
-    session_.nodes.erase(session_.nodes.begin() + static_cast<long>(n));
-    meters_.nodes.erase(meters_.nodes.begin() + static_cast<long>(n));
-    publishRack(std::move(setups));
-    dirty_ = true;
-    return "removed " + id;
+        if (nodes_.size() >= kMaxNodes) {
+            done(Error{"cannot add " + spec.id + ": " + nodeLimitMessage(nodes_.size() + 1)});
+            return true;
+        }
+        auto proc = loadProcessor(spec, doc_.path);
+        if (!proc) {
+            done(Error{proc.error()});
+            return true;
+        }
+        if (!proc.value().note.empty()) notes_.push_back(proc.value().note);
+        const size_t at = std::min(position, nodes_.size());
+        nodes_.insert(nodes_.begin() + static_cast<long>(at), Node{spec, std::move(proc.value()), {}});
+        ++structureSerial_;
+        Fade fade;
+        fade.node = at;
+        fade.fadeIn = true;
+        publishRack(fade);
+        if (record) {
+            Edit e;
+            e.kind = Edit::Kind::AddNode;
+            e.node = spec.id;
+            e.spec = spec;
+            e.position = at;
+            journal_.record(std::move(e), nowSeconds());
+        }
+        done("added " + spec.id + " (" + descriptor(at).id + ") at position " + std::to_string(at + 1));
+        return settled();
+    }};
 }
 
-Result<std::string> Runtime::loadSession(const std::string& path) {
+Later<std::string> Runtime::removeNode(const std::string& id) {
+    Later<std::string> later;
+    submit(removeOp(id, true, [later](const Result<std::string>& r) { later.finish(r); }));
+    return later;
+}
+
+Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
+    auto fading = std::make_shared<bool>(false);
+    return Operation{[this, id, record, done, fading]() {
+        if (!settled()) return false;
+        auto n = findNode(id);
+        if (!n) {
+            done(Error{n.error()});
+            return true;
+        }
+        const auto index = static_cast<uint32_t>(n.value());
+        // Fade it out through its bypass first (the document's bypass stays),
+        // so taking it away changes nothing audible.
+        if (!offline_ && !engine_->rack()->bypassed(index)) {
+            engine_->setBypass(index, true);
+            *fading = true;
+            return false;
+        }
+        Edit e;
+        e.kind = Edit::Kind::RemoveNode;
+        e.node = id;
+        e.spec = nodes_[n.value()].spec;
+        e.position = n.value();
+        throttle_.forget(id);  // a node added later under this id starts afresh
+        nodes_.erase(nodes_.begin() + static_cast<long>(n.value()));
+        ++structureSerial_;
+        publishRack();
+        if (record) journal_.record(std::move(e), nowSeconds());
+        done("removed " + id);
+        return true;
+    }};
+}
+
+Later<std::string> Runtime::loadSession(const std::string& path) {
     auto s = config::loadSession(path);
-    if (!s) return Error{s.error()};
-    std::vector<Node> fresh;
-    const config::Session old = session_;
-    session_.path = s->path;  // relative paths of the new session resolve against its own folder
-    for (const auto& spec : s->nodes) {
-        auto node = buildNode(spec);
-        if (!node) {
-            session_ = old;
-            return Error{node.error()};
+    if (!s) return Later<std::string>::done(Error{s.error()});
+    if (s.value().nodes.size() > kMaxNodes)
+        return Later<std::string>::done(Error{printable(path, kPathChars) + ": " + nodeLimitMessage(s.value().nodes.size())});
+    Later<std::string> later;
+    submit(loadOp(std::make_shared<const config::Session>(std::move(s.value())), true,
+                  [later](const Result<std::string>& r) { later.finish(r); }));
+    return later;
+}
+
+Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target, bool record, Done done) {
+    return Operation{[this, target, record, done]() {
+        if (!settled()) return false;
+        std::vector<Node> fresh;
+        for (const auto& spec : target->nodes) {
+            auto proc = loadProcessor(spec, target->path);
+            if (!proc) {
+                done(Error{proc.error()});
+                return true;
+            }
+            fresh.push_back(Node{spec, std::move(proc.value()), {}});
         }
-        fresh.push_back(std::move(node.value()));
-    }
-    for (const auto& n : fresh)
-        if (!n.note.empty()) notes_.push_back(n.note);
-    for (const auto& n : nodes_) throttle_.forget(n.id);
-    const std::string name = session_.name;
-    session_ = s.value();
-    session_.name = name;  // the JACK client and socket keep their name
-    nodes_ = std::move(fresh);
-    publishRack(initialSetups());  // the previous rack plays until the audio thread takes this one
-    meters_.nodes.assign(nodes_.size(), NodeMeter{});
-    dirty_ = false;
-    return "loaded " + path + " (" + std::to_string(nodes_.size()) + " nodes)";
+        for (const auto& n : fresh)
+            if (!n.proc.note.empty()) notes_.push_back(n.proc.note);
+        for (const auto& n : nodes_) throttle_.forget(n.spec.id);
+        Edit e;
+        e.kind = Edit::Kind::Load;
+        e.sessionBefore = std::make_shared<const config::Session>(document());
+        e.sessionAfter = target;
+        doc_ = *target;
+        doc_.nodes.clear();
+        nodes_ = std::move(fresh);
+        ++structureSerial_;
+        publishRack();  // the previous rack plays until the audio thread takes this one
+        extraDirty_ = false;
+        if (record) {
+            journal_.record(std::move(e), nowSeconds());
+            journal_.markSaved(doc_.path);  // the document is what the file holds
+        }
+        done("loaded " + printable(target->path, kPathChars) + " (" + std::to_string(nodes_.size()) + " nodes)");
+        return true;
+    }};
+}
+
+Later<std::string> Runtime::undo() {
+    Later<std::string> later;
+    submit(journalOp(true, later));
+    return later;
+}
+
+Later<std::string> Runtime::redo() {
+    Later<std::string> later;
+    submit(journalOp(false, later));
+    return later;
+}
+
+Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
+    auto inner = std::make_shared<std::optional<Operation>>();
+    return Operation{[this, undo, later, inner]() {
+        if (!*inner) {
+            if (!settled()) return false;
+            const Edit* step = undo ? journal_.undoStep() : journal_.redoStep();
+            if (!step) {
+                later.finish(Error{undo ? "nothing to undo" : "nothing to redo"});
+                return true;
+            }
+            const Edit e = *step;
+            // The journal moves now: an edit made while this one fades lands after it.
+            if (undo) journal_.stepBack();
+            else journal_.stepForward();
+            const std::string what = std::string(undo ? "undo " : "redo ") + e.what();
+            Done finish = [later, what](const Result<std::string>& r) {
+                if (r) later.finish(what + ": " + r.value());
+                else later.finish(Error{what + " failed: " + r.error()});
+            };
+            switch (e.kind) {
+                case Edit::Kind::SetValue: finish(applyValue(e.node, e.param, undo ? e.before : e.after)); return true;
+                case Edit::Kind::SetBypass: finish(applyBypass(e.node, undo ? e.bypassBefore : e.bypassAfter)); return true;
+                case Edit::Kind::AddNode:
+                    *inner = undo ? removeOp(e.node, false, finish) : addOp(e.spec, e.position, false, finish);
+                    break;
+                case Edit::Kind::RemoveNode:
+                    *inner = undo ? addOp(e.spec, e.position, false, finish) : removeOp(e.node, false, finish);
+                    break;
+                case Edit::Kind::Load: *inner = loadOp(undo ? e.sessionBefore : e.sessionAfter, false, finish); break;
+            }
+        }
+        return (**inner).step();
+    }};
+}
+
+// ---- the rest ---------------------------------------------------------
+
+Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& path) {
+    Later<SwapReport> later;
+    auto crossfading = std::make_shared<bool>(false);
+    submit(Operation{[this, id, path, later, crossfading]() {
+        if (*crossfading) {
+            if (!settled()) return false;
+            publishRack();  // without the replaced instance: it is freed with the fading rack
+            return true;
+        }
+        if (!settled()) return false;
+        auto found = findNode(id);
+        if (!found) {
+            later.finish(Error{found.error()});
+            return true;
+        }
+        const size_t n = found.value();
+        Node& node = nodes_[n];
+        if (node.proc.path.empty()) {
+            later.finish(Error{"node '" + id + "' is a player; it has no module to swap"});
+            return true;
+        }
+        auto module = loader::loadModule(path);
+        if (!module) {
+            later.finish(Error{module.error()});
+            return true;
+        }
+        auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
+        if (!inst) {
+            later.finish(Error{inst.error()});
+            return true;
+        }
+        std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+        const rackterm_processor_v2& nd = owned->descriptor();
+        const rackterm_processor_v2& od = *node.proc.descriptor;
+        const std::vector<float> current = values(n);
+        ParamMapping m = mapParameters({od.params, od.param_count}, {nd.params, nd.param_count}, current);
+        // The document follows: ids the new processor lacks go, values that
+        // moved (clamped, or kept where the default changed) are written.
+        std::vector<config::ParamSetting> params;
+        for (const auto& p : node.spec.params)
+            for (uint32_t j = 0; j < nd.param_count; ++j)
+                if (p.id == nd.params[j].id) params.push_back({p.id, m.values[j], p.where});
+        for (uint32_t j = 0; j < nd.param_count; ++j) {
+            const bool written = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.id == nd.params[j].id; });
+            if (!written && m.values[j] != nd.params[j].default_value) params.push_back({nd.params[j].id, m.values[j], {}});
+        }
+        auto sameParams = [](const std::vector<config::ParamSetting>& a, const std::vector<config::ParamSetting>& b) {
+            if (a.size() != b.size()) return false;
+            for (size_t i = 0; i < a.size(); ++i)
+                if (a[i].id != b[i].id || a[i].value != b[i].value) return false;
+            return true;
+        };
+        if (!sameParams(params, node.spec.params)) extraDirty_ = true;
+        node.spec.params = std::move(params);
+        Fade fade;
+        fade.node = n;
+        fade.from = node.proc;
+        node.proc = Processor{&nd, owned->get(), owned, path, {}};
+        publishRack(fade);
+        later.finish(std::move(m.report));
+        if (offline_) return true;
+        *crossfading = true;
+        return false;
+    }});
+    return later;
+}
+
+Later<std::string> Runtime::waitApplied(double timeoutSeconds) {
+    const uint64_t target = engine_->generation();
+    const std::string text = "applied " + std::to_string(target);
+    if (offline_) return Later<std::string>::done(text + " at the next block");
+    auto applied = [this, target] { return engine_->appliedGeneration() >= target && !engine_->rackPending(); };
+    if (applied()) return Later<std::string>::done(text);
+    Later<std::string> later;
+    const double deadline = nowSeconds() + timeoutSeconds;
+    waits_.push_back([later, applied, deadline, target, text, timeoutSeconds]() {
+        if (applied()) {
+            later.finish(text);
+            return true;
+        }
+        if (nowSeconds() < deadline) return false;
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g s", timeoutSeconds);
+        later.finish(Error{"generation " + std::to_string(target) + " not applied after " + buf + "; is the audio running?"});
+        return true;
+    });
+    return later;
 }
 
 Result<std::string> Runtime::startRecording(const std::string& path) {
@@ -323,114 +597,79 @@ Result<std::string> Runtime::startRecording(const std::string& path) {
     return "recording to " + path;
 }
 
-Result<std::string> Runtime::stopRecording(bool offline) {
-    if (!recorder_) return Error{"not recording"};
+Later<std::string> Runtime::stopRecording() {
+    if (!recorder_) return Later<std::string>::done(Error{"not recording"});
     engine_->setRecorder(nullptr);
-    if (!offline) {  // the audio thread may be inside push() for this block: let two blocks pass
-        const uint64_t target = engine_->blocks() + 2;
-        for (int i = 0; i < 2000 && engine_->blocks() < target; ++i) std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    const std::string path = recorder_->path();
-    const uint64_t dropped = recorder_->dropped();
-    auto frames = recorder_->stop();
-    recorder_.reset();
-    if (!frames) return Error{frames.error()};
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(frames.value()) / sampleRate_);
-    return "recorded " + path + " (" + buf + (dropped ? ", " + std::to_string(dropped) + " blocks lost" : "") + ")";
-}
-
-void Runtime::tick() {
-    engine_->collectGarbage();
-    if (!fading_) return;
-    const engine::Rack* rack = engine_->rack();
-    for (uint32_t n = 0; n < rack->nodeCount(); ++n)
-        if (!rack->fadeDone(n)) return;
-    fading_ = false;
-    publishRack(currentSetups());  // without the replaced instances: they are freed with the fading rack
-}
-
-float Runtime::value(size_t node, size_t param) const {
-    return engine_->rack()->value(static_cast<uint32_t>(node), static_cast<uint32_t>(param));
-}
-
-bool Runtime::bypassed(size_t node) const { return engine_->rack()->bypassed(static_cast<uint32_t>(node)); }
-
-Result<size_t> Runtime::findNode(std::string_view id) const {
-    for (size_t i = 0; i < nodes_.size(); ++i)
-        if (nodes_[i].id == id) return i;
-    return Error{"no node " + quote(id) + didYouMean(id, session_.nodeIds()) + "; `list nodes` shows them"};
-}
-
-Result<std::pair<size_t, size_t>> Runtime::findParam(std::string_view target) const {
-    const size_t dot = target.find('.');
-    if (dot == std::string_view::npos)
-        return Error{quote(target) + " is not NODE.PARAM, e.g. gain.gain_db"};
-    auto node = findNode(target.substr(0, dot));
-    if (!node) return Error{node.error()};
-    const std::string_view pid = target.substr(dot + 1);
-    const auto ids = paramIds(*nodes_[node.value()].descriptor);
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] == pid) return std::make_pair(node.value(), i);
-    return Error{"node '" + nodes_[node.value()].id + "' has no parameter " + quote(pid) +
-                 didYouMean(pid, ids) + "; `list params " + nodes_[node.value()].id + "` shows them"};
-}
-
-Result<uint64_t> Runtime::setValue(size_t node, size_t param, float plain) {
-    const rackterm_param_info& info = nodes_[node].descriptor->params[param];
-    if (plain == 0.0f) plain = 0.0f;  // -0 is 0
-    if (!std::isfinite(plain) || plain < info.min || plain > info.max)
-        return Error{std::string(info.id) + " = " + std::to_string(plain) + " is outside " + formatValue(info, info.min) +
-                     " .. " + formatValue(info, info.max)};
-    auto& params = session_.nodes[node].params;
-    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.id == info.id; });
-    if (it == params.end()) params.push_back({info.id, plain, {}});
-    else it->value = plain;
-    dirty_ = true;
-    return engine_->setValue(static_cast<uint32_t>(node), static_cast<uint32_t>(param), plain);
-}
-
-uint64_t Runtime::setBypass(size_t node, bool bypass) {
-    if (session_.nodes[node].bypass != bypass) dirty_ = true;
-    session_.nodes[node].bypass = bypass;
-    return engine_->setBypass(static_cast<uint32_t>(node), bypass);
+    auto finish = [this](bool park) -> Result<std::string> {
+        const std::string path = recorder_->path();
+        const uint64_t dropped = recorder_->dropped();
+        auto frames = recorder_->stop();
+        // The audio thread may still be inside push() when it stopped moving: keep the object until the engine goes.
+        if (park) parkedRecorders_.push_back(std::move(recorder_));
+        recorder_.reset();
+        if (!frames) return Error{frames.error()};
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(frames.value()) / sampleRate_);
+        return "recorded " + path + " (" + buf + (dropped ? ", " + std::to_string(dropped) + " blocks lost" : "") + ")";
+    };
+    if (offline_) return Later<std::string>::done(finish(false));
+    Later<std::string> later;
+    const uint64_t target = engine_->blocks() + 2;  // the audio thread may be inside push() for this block
+    auto moved = std::make_shared<std::pair<uint64_t, double>>(engine_->blocks(), nowSeconds());
+    waits_.push_back([this, later, target, moved, finish]() {
+        const uint64_t b = engine_->blocks();
+        if (b >= target) {
+            later.finish(finish(false));
+            return true;
+        }
+        if (b != moved->first) *moved = {b, nowSeconds()};
+        if (nowSeconds() - moved->second < kStallSeconds) return false;
+        later.finish(finish(true));
+        return true;
+    });
+    return later;
 }
 
 Result<std::string> Runtime::save(const std::string& path) {
-    const std::string target = path.empty() ? session_.path : path;
+    const std::string target = path.empty() ? doc_.path : path;
     if (target.empty()) return Error{"this session has no file yet; give one: save FILE.toml"};
-    if (auto r = config::saveSession(session_, target); !r) return Error{r.error()};
-    if (path.empty() || path == session_.path) dirty_ = false;
+    auto text = config::saveSession(document(), target);
+    if (!text) return Error{text.error()};
+    if (path.empty() || path == doc_.path) {
+        doc_.sourceText = text.value();
+        extraDirty_ = false;
+    }
+    journal_.markSaved(target);
     return "saved " + target;
 }
 
 void Runtime::updateMeters(double now) {
     engine::MeterFrame f;
-    const double dt = lastMeterTime_ > 0 ? std::min(now - lastMeterTime_, 1.0) : 0.0;
+    const double dt = lastMeterTime_ > 0 ? std::clamp(now - lastMeterTime_, 0.0, 1.0) : 0.0;
     lastMeterTime_ = now;
     const bool fresh = engine_->latestMeters(f) && engine_->rack() && f.rackSerial == engine_->rack()->serial();
-    const float decay = static_cast<float>(20.0 * dt);                  // peak falls 20 dB/s
-    const float rmsCoeff = static_cast<float>(1.0 - std::exp(-dt / 0.3));  // 300 ms RMS ballistics
-    auto apply = [&](NodeMeter& m, const float* peak, const float* rms, size_t holdIndex) {
-        for (int c = 0; c < 2; ++c) {
-            const float p = fresh ? toDb(peak[c]) : -120.0f;
-            m.peakDb[c] = std::max(p, m.peakDb[c] - decay);
-            const float r = fresh ? toDb(rms[c]) : -120.0f;
-            m.rmsDb[c] += (r - m.rmsDb[c]) * rmsCoeff;
-            if (p >= m.holdDb[c] || now - holdTime_[holdIndex + static_cast<size_t>(c)] > 2.0) {
-                m.holdDb[c] = p;
-                holdTime_[holdIndex + static_cast<size_t>(c)] = now;
-            }
-        }
-    };
     const float zeros[2] = {0, 0};
     const double period = f.frames ? f.frames / sampleRate_ * 1e9 : 1.0;
-    for (size_t n = 0; n < meters_.nodes.size(); ++n) {
-        apply(meters_.nodes[n], fresh ? f.nodePeak[n] : zeros, fresh ? f.nodeRms[n] : zeros, 2 + 2 * n);
-        if (fresh && f.timed) meters_.nodes[n].cpuShare = static_cast<float>(f.nodeNanoseconds[n] / period);
+    meterView_.nodes.resize(nodes_.size());
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        MeterBallistics& m = nodes_[n].meter;
+        m.update(fresh ? f.nodePeak[n] : zeros, fresh ? f.nodeRms[n] : zeros, dt, now);
+        if (fresh && f.timed) m.setCpuShare(static_cast<float>(f.nodeNanoseconds[n] / period));
+        meterView_.nodes[n] = m.reading();
     }
-    apply(meters_.master, fresh ? f.masterPeak : zeros, fresh ? f.masterRms : zeros, 0);
-    if (fresh && f.timed) meters_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
+    master_.update(fresh ? f.masterPeak : zeros, fresh ? f.masterRms : zeros, dt, now);
+    meterView_.master = master_.reading();
+    if (fresh && f.timed) meterView_.dspLoad = static_cast<float>(f.blockNanoseconds / period);
+}
+
+EngineStatus Runtime::status() const {
+    EngineStatus s;
+    s.sampleRate = sampleRate_;
+    s.blockFrames = maxBlockFrames_;
+    s.dspLoad = meterView_.dspLoad * 100.0f;
+    s.xruns = engine_->events().xruns.load();
+    s.serverLost = engine_->events().shutdown.load();
+    return s;
 }
 
 std::vector<std::string> Runtime::takeEvents(double now) {

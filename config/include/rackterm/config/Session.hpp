@@ -67,6 +67,7 @@ struct Session {
     EngineSpec engine;
     std::vector<NodeSpec> nodes;    ///< in chain order
     std::string path;               ///< the file it was loaded from ("" when new)
+    std::string sourceText;         ///< the text it was parsed from ("" when built in memory)
 
     /// Index of node `id`, or -1.
     int findNode(std::string_view id) const;
@@ -91,6 +92,7 @@ std::string formatSession(const Session& session);
 /// fsync, the old file kept as PATH~, rename onto PATH, fsync of the folder.
 /// Whatever happens (even kill -9), PATH holds either the old or the new
 /// session, never a partial one. Errors name the path and the system's reason.
-Result<void> saveSession(const Session& session, const std::string& path);
+/// Returns the text written.
+Result<std::string> saveSession(const Session& session, const std::string& path);
 
 }  // namespace rackterm::config

@@ -42,6 +42,8 @@ public:
     void publish(std::unique_ptr<Rack> rack);
     /// [control] The newest published rack (what parameter changes go to), or nullptr.
     Rack* rack() const noexcept { return newest_; }
+    /// [any] True while a published rack waits for the audio thread to take it.
+    bool rackPending() const noexcept { return pending_.load(std::memory_order_acquire) != nullptr; }
 
     /// [control] Set a node's plain value and publish; returns the new generation.
     uint64_t setValue(uint32_t node, uint32_t index, float plain);

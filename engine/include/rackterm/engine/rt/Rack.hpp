@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace rackterm::engine {
@@ -100,11 +101,14 @@ public:
                      uint32_t& nonFiniteNode) noexcept;
 
 private:
+    /// One node. Nodes are built in place in one array and never move, so
+    /// their audio-thread state (applied generation, bypass mix, fade
+    /// position, counters) is never copied or dropped.
     struct Node {
         std::string id;
-        const rackterm_processor_v2* descriptor;
-        rackterm_instance* instance;
-        uint32_t paramOffset, paramCount;
+        const rackterm_processor_v2* descriptor = nullptr;
+        rackterm_instance* instance = nullptr;
+        uint32_t paramOffset = 0, paramCount = 0;
         // audio-thread runtime
         const rackterm_processor_v2* oldDescriptor = nullptr;  // crossfading from, or nullptr
         rackterm_instance* oldInstance = nullptr;
@@ -114,13 +118,26 @@ private:
         std::atomic<uint64_t> nonFinite{0};
         std::atomic<bool> fadeDone{true};
         std::atomic<bool> bypassSettled{true};
-        Node(std::string i, const rackterm_processor_v2* d, rackterm_instance* inst, uint32_t off, uint32_t cnt)
-            : id(std::move(i)), descriptor(d), instance(inst), paramOffset(off), paramCount(cnt) {}
-        Node(Node&& o) noexcept
-            : id(std::move(o.id)), descriptor(o.descriptor), instance(o.instance), paramOffset(o.paramOffset),
-              paramCount(o.paramCount), oldDescriptor(o.oldDescriptor), oldInstance(o.oldInstance),
-              fadeLength(o.fadeLength), fadePosition(o.fadePosition), fadeDone(o.fadeDone.load()),
-              bypassSettled(o.bypassSettled.load()) {}
+        Node() = default;
+        Node(const Node&) = delete;
+        Node& operator=(const Node&) = delete;
+    };
+    static_assert(!std::is_move_constructible_v<Node>, "a node never moves: nothing of its state can be lost");
+    /// A fixed array of nodes, allocated once on the control thread.
+    class NodeArray {
+    public:
+        explicit NodeArray(size_t n = 0) : nodes_(n ? new Node[n] : nullptr), size_(n) {}
+        size_t size() const noexcept { return size_; }
+        Node& operator[](size_t i) noexcept { return nodes_[i]; }
+        const Node& operator[](size_t i) const noexcept { return nodes_[i]; }
+        void clear() noexcept {
+            nodes_.reset();
+            size_ = 0;
+        }
+
+    private:
+        std::unique_ptr<Node[]> nodes_;
+        size_t size_;
     };
     /// Run one node from `in` to `out` and measure its output into
     /// stats[2] (nullptr: only check it); false when that output was
@@ -130,7 +147,7 @@ private:
     /// Run the replaced instance beside the new one and crossfade into `out`.
     void crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept;
 
-    std::vector<Node> nodes_;
+    NodeArray nodes_;
     std::vector<std::shared_ptr<void>> owners_;
     std::vector<float> buffers_;  // 2 stereo blocks (ping-pong), 1 of silence, 1 for crossfades
     uint32_t maxBlockFrames_;

@@ -17,10 +17,34 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace rackterm::app {
+
+/// One client's command lines, run in order: a line runs only once the reply
+/// to the line before it is final (a pending reply holds the lines behind
+/// it, not other clients). Feeds on a LineFramer. [control].
+class CommandStream {
+public:
+    LineFramer& input() noexcept { return in_; }
+    /// Run up to `budget` lines through `run`, handing each final reply to
+    /// `deliver` in order (an over-long line gets LineFramer::kTooLong).
+    /// Returns true when a reply asked to quit.
+    bool service(size_t budget, const std::function<Reply(const std::string&)>& run,
+                 const std::function<void(const Reply&)>& deliver);
+    /// True while a reply is pending.
+    bool waiting() const noexcept { return static_cast<bool>(pending_); }
+    /// True when a line could run now (none pending, one complete line waits).
+    bool ready() const noexcept { return !pending_ && in_.hasLine(); }
+    /// True when nothing is left to run or answer.
+    bool idle() const noexcept { return !pending_ && !in_.hasLine(); }
+
+private:
+    LineFramer in_;
+    std::function<std::optional<Reply>()> pending_;
+};
 
 /// The folder holding control sockets (not created).
 std::string socketFolder();
@@ -44,7 +68,9 @@ public:
     const std::string& path() const noexcept { return path_; }
     /// Descriptors to poll: the listener and each client (POLLOUT while replies wait).
     std::vector<pollfd> pollFds() const;
-    /// Accept, read, run complete lines through `run`, write replies; never blocks.
+    /// Accept, read, run complete lines through `run`, write replies; never
+    /// blocks. A client's lines run in order, each after the reply to the one
+    /// before it is final; a pending reply holds only its own client.
     /// Returns true when a command asked to quit.
     bool service(const std::function<Reply(const std::string& line)>& run);
     /// True when lines are waiting beyond this turn's budget (poll with no timeout).
@@ -54,7 +80,7 @@ public:
 private:
     struct Client {
         int fd;
-        LineFramer in;
+        CommandStream commands;
         std::string out;
         bool closing = false;
     };

@@ -9,7 +9,6 @@
 
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Runtime.hpp>
-#include <rackterm/loader/Watcher.hpp>
 
 #include <poll.h>
 
@@ -17,6 +16,10 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+namespace rackterm::loader {
+class SourceWatcher;
+}
 
 namespace rackterm::app {
 
@@ -61,8 +64,16 @@ private:
     void startBuild(size_t node);
     void finishBuild(size_t node);
     void swap(size_t node, const std::string& prefix);
+    /// Report swaps that were waiting for an earlier operation and are done now.
+    void reportSwaps();
 
+    struct PendingSwap {
+        size_t node;
+        std::string prefix;
+        Later<SwapReport> result;
+    };
     Runtime& runtime_;
+    std::vector<PendingSwap> swaps_;
     std::function<void(const std::string&)> log_, warn_;
     std::unique_ptr<loader::SourceWatcher> watcher_;
     std::vector<std::unique_ptr<NodeState>> nodes_;

@@ -7,10 +7,13 @@
 #include <rackterm/app/HotReload.hpp>
 #include <rackterm/app/Runtime.hpp>
 #include <rackterm/common/Result.hpp>
-#include <rackterm/engine/JackBackend.hpp>
 
 #include <memory>
 #include <string>
+
+namespace rackterm::engine {
+class JackBackend;
+}
 
 namespace rackterm::app {
 
@@ -32,18 +35,26 @@ struct RenderOptions {
 /// terminal; a summary line on stdout. 0, or 1 with one error line.
 int runRender(const RenderOptions& options);
 
-/// A session running live on JACK. Members are destroyed in reverse order:
-/// the JACK client closes before the runtime (and its engine) goes.
+/// A session running live on JACK. The destructor closes the JACK client
+/// before the runtime (and its engine) goes.
 struct Live {
     std::unique_ptr<Runtime> runtime;
     std::unique_ptr<engine::JackBackend> jack;
     std::unique_ptr<HotReload> reload;  ///< watches and rebuilds; started by openLive
     std::unique_ptr<ControlSocket> socket;  ///< commands from other programs; nullptr when it could not open
-    /// A command context wired to this session (JACK, reload, build status).
-    CommandContext context();
+    uint64_t watchedStructure = 0;          ///< Runtime::structureSerial() hot reload last watched
+    Live();
+    ~Live();
+    /// A command context wired to this session (status, ports, reload, build status).
+    CommandContext context(Source source = Source::Socket);
+    /// The engine's state with JACK's buffer size and DSP load.
+    EngineStatus status() const;
+    /// The JACK client's name ("" when none).
+    std::string clientName() const;
     /// Descriptors the control loop polls for this session (reload, socket).
     std::vector<pollfd> pollFds() const;
-    /// Poll timeout in ms: `idle`, or 0 while socket lines wait.
+    /// Poll timeout in ms: `idle`, 0 while socket lines wait, at most 2 while
+    /// operations are pending (a fade-out completes within a few ms).
     int pollTimeout(int idle) const;
 };
 /// Open `sessionPath` on JACK: client named after the session, rack at the
@@ -63,9 +74,6 @@ int runHeadless(const std::string& sessionPath);
 
 /// Route SIGINT, SIGTERM and SIGHUP to a self-pipe; returns its read end.
 int installStopSignals();
-
-/// Seconds on the steady clock (for HotReload and meters).
-double nowSeconds();
 
 /// One turn of a live session's control loop after poll(): hot-reload
 /// events and builds, control-socket commands, finished swaps, meters,

@@ -1,47 +1,67 @@
-// Runtime: one open session wired to one engine. Loads every node's
-// processor, checks the session's parameter ids and values against the
-// processors' tables (errors carry the session's file:line:column), builds
-// and publishes the rack, and carries out parameter and bypass changes,
-// keeping the session (what `save` writes) in step with what plays.
+// Runtime: the session document of one open session and the engine that
+// plays it.
+//
+// The document (nodes with id, processor, parameters, bypass, watch, file)
+// is the single source of truth. The engine's rack is a projection of it:
+// every rack is built from the document, never kept in step beside it.
+// Every change a command makes is an edit in the journal, so it can be
+// undone and redone; the unsaved flag follows the journal.
+//
+// Changes to the rack's structure (add, remove, load, hot swap, and undo or
+// redo of them) are operations run one after another by the control loop:
+// each starts once the rack it changes has settled (no fade or crossfade
+// running) and may wait for the audio thread (a removed node is faded out
+// first, a swapped one crossfades). Nothing here sleeps: a call returns at
+// once, with a Later that tick() completes. Parameter and bypass changes
+// apply at once. Offline (setOffline), nothing waits for the audio thread.
 //
 // All member functions are [control].
 #pragma once
 
 #include <rackterm/app/EventThrottle.hpp>
+#include <rackterm/app/Journal.hpp>
+#include <rackterm/app/Later.hpp>
+#include <rackterm/app/Meters.hpp>
+#include <rackterm/app/ParamMapping.hpp>
 #include <rackterm/common/Result.hpp>
 #include <rackterm/config/Session.hpp>
-#include <rackterm/engine/Recorder.hpp>
-#include <rackterm/engine/rt/Engine.hpp>
+#include <rackterm/processor.h>
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+namespace rackterm::engine {
+class Engine;
+class Recorder;
+}  // namespace rackterm::engine
+
 namespace rackterm::app {
 
-/// Meter readings after ballistics, in dBFS (-inf shown as -120).
-struct NodeMeter {
-    float peakDb[2] = {-120, -120};
-    float rmsDb[2] = {-120, -120};
-    float holdDb[2] = {-120, -120};
-    float cpuShare = 0;  ///< share of the block period this node took, 0..1
-};
-
+/// The meters of every node (chain order) and the master, after ballistics.
 struct MeterView {
     std::vector<NodeMeter> nodes;
     NodeMeter master;
     float dspLoad = 0;  ///< rack time / block period, 0..1
 };
 
-/// What a hot swap did to a node's parameters.
-struct SwapReport {
-    size_t params = 0;                 ///< parameters of the new processor
-    size_t added = 0, removed = 0;     ///< ids new in it / gone from it
-    std::vector<std::string> clamped;  ///< "id: 30.0 dB -> 24.0 dB" for values moved into a new range
-    /// "6 parameters (+2 new, -1 removed)" plus clamp notes.
-    std::string summary() const;
+/// What the status line and `status` show of the engine, as plain values.
+struct EngineStatus {
+    double sampleRate = 0;     ///< Hz
+    uint32_t blockFrames = 0;  ///< frames per block (JACK's buffer size live)
+    float dspLoad = 0;         ///< percent of the block period (JACK's estimate live)
+    uint64_t xruns = 0;        ///< since the session opened
+    bool serverLost = false;   ///< the JACK server went away
+};
+
+/// How a value change joins the journal.
+enum class Merge {
+    No,   ///< its own undo step
+    Run,  ///< joins the previous step when it set the same parameter under a second ago (held keys, nudge)
 };
 
 class Runtime {
@@ -54,72 +74,115 @@ public:
     static Result<std::unique_ptr<Runtime>> open(config::Session session, double sampleRateHz,
                                                  uint32_t maxBlockFrames);
     ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
 
+    /// The engine the backends run (JACK's process callback, the offline
+    /// render, tests playing the audio thread). Declared only: include
+    /// <rackterm/engine/rt/Engine.hpp> to use it.
     engine::Engine& engine() noexcept { return *engine_; }
     const engine::Engine& engine() const noexcept { return *engine_; }
-    const config::Session& session() const noexcept { return session_; }
+
+    // ---- the document -------------------------------------------------
+    /// The session as it is now (what `save` writes): a copy.
+    config::Session document() const;
+    /// The [session] name and the file the document came from ("" when none).
+    const std::string& name() const noexcept { return doc_.name; }
+    const std::string& path() const noexcept { return doc_.path; }
+    /// The document's [engine] table.
+    const config::EngineSpec& engineSpec() const noexcept { return doc_.engine; }
     double sampleRate() const noexcept { return sampleRate_; }
     uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
-    bool dirty() const noexcept { return dirty_; }
+    /// True when the document differs from its file: the journal is not at
+    /// the state last saved or loaded, or a hot swap changed values since.
+    bool dirty() const;
 
     size_t nodeCount() const noexcept { return nodes_.size(); }
-    const std::string& nodeId(size_t n) const { return nodes_[n].id; }
-    const rackterm_processor_v2& descriptor(size_t n) const { return *nodes_[n].descriptor; }
+    const std::string& nodeId(size_t n) const { return nodes_[n].spec.id; }
+    const config::NodeSpec& nodeSpec(size_t n) const { return nodes_[n].spec; }
+    const rackterm_processor_v2& descriptor(size_t n) const { return *nodes_[n].proc.descriptor; }
+    /// A parameter's plain value: the document's, else the processor's default.
     float value(size_t node, size_t param) const;
-    bool bypassed(size_t node) const;
+    bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
+    /// The module file a node was loaded from ("" for the player).
+    const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
+    /// Counts structural changes (add, remove, load, swap): hot reload re-watches when it moves.
+    uint64_t structureSerial() const noexcept { return structureSerial_; }
 
     /// Index of node `id`; error with did-you-mean.
     Result<size_t> findNode(std::string_view id) const;
     /// Node and parameter indices of "NODE.PARAM"; error with did-you-mean.
     Result<std::pair<size_t, size_t>> findParam(std::string_view target) const;
 
-    /// Set a plain value (must be in range) and send it to the audio thread.
-    /// Returns the generation that carries it.
-    Result<uint64_t> setValue(size_t node, size_t param, float plain);
+    // ---- edits (journaled) --------------------------------------------
+    /// Set a plain value (must be finite and in range; -0 becomes 0) in the
+    /// document and send it to the audio thread. One undo step, or part of
+    /// the previous one with Merge::Run.
+    Result<void> setValue(size_t node, size_t param, float plain, Merge merge = Merge::No);
     /// Set or clear a node's bypass (crossfaded on the audio thread).
-    uint64_t setBypass(size_t node, bool bypass);
-
-    /// Hot swap: replace node `node`'s processor by a new instance of the
-    /// module at `modulePath` (loaded from a private copy). The new instance
-    /// gets every current value whose id still exists (clamped to its range),
-    /// defaults for new ids; removed ids are dropped (also from the session).
-    /// The rack that carries it crossfades from the old instance over the
-    /// session's crossfade time. On any error the old processor keeps playing.
-    Result<SwapReport> swapNode(size_t node, const std::string& modulePath);
-    /// The module file a node was loaded from ("" for the player).
-    std::string modulePath(size_t node) const;
-    /// [control, often] Finish swaps whose crossfade is over: publish a rack
-    /// without the replaced instances so they (and unused modules) are freed.
-    void tick();
-    /// True while a swap's crossfade is still running.
-    bool swapping() const noexcept { return fading_; }
-
+    void setBypass(size_t node, bool bypass);
     /// Add a node `id` running `processor` (a built-in name or a .so path) at
-    /// chain position `position` (0 = first; >= nodeCount() = last). The rack
-    /// that carries it fades it in from bypass over 5 ms (no click).
-    Result<std::string> addNode(const std::string& id, const std::string& processor, size_t position);
-    /// Remove a node: it is bypassed (5 ms crossfade), then a rack without it
-    /// goes out. Live, this waits (at most ~50 ms) for the bypass to settle;
-    /// with `offline`, the rack changes at once.
-    Result<std::string> removeNode(size_t node, bool offline);
-    /// Replace the session's nodes by those of the session at `path` (the
-    /// JACK client name and connections stay). The running session goes on
-    /// when the new one fails to load.
-    Result<std::string> loadSession(const std::string& path);
+    /// chain position `position` (0 = first; >= nodeCount() = last), faded
+    /// in from bypass (no click). Errors: id taken or malformed, the node
+    /// limit, a processor that does not load.
+    Later<std::string> addNode(const std::string& id, const std::string& processor, size_t position);
+    /// Remove node `id`: it is faded out through its bypass, then a rack
+    /// without it goes out.
+    Later<std::string> removeNode(const std::string& id);
+    /// Replace the document by the session at `path` (the JACK client and
+    /// control socket keep their name). The running session goes on when the
+    /// new one fails to load.
+    Later<std::string> loadSession(const std::string& path);
+    /// Reverse the newest edit / repeat the newest undone one, through the
+    /// same paths as the edit (a removed node comes back faded in at its
+    /// place with its values and bypass). Error when there is nothing to undo / redo.
+    Later<std::string> undo();
+    Later<std::string> redo();
+    const Journal& journal() const noexcept { return journal_; }
+
+    // ---- the rest -----------------------------------------------------
+    /// Hot swap: replace node `id`'s processor by a new instance of the
+    /// module at `modulePath` (loaded from a private copy). Values map by
+    /// mapParameters(); removed ids leave the document, clamped values are
+    /// written to it (not an undo step). The rack crossfades from the old
+    /// instance over the session's crossfade time. The Later is ready when
+    /// the new instance plays; on any error the old one keeps playing.
+    Later<SwapReport> swapNode(const std::string& id, const std::string& modulePath);
+    /// True while a swap's crossfade is running or an operation waits.
+    bool swapping() const noexcept { return !ops_.empty(); }
+    /// True while operations or waits are pending (tick() has work).
+    bool busy() const noexcept { return !ops_.empty() || !waits_.empty(); }
+
+    /// Ready once the audio thread has applied every change made so far;
+    /// an error after `timeoutSeconds` when it does not move.
+    Later<std::string> waitApplied(double timeoutSeconds = 5.0);
 
     /// Record the master output to `path` (format from its extension).
     Result<std::string> startRecording(const std::string& path);
-    /// Stop recording; waits for the audio thread to leave the recorder
-    /// unless `offline`. Reports frames written and blocks dropped.
-    Result<std::string> stopRecording(bool offline);
+    /// Stop recording: ready once the audio thread has left the recorder
+    /// (two blocks) and the file is closed. Reports frames written and
+    /// blocks dropped.
+    Later<std::string> stopRecording();
     bool recording() const noexcept { return recorder_ != nullptr; }
 
-    /// Save to `path` ("" = the session's own file). Clears the unsaved flag.
+    /// Save to `path` ("" = the session's own file), keeping the file's
+    /// comments and layout. Saving to the own file clears the unsaved flag.
     Result<std::string> save(const std::string& path);
+
+    /// Offline render: operations never wait for the audio thread (racks
+    /// change at the next block).
+    void setOffline(bool offline) noexcept { offline_ = offline; }
+    bool offline() const noexcept { return offline_; }
+
+    /// [control, often] Free racks the audio thread handed back, advance
+    /// pending operations and waits.
+    void tick();
 
     /// Read the newest meters and apply ballistics; `now` in seconds.
     void updateMeters(double now);
-    const MeterView& meters() const noexcept { return meters_; }
+    const MeterView& meters() const noexcept { return meterView_; }
+    /// The engine as plain values (rate, block, DSP load, xruns, server lost).
+    EngineStatus status() const;
     /// New engine events as log lines at time `now` (seconds): xruns and
     /// NaN/Inf output muted per node, each rate-limited (the first at once,
     /// then a count at most every 5 s), and notes from loading (a sound file
@@ -127,41 +190,82 @@ public:
     std::vector<std::string> takeEvents(double now);
 
 private:
-    struct Node {
-        std::string id;
-        const rackterm_processor_v2* descriptor;
-        rackterm_instance* instance;
-        std::shared_ptr<void> owner;
-        std::string path;  // module file ("" for the player)
-        std::string note;  // a warning from loading it, or ""
+    /// A loaded processor: what a rack node runs.
+    struct Processor {
+        const rackterm_processor_v2* descriptor = nullptr;
+        rackterm_instance* instance = nullptr;
+        std::shared_ptr<void> owner;  // keeps instance and module alive
+        std::string path;             // module file ("" for the player)
+        std::string note;             // a warning from loading it, or ""
     };
-    Runtime() = default;
-    Result<void> loadNode(const config::NodeSpec& spec);
-    /// Load a node's processor and check its parameters, without adding it.
-    Result<Node> buildNode(const config::NodeSpec& spec) const;
-    /// The rack as it plays now (values and bypass from the newest rack).
-    std::vector<engine::NodeSetup> currentSetups() const;
-    /// The rack as the session file describes it (values and bypass from the session).
-    std::vector<engine::NodeSetup> initialSetups() const;
-    std::vector<engine::NodeSetup> setupsFrom(const engine::Rack* rack) const;
-    void publishRack(std::vector<engine::NodeSetup> setups);
+    /// One node of the document with what plays it.
+    struct Node {
+        config::NodeSpec spec;
+        Processor proc;
+        MeterBallistics meter;
+    };
+    /// One queued operation: step() runs it on; true once it is finished.
+    struct Operation {
+        std::function<bool()> step;
+    };
+    /// Extra state for one node of the next rack (a fade in, a crossfade).
+    struct Fade {
+        size_t node = SIZE_MAX;
+        bool fadeIn = false;
+        Processor from;  // swap: the instance crossfaded from
+    };
 
-    config::Session session_;
-    std::unique_ptr<engine::Engine> engine_;
+    Runtime() = default;
+    /// Load a node's processor and check its parameters against it.
+    Result<Processor> loadProcessor(const config::NodeSpec& spec, const std::string& sessionPath) const;
+    /// Build a rack from the document (plus `fade`) and publish it.
+    void publishRack(const Fade& fade);
+    void publishRack() { publishRack(Fade{SIZE_MAX, false, {}}); }
+    /// The document's plain values of node `n`, table order.
+    std::vector<float> values(size_t n) const;
+    /// True when the newest rack has no fade running and the audio thread
+    /// took every change (or the audio is not running, or offline).
+    bool settled() const;
+    bool audioStalled() const;
+    void submit(Operation op);
+    void runOperations();
+
+    // Operations. `record`: add an undo step when done; `done` gets the result.
+    using Done = std::function<void(const Result<std::string>&)>;
+    Operation addOp(config::NodeSpec spec, size_t position, bool record, Done done);
+    Operation removeOp(std::string id, bool record, Done done);
+    Operation loadOp(std::shared_ptr<const config::Session> target, bool record, Done done);
+    Operation journalOp(bool undo, Later<std::string> later);
+    /// Set one parameter's document value (nullopt: back to the default) and send it.
+    Result<std::string> applyValue(const std::string& node, const std::string& param, std::optional<double> value);
+    Result<std::string> applyBypass(const std::string& node, bool bypass);
+
+    config::Session doc_;  // name, engine, path, sourceText; its nodes are nodes_[i].spec
     std::vector<Node> nodes_;
+    std::unique_ptr<engine::Engine> engine_;
+    Journal journal_;
+    bool extraDirty_ = false;  // a hot swap changed values the journal does not hold
     double sampleRate_ = 48000;
     uint32_t maxBlockFrames_ = 256;
-    bool dirty_ = false;
-    bool fading_ = false;
-    MeterView meters_;
+    bool offline_ = false;
+    uint64_t structureSerial_ = 0;
+    std::deque<Operation> ops_;
+    std::vector<std::function<bool()>> waits_;  // each true once finished
+    uint64_t lastBlocks_ = 0;
+    double lastBlockTime_ = 0;
+    MeterView meterView_;
+    MeterBallistics master_;
     double lastMeterTime_ = 0;
-    std::vector<double> holdTime_;
     uint64_t seenXruns_ = 0;
     uint64_t seenRackSerial_ = 0;
     std::vector<uint64_t> seenNonFinite_;  // per node of the rack with seenRackSerial_
     EventThrottle throttle_;
     std::vector<std::string> notes_;       // warnings from loading, for takeEvents
     std::unique_ptr<engine::Recorder> recorder_;
+    std::vector<std::unique_ptr<engine::Recorder>> parkedRecorders_;  // stopped while the audio thread stood still
 };
+
+/// Seconds on the steady clock.
+double nowSeconds();
 
 }  // namespace rackterm::app
