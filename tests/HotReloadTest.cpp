@@ -1,7 +1,9 @@
 // The hot-reload pipeline on a real processor project compiled by g++:
-// watch filters, debounce and build counting, a failed build that changes
-// nothing audible and shows the compiler's error, and the fix that swaps.
-// The test thread plays the audio thread between polls.
+// watch filters and which events count, builds started on the first write
+// (no debounce) with one pending build behind a running one, saves by
+// rename, a failed build that changes nothing audible and shows the
+// compiler's error, and the fix that swaps; a replaced module swapped once
+// settled. The test thread plays the audio thread between polls.
 #include "support/Support.hpp"
 
 #include <rackterm/engine/rt/Engine.hpp>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace rackterm;
@@ -50,7 +53,12 @@ protected:
         ASSERT_TRUE(r) << r.error();
         rt = std::move(r.value());
         hot = std::make_unique<app::HotReload>(
-            *rt, [this](const std::string& l) { log.push_back(l); }, [this](const std::string& l) { warnings.push_back(l); });
+            *rt,
+            [this](const std::string& l) {
+                if (l.rfind("building ", 0) == 0 && buildingAt == 0) buildingAt = now();
+                log.push_back(l);
+            },
+            [this](const std::string& l) { warnings.push_back(l); });
         ASSERT_TRUE(hot->start().empty());
     }
     void TearDown() override {
@@ -80,9 +88,12 @@ protected:
         rt->engine().process(ins, outs, 256);
         return l[255];
     }
-    void save(const std::string& text) { test::writeText(dir + "/proc/src/proc.cpp", text); }
+    void save(const std::string& text) { test::writeText(source(), text); }
+    std::string source() const { return dir + "/proc/src/proc.cpp"; }
+    bool settled() { return !hot->busy(0) && !rt->swapping(); }
 
     std::string dir;
+    double buildingAt = 0;  // when the first "building p..." line came (steady clock, seconds)
     std::unique_ptr<app::Runtime> rt;
     std::unique_ptr<app::HotReload> hot;
     std::vector<std::string> log, warnings;
@@ -119,6 +130,165 @@ TEST(Watcher, RecursiveAndNewFolders) {
     for (const auto& e : events) names.push_back(fs::path(e.path).filename().string());
     EXPECT_NE(std::find(names.begin(), names.end(), "fresh.cpp"), names.end());
     EXPECT_EQ(std::find(names.begin(), names.end(), ".deep.hpp.swp"), names.end());
+    fs::remove_all(d);
+}
+
+namespace {
+/// What the watcher reports after a moment: "name" for a complete file, "-name" for one gone.
+std::vector<std::string> settledEvents(loader::SourceWatcher& w) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::vector<std::string> out;
+    for (const auto& e : w.read()) out.push_back((e.removed ? "-" : "") + fs::path(e.path).filename().string());
+    return out;
+}
+using Names = std::vector<std::string>;
+double steadySeconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+TEST(Watcher, ReportsSourcesWhenComplete) {
+    const std::string d = test::tempDir("watchrules");
+    auto w = loader::SourceWatcher::create();
+    ASSERT_TRUE(w);
+    loader::SourceWatcher& watcher = *w.value();
+    ASSERT_TRUE(watcher.watchSources(1, d));
+    // The module folder is the source folder: watching the module must not narrow the sources' events.
+    ASSERT_TRUE(watcher.watchModule(2, d + "/libx.so"));
+    {
+        std::ofstream f(d + "/a.cpp");  // IN_CREATE
+        f << "int a;";
+        f.flush();
+        EXPECT_EQ(settledEvents(watcher), Names{}) << "a file still being written is not reported";
+    }  // IN_CLOSE_WRITE
+    EXPECT_EQ(settledEvents(watcher), Names{"a.cpp"});
+    fs::create_symlink(d + "/a.cpp", d + "/b.hpp");  // no close follows a link
+    EXPECT_EQ(settledEvents(watcher), Names{"b.hpp"});
+    fs::rename(d + "/a.cpp", d + "/a.cpp~");  // vim's backup: the backup itself is ignored
+    EXPECT_EQ(settledEvents(watcher), Names{"-a.cpp"});
+    fs::remove(d + "/b.hpp");
+    EXPECT_EQ(settledEvents(watcher), Names{"-b.hpp"});
+    test::writeText(d + "/.c.cpp.tmp", "int c;");
+    fs::rename(d + "/.c.cpp.tmp", d + "/c.cpp");  // a temporary renamed over the file
+    EXPECT_EQ(settledEvents(watcher), Names{"c.cpp"});
+    fs::create_directories(d + "/sub");
+    EXPECT_EQ(settledEvents(watcher), Names{}) << "an empty new folder";
+    fs::rename(d + "/sub", d + "/sub2");
+    EXPECT_EQ(settledEvents(watcher), (Names{"-sub", "sub2"}));
+    test::writeText(d + "/sub2/d.cpp", "int d;");
+    EXPECT_EQ(settledEvents(watcher), Names{"d.cpp"}) << "the renamed folder is watched under its new name";
+    test::writeText(d + "/libx.so", "not really");
+    EXPECT_EQ(settledEvents(watcher), Names{"libx.so"});
+    fs::remove_all(d);
+}
+
+TEST_F(HotReloadTest, FirstWriteStartsOneBuildAtOnce) {
+    const double saved = now();
+    save(processorSource("2", 0.5f));
+    ASSERT_TRUE(runUntil([&] { return buildingAt > 0; }, 5)) << "no build started";
+    // A functional check that nothing debounces (a debounce waits 300 ms or
+    // more after the save), not a speed target: bench/reload_latency has that.
+    EXPECT_LT(buildingAt - saved, 0.15);
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 1u);
+    EXPECT_STREQ(rt->descriptor(0).version, "2");
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+TEST_F(HotReloadTest, SavesDuringABuildGiveExactlyOnePendingBuild) {
+    save(processorSource("a", 0.9f));
+    ASSERT_TRUE(runUntil([&] { return buildingAt > 0; }, 5));
+    save(processorSource("b", 0.9f));
+    ASSERT_TRUE(runUntil([&] { return hot->status().find("(+1 pending)") != std::string::npos; }, 5)) << hot->status();
+    save(processorSource("c", 0.25f));
+    runUntil([] { return false; }, 0.05);
+    // g++ takes far longer than these 50 ms, so the first build still runs.
+    EXPECT_EQ(hot->status(), "p: building (+1 pending), 1 builds");
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 90));
+    EXPECT_EQ(hot->buildsStarted(0), 2u) << "the running build and one pending";
+    EXPECT_STREQ(rt->descriptor(0).version, "c");
+    EXPECT_NEAR(playBlock(), 0.125f, 1e-6) << "the last save is heard";
+}
+
+TEST_F(HotReloadTest, NewFileBuildsWhenItsWriterClosesIt) {
+    {
+        std::ofstream f(dir + "/proc/src/extra.hpp");
+        f << "#pragma once\n";
+        f.flush();
+        runUntil([] { return false; }, 0.5);
+        EXPECT_EQ(hot->buildsStarted(0), 0u) << "no build of a file still being written";
+        f << "constexpr int kExtra = 1;\n";
+    }
+    ASSERT_TRUE(runUntil([&] { return buildingAt > 0; }, 5));
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 1u);
+}
+
+TEST_F(HotReloadTest, SavesByRenameBuildOnceOnTheNewFile) {
+    // vim's and Emacs's save: the file renamed to a backup, a new one written
+    // (vim fsyncs it first, hence the pause), the backup removed.
+    fs::rename(source(), source() + "~");
+    runUntil([] { return false; }, 0.05);
+    EXPECT_EQ(hot->buildsStarted(0), 0u) << "no build while the file is missing";
+    save(processorSource("vim", 0.5f));
+    fs::remove(source() + "~");
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 1u);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+    EXPECT_STREQ(rt->descriptor(0).version, "vim");
+    // JetBrains, gedit, sed -i: a temporary renamed over the file.
+    test::writeText(dir + "/proc/src/.proc.cpp.tmp", processorSource("renamed", 0.25f));
+    fs::rename(dir + "/proc/src/.proc.cpp.tmp", source());
+    ASSERT_TRUE(runUntil([&] { return hot->buildsStarted(0) == 2u; }, 5));
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 2u);
+    EXPECT_STREQ(rt->descriptor(0).version, "renamed");
+}
+
+TEST_F(HotReloadTest, DeletedSourceBuildsAfterAShortWait) {
+    test::writeText(dir + "/proc/src/unused.hpp", "#pragma once\n");
+    ASSERT_TRUE(runUntil([&] { return settled() && hot->buildsStarted(0) == 1u; }, 60));
+    fs::remove(dir + "/proc/src/unused.hpp");
+    ASSERT_TRUE(runUntil([&] { return hot->buildsStarted(0) == 2u; }, 5)) << "a real deletion is built too";
+    ASSERT_TRUE(runUntil([&] { return settled(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(0), 2u);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+TEST(HotReloadModule, ReplacedModuleSwapsOnceSettled) {
+    const std::string d = test::tempDir("hotmodule");
+    const std::string module = d + "/libswap.so";
+    fs::copy_file(test::fixtureDir() + "/libfixture_swap_1.so", module);
+    test::writeText(d + "/s.toml", "[[node]]\nid = \"sw\"\npath = \"" + module + "\"\n");
+    auto s = config::loadSession(d + "/s.toml");
+    ASSERT_TRUE(s) << s.error();
+    auto r = app::Runtime::open(s.value(), 48000, 256);
+    ASSERT_TRUE(r) << r.error();
+    app::Runtime& rt = *r.value();
+    std::vector<std::string> log, warnings;
+    app::HotReload hot(
+        rt, [&](const std::string& l) { log.push_back(l); }, [&](const std::string& l) { warnings.push_back(l); });
+    ASSERT_TRUE(hot.start().empty());
+    auto loop = [&](double seconds) {
+        const double end = steadySeconds() + seconds;
+        while (steadySeconds() < end) {
+            auto fds = hot.pollFds();
+            ::poll(fds.data(), fds.size(), 5);
+            hot.onReadable(steadySeconds());
+            hot.tick(steadySeconds());
+            rt.tick();
+        }
+    };
+    // A module written by two writers in a row (a linker, then strip): the
+    // half-written first one must never be loaded. The second comes well
+    // within the settle time (100 ms).
+    const std::string whole = test::readText(test::fixtureDir() + "/libfixture_swap_2.so");
+    test::writeText(module, whole.substr(0, whole.size() / 3));
+    loop(0.02);
+    test::writeText(module, whole);
+    loop(0.5);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+    EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.find("sw: module replaced") == 0; }), 1)
+        << (log.empty() ? "" : log.back());
+    EXPECT_STREQ(rt.descriptor(0).version, "2.0.0");
     fs::remove_all(d);
 }
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 extern char** environ;
 
@@ -32,6 +34,15 @@ bool ignoredName(const std::string& name) {
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+/// An IN_CREATE that no IN_CLOSE_WRITE follows: a symbolic link, or a hard
+/// link to a file that already existed. A new regular file is reported when
+/// its writer closes it; one already gone is reported by its IN_DELETE.
+bool createdWhole(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return false;
+    return S_ISLNK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 1);
+}
 
 }  // namespace
 
@@ -72,6 +83,18 @@ void SourceWatcher::addTree(int key, const std::string& root, const std::string&
         if (e.is_directory(ec) && !ignoredFolder(e.path().filename().string())) addTree(key, root, e.path().string());
 }
 
+void SourceWatcher::removeTree(const std::string& folder) {
+    for (auto it = watches_.begin(); it != watches_.end();) {
+        const std::string& f = it->second.folder;
+        if (f == folder || f.rfind(folder + "/", 0) == 0) {
+            ::inotify_rm_watch(fd_, it->first);
+            it = watches_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 Result<void> SourceWatcher::watchSources(int key, const std::string& folder) {
     std::error_code ec;
     if (!fs::is_directory(folder, ec))
@@ -85,11 +108,37 @@ Result<void> SourceWatcher::watchModule(int key, const std::string& path) {
     const std::string folder = p.parent_path().string();
     std::error_code ec;
     if (!fs::is_directory(folder, ec)) return Error{path + ": its folder does not exist, so it cannot be watched"};
-    const int wd = inotify_add_watch(fd_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO);
+    // IN_MASK_ADD: the folder may be a watched source folder too; keep its events.
+    const int wd = inotify_add_watch(fd_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_MASK_ADD);
     if (wd < 0) return Error{path + ": cannot watch its folder (" + std::strerror(errno) + ")"};
     if (!watches_.count(wd)) watches_[wd] = Watch{-1, "", folder};
     modules_.emplace(folder, std::make_pair(key, p.filename().string()));
     return {};
+}
+
+void SourceWatcher::sourceEvent(const Watch& w, const std::string& name, uint32_t mask, std::vector<Event>& out) {
+    const std::string full = w.folder + "/" + name;
+    if (mask & IN_ISDIR) {
+        if (ignoredFolder(name)) return;
+        if (mask & IN_MOVED_FROM) {
+            removeTree(full);  // its watches would report it under a path it no longer has
+            out.push_back({w.key, false, full, true});
+        }
+        if (mask & (IN_CREATE | IN_MOVED_TO)) addTree(w.key, w.root, full);
+        if (mask & IN_MOVED_TO) out.push_back({w.key, false, full});  // arrives with its files complete
+        return;
+    }
+    if (!countsAsSource(fs::path(full).lexically_relative(w.root).string())) return;
+    if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) out.push_back({w.key, false, full});
+    else if (mask & (IN_DELETE | IN_MOVED_FROM)) out.push_back({w.key, false, full, true});
+    else if ((mask & IN_CREATE) && createdWhole(full)) out.push_back({w.key, false, full});
+}
+
+void SourceWatcher::overflowed(std::vector<Event>& out) const {
+    std::set<int> keys;
+    for (const auto& [wd, w] : watches_)
+        if (w.key >= 0 && !w.root.empty() && keys.insert(w.key).second) out.push_back({w.key, false, ""});
+    for (const auto& [folder, m] : modules_) out.push_back({m.first, true, folder + "/" + m.second});
 }
 
 std::vector<SourceWatcher::Event> SourceWatcher::read() {
@@ -101,22 +150,19 @@ std::vector<SourceWatcher::Event> SourceWatcher::read() {
         for (ssize_t off = 0; off < n;) {
             const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
             off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+            if (ev->mask & IN_Q_OVERFLOW) {
+                overflowed(out);
+                continue;
+            }
             auto it = watches_.find(ev->wd);
             if (it == watches_.end() || ev->len == 0) continue;
-            const Watch w = it->second;
+            const Watch w = it->second;  // a copy: sourceEvent may add or remove watches
             const std::string name = ev->name;
-            const std::string full = w.folder + "/" + name;
             auto [lo, hi] = modules_.equal_range(w.folder);
             for (auto m = lo; m != hi; ++m)
                 if (m->second.second == name && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
-                    out.push_back({m->second.first, true, full});
-            if (w.key < 0 || w.root.empty()) continue;
-            if ((ev->mask & IN_ISDIR)) {
-                if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && !ignoredFolder(name)) addTree(w.key, w.root, full);
-                continue;
-            }
-            const std::string rel = fs::path(full).lexically_relative(w.root).string();
-            if (countsAsSource(rel)) out.push_back({w.key, false, full});
+                    out.push_back({m->second.first, true, w.folder + "/" + name});
+            if (w.key >= 0 && !w.root.empty()) sourceEvent(w, name, ev->mask, out);
         }
     }
     return out;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace rackterm::app {
@@ -15,7 +16,20 @@ namespace rackterm::app {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr double kDebounceSeconds = 0.3;
+// Builds start on the first relevant event (SourceWatcher reports a source
+// when it is complete), with two short waits:
+//
+// A source that vanished holds the build this long for it to come back: vim
+// and Emacs save by renaming the old file to a backup and writing a new one,
+// JetBrains IDEs by renaming a temporary over it. The file's IN_CLOSE_WRITE or
+// IN_MOVED_TO ends the wait at once; a real deletion builds when it runs out.
+constexpr double kVanishedSeconds = 0.3;
+// A replaced module file (a node without a build command) is swapped this
+// long after its last event. IN_CLOSE_WRITE and IN_MOVED_TO mark the end of
+// one writer, but a module is often made by several in a row (link, then
+// strip or objcopy; install's copy): each would be an audible swap, and an
+// intermediate file must not be loaded. Someone else's build is slower anyway.
+constexpr double kModuleSettleSeconds = 0.1;
 
 /// A compiler diagnostic line: "file:line:col: error: ..." (GCC and Clang).
 bool isError(const std::string& line) {
@@ -30,9 +44,10 @@ struct HotReload::NodeState {
     std::string folder;      // where the build runs (the session's folder)
     std::string module;      // module file
     bool watched = false;
-    double deadline = 0;     // debounce: act at this time (0 = nothing due)
-    bool pending = false;    // a change came while building
-    bool moduleChanged = false;
+    bool pending = false;    // a build is owed: starts once the node is idle and no source is missing
+    std::set<std::string> missing;  // sources that vanished since the last build start (may come back)
+    double holdUntil = 0;    // missing sources hold the build, or a module swap waits, until then (0 = none)
+    bool moduleChanged = false;  // no build command: the module file was replaced, swap at holdUntil
     std::unique_ptr<loader::BuildProcess> running;
     std::vector<std::string> errors;
     std::string state = "idle";
@@ -96,13 +111,12 @@ void HotReload::onReadable(double now) {
         for (const auto& ev : watcher_->read()) {
             if (ev.key < 0 || static_cast<size_t>(ev.key) >= nodes_.size()) continue;
             NodeState& st = *nodes_[static_cast<size_t>(ev.key)];
-            if (ev.module) {
-                // A build of ours writes the module too; its result drives the swap.
-                if (!st.build.empty()) continue;
-                st.moduleChanged = true;
-            }
-            trigger(static_cast<size_t>(ev.key), now);
+            // A build of ours writes the module too; its result drives the swap.
+            if (ev.module && !st.build.empty()) continue;
+            trigger(st, ev, now);
         }
+    // After the whole batch: a save that gave several events starts one build.
+    for (size_t n = 0; n < nodes_.size(); ++n) startIfDue(n, now);
     for (size_t n = 0; n < nodes_.size(); ++n) {
         NodeState& st = *nodes_[n];
         if (!st.running) continue;
@@ -113,15 +127,43 @@ void HotReload::onReadable(double now) {
     }
 }
 
-void HotReload::trigger(size_t node, double now) {
+void HotReload::trigger(NodeState& st, const loader::SourceWatcher::Event& ev, double now) {
+    if (ev.module) {
+        st.moduleChanged = true;
+        st.holdUntil = now + kModuleSettleSeconds;  // from the last write
+        return;
+    }
+    // Never absorbed, even right after a build started: that build may have
+    // read the file already, so the last save is built by the pending one.
+    st.pending = true;
+    if (ev.removed) {
+        st.missing.insert(ev.path);
+        st.holdUntil = now + kVanishedSeconds;
+    } else {
+        st.missing.erase(ev.path);
+    }
+}
+
+void HotReload::startIfDue(size_t node, double now) {
     NodeState& st = *nodes_[node];
-    st.deadline = now + kDebounceSeconds;  // every change restarts the 300 ms debounce
+    if (st.build.empty()) {
+        if (st.moduleChanged && now >= st.holdUntil) {
+            st.moduleChanged = false;
+            st.holdUntil = 0;
+            swap(node, st.id + ": module replaced");
+        }
+        return;
+    }
+    if (!st.pending || st.running) return;  // a running build: at most one waits behind it
+    if (!st.missing.empty() && now < st.holdUntil) return;  // a rename-and-rewrite save is under way
+    startBuild(node);
 }
 
 double HotReload::nextDeadline(double now) const {
     double next = -1;
     for (const auto& n : nodes_) {
-        if (n->deadline > 0) next = next < 0 ? n->deadline - now : std::min(next, n->deadline - now);
+        const bool held = n->build.empty() ? n->moduleChanged : !n->running && n->pending && !n->missing.empty();
+        if (held) next = next < 0 ? n->holdUntil - now : std::min(next, n->holdUntil - now);
         if (n->running) next = next < 0 ? 0.05 : std::min(next, 0.05);
     }
     return next < 0 ? -1 : std::max(0.0, next);
@@ -138,17 +180,7 @@ void HotReload::tick(double now) {
             }
             if (st.running->finished()) finishBuild(n);
         }
-        if (st.deadline > 0 && now >= st.deadline) {
-            st.deadline = 0;
-            if (st.build.empty()) {
-                if (st.moduleChanged) swap(n, st.id + ": module replaced");
-                st.moduleChanged = false;
-            } else if (st.running) {
-                st.pending = true;  // at most one waits behind the running build
-            } else {
-                startBuild(n);
-            }
-        }
+        startIfDue(n, now);  // the pending build, a hold run out, a settled module
     }
 }
 
@@ -156,6 +188,8 @@ void HotReload::startBuild(size_t node) {
     NodeState& st = *nodes_[node];
     st.errors.clear();
     st.pending = false;
+    st.missing.clear();
+    st.holdUntil = 0;
     auto b = loader::BuildProcess::start(st.build, st.folder);
     if (!b) {
         st.state = "failed";
@@ -183,7 +217,6 @@ void HotReload::finishBuild(size_t node) {
     } else {
         swap(node, st.id + ": build ok in " + took);
     }
-    if (st.pending) startBuild(node);
 }
 
 void HotReload::swap(size_t node, const std::string& prefix) {
@@ -236,7 +269,7 @@ unsigned HotReload::buildsStarted(size_t node) const { return node < nodes_.size
 double HotReload::lastBuildSeconds(size_t node) const { return node < nodes_.size() ? nodes_[node]->lastSeconds : 0; }
 
 bool HotReload::busy(size_t node) const {
-    return node < nodes_.size() && (nodes_[node]->running || nodes_[node]->pending || nodes_[node]->deadline > 0);
+    return node < nodes_.size() && (nodes_[node]->running || nodes_[node]->pending || nodes_[node]->moduleChanged);
 }
 
 namespace {

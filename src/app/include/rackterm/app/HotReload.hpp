@@ -1,8 +1,13 @@
 // The hot-reload pipeline of a live session: inotify on each watched node's
-// sources (recursive) and on every module file, a 300 ms debounce, the
-// node's build command as a child process (one at a time per node plus at
-// most one pending), and on success a crossfaded swap through
-// Runtime::swapNode. A failed build, a refused module or a failing create()
+// sources (recursive) and on every module file; the node's build command as a
+// child process, started on the first event that reports a complete source
+// (no debounce; one build at a time per node, and changes during a build make
+// exactly one pending build, started when it ends); on success a crossfaded
+// swap through Runtime::swapNode. Two short waits remain: a source that was
+// deleted or renamed away holds the build up to 300 ms for the new file of a
+// rename-and-rewrite save (its arrival starts the build at once), and a
+// replaced module of a node without a build command is swapped 100 ms after
+// its last write. A failed build, a refused module or a failing create()
 // leaves the old processor playing and says why. [control]: driven by the
 // control thread's poll loop through pollFds(), onReadable() and tick().
 #pragma once
@@ -39,9 +44,13 @@ public:
 
     /// Descriptors to poll (inotify and running builds' output).
     std::vector<pollfd> pollFds() const;
-    /// After poll: read inotify events and build output (never blocks).
+    /// After poll: read inotify events and build output (never blocks); a
+    /// source change on an idle node starts its build here, at once. `now`:
+    /// steady-clock seconds, the same clock as tick()'s.
     void onReadable(double now);
-    /// Start debounced builds and finish completed ones; call often.
+    /// Finish completed builds and start what is due: the pending build after
+    /// one ends, a build held for a vanished source whose wait ran out, a
+    /// settled module swap. Call often (nextDeadline() says when).
     void tick(double now);
     /// Seconds until tick() has work, or -1 for none (a poll timeout hint).
     double nextDeadline(double now) const;
@@ -55,12 +64,13 @@ public:
     unsigned buildsStarted(size_t node) const;
     /// Wall time of a node's last finished build, seconds (0 before any).
     double lastBuildSeconds(size_t node) const;
-    /// True while a node builds or waits to.
+    /// True while a node builds, owes a build, or waits to swap a replaced module.
     bool busy(size_t node) const;
 
 private:
     struct NodeState;
-    void trigger(size_t node, double now);
+    void trigger(NodeState& st, const loader::SourceWatcher::Event& ev, double now);
+    void startIfDue(size_t node, double now);
     void startBuild(size_t node);
     void finishBuild(size_t node);
     void swap(size_t node, const std::string& prefix);
