@@ -113,7 +113,7 @@ void HotReload::onReadable(double now) {
             NodeState& st = *nodes_[static_cast<size_t>(ev.key)];
             // A build of ours writes the module too; its result drives the swap.
             if (ev.module && !st.build.empty()) continue;
-            trigger(st, ev, now);
+            trigger(st, ev.module, ev.path, ev.removed, now);
         }
     // After the whole batch: a save that gave several events starts one build.
     for (size_t n = 0; n < nodes_.size(); ++n) startIfDue(n, now);
@@ -127,8 +127,8 @@ void HotReload::onReadable(double now) {
     }
 }
 
-void HotReload::trigger(NodeState& st, const loader::SourceWatcher::Event& ev, double now) {
-    if (ev.module) {
+void HotReload::trigger(NodeState& st, bool module, const std::string& path, bool removed, double now) {
+    if (module) {
         st.moduleChanged = true;
         st.holdUntil = now + kModuleSettleSeconds;  // from the last write
         return;
@@ -136,11 +136,11 @@ void HotReload::trigger(NodeState& st, const loader::SourceWatcher::Event& ev, d
     // Never absorbed, even right after a build started: that build may have
     // read the file already, so the last save is built by the pending one.
     st.pending = true;
-    if (ev.removed) {
-        st.missing.insert(ev.path);
+    if (removed) {
+        st.missing.insert(path);
         st.holdUntil = now + kVanishedSeconds;
     } else {
-        st.missing.erase(ev.path);
+        st.missing.erase(path);
     }
 }
 

@@ -69,7 +69,9 @@ public:
 
 private:
     struct NodeState;
-    void trigger(NodeState& st, const loader::SourceWatcher::Event& ev, double now);
+    /// One watcher event for `st`: a module write (`module`), or a source file
+    /// `path` written or, with `removed`, gone.
+    void trigger(NodeState& st, bool module, const std::string& path, bool removed, double now);
     void startIfDue(size_t node, double now);
     void startBuild(size_t node);
     void finishBuild(size_t node);
