@@ -399,8 +399,12 @@ uint64_t Runtime::setBypass(size_t node, bool bypass) {
 Result<std::string> Runtime::save(const std::string& path) {
     const std::string target = path.empty() ? session_.path : path;
     if (target.empty()) return Error{"this session has no file yet; give one: save FILE.toml"};
-    if (auto r = config::saveSession(session_, target); !r) return Error{r.error()};
-    if (path.empty() || path == session_.path) dirty_ = false;
+    auto written = config::saveSession(session_, target);
+    if (!written) return Error{written.error()};
+    if (path.empty() || path == session_.path) {
+        dirty_ = false;
+        session_.sourceText = std::move(written.value());  // the next save edits what is on disk now
+    }
     return "saved " + target;
 }
 
