@@ -61,7 +61,7 @@ TEST(SaveCrash, KillDuringSaveNeverDamagesTheSessionOrItsBackup) {
     test::writeText(session, text);
     std::set<double> written = {-1.0};
     std::mt19937 rng(20261121);
-    std::string commands;  // every save rewrites all 64 nodes; values change between saves
+    std::string commands;  // every save replaces the whole file; values change between saves
     for (int k = 0; k < 400; ++k) {
         const double v = -1.0 - (k % 40) * 0.5;
         written.insert(v);

@@ -5,6 +5,8 @@
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 
+#include "Format.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -190,6 +192,20 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
     return s;
 }
 
+void appendPortList(std::string& out, const char* key, const std::vector<std::string>& ports) {
+    out += key;
+    out += " = [";
+    for (size_t i = 0; i < ports.size(); ++i) {
+        if (i) out += ", ";
+        detail::appendQuoted(out, ports[i]);
+    }
+    out += "]\n";
+}
+
+}  // namespace
+
+namespace detail {
+
 void appendQuoted(std::string& out, std::string_view s) {
     out += '"';
     for (const char ch : s) {
@@ -213,7 +229,6 @@ void appendQuoted(std::string& out, std::string_view s) {
     out += '"';
 }
 
-/// A TOML key: bare when it is [A-Za-z0-9_-]+, else quoted (what a file may hold).
 void appendKey(std::string& out, std::string_view key) {
     if (!key.empty() && std::all_of(key.begin(), key.end(), isBareKeyChar)) out += key;
     else appendQuoted(out, key);
@@ -232,17 +247,35 @@ std::string formatNumber(double v) {
     return s;
 }
 
-void appendPortList(std::string& out, const char* key, const std::vector<std::string>& ports) {
-    out += key;
-    out += " = [";
-    for (size_t i = 0; i < ports.size(); ++i) {
-        if (i) out += ", ";
-        appendQuoted(out, ports[i]);
+void appendNode(std::string& out, const NodeSpec& n) {
+    out += "[[node]]\nid = ";
+    appendQuoted(out, n.id);
+    out += n.path.empty() ? "\nprocessor = " : "\npath = ";
+    appendQuoted(out, n.path.empty() ? n.processor : n.path);
+    out += "\n";
+    if (!n.file.empty()) {
+        out += "file = ";
+        appendQuoted(out, n.file);
+        out += "\n";
     }
-    out += "]\n";
+    if (n.watch) {
+        out += "watch = { source = ";
+        appendQuoted(out, n.watch->source);
+        out += ", build = ";
+        appendQuoted(out, n.watch->build);
+        out += " }\n";
+    }
+    out += "params = {";
+    for (size_t i = 0; i < n.params.size(); ++i) {
+        out += i ? ", " : " ";
+        appendKey(out, n.params[i].id);
+        out += " = " + formatNumber(n.params[i].value);
+    }
+    out += n.params.empty() ? "}\n" : " }\n";
+    out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
 }
 
-}  // namespace
+}  // namespace detail
 
 std::string SourceLocation::str() const {
     if (line == 0) return file;
@@ -288,16 +321,26 @@ std::string checkText(std::string_view text) {
     return {};
 }
 
-Result<Session> parseSession(std::string_view text, const std::string& sourceName) {
+namespace detail {
+
+Result<Session> parseSessionTree(std::string_view text, const std::string& sourceName, toml::table& root) {
     if (std::string bad = checkText(text); !bad.empty()) return Error{sourceName + ":" + bad};
     Reader rd{sourceName};
-    toml::table root;
     try {
         root = toml::parse(text, sourceName);
     } catch (const toml::parse_error& e) {
         return Error{rd.at(e.source()).str() + ": " + printable(e.description(), 200)};  // toml++ may quote a newline
     }
-    return readSession(rd, root);
+    auto session = readSession(rd, root);
+    if (session) session->sourceText = text;
+    return session;
+}
+
+}  // namespace detail
+
+Result<Session> parseSession(std::string_view text, const std::string& sourceName) {
+    toml::table root;
+    return detail::parseSessionTree(text, sourceName, root);
 }
 
 Result<Session> loadSession(const std::string& path) {
@@ -310,39 +353,16 @@ Result<Session> loadSession(const std::string& path) {
 
 std::string formatSession(const Session& s) {
     std::string out = "[session]\nname = ";
-    appendQuoted(out, s.name);
+    detail::appendQuoted(out, s.name);
     out += "\n\n[engine]\n";
     if (s.engine.sampleRate) out += "sample_rate = " + std::to_string(static_cast<long>(*s.engine.sampleRate)) + "\n";
     if (s.engine.block) out += "block = " + std::to_string(*s.engine.block) + "\n";
-    if (s.engine.crossfadeMs) out += "crossfade_ms = " + formatNumber(*s.engine.crossfadeMs) + "\n";
+    if (s.engine.crossfadeMs) out += "crossfade_ms = " + detail::formatNumber(*s.engine.crossfadeMs) + "\n";
     appendPortList(out, "inputs", s.engine.inputs);
     appendPortList(out, "outputs", s.engine.outputs);
     for (const NodeSpec& n : s.nodes) {
-        out += "\n[[node]]\nid = ";
-        appendQuoted(out, n.id);
-        out += n.path.empty() ? "\nprocessor = " : "\npath = ";
-        appendQuoted(out, n.path.empty() ? n.processor : n.path);
         out += "\n";
-        if (!n.file.empty()) {
-            out += "file = ";
-            appendQuoted(out, n.file);
-            out += "\n";
-        }
-        if (n.watch) {
-            out += "watch = { source = ";
-            appendQuoted(out, n.watch->source);
-            out += ", build = ";
-            appendQuoted(out, n.watch->build);
-            out += " }\n";
-        }
-        out += "params = {";
-        for (size_t i = 0; i < n.params.size(); ++i) {
-            out += i ? ", " : " ";
-            appendKey(out, n.params[i].id);
-            out += " = " + formatNumber(n.params[i].value);
-        }
-        out += n.params.empty() ? "}\n" : " }\n";
-        out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
+        detail::appendNode(out, n);
     }
     return out;
 }

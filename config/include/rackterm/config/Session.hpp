@@ -1,5 +1,6 @@
 // The session file: the TOML schema of SPEC section 2, loaded with toml++ and
-// written back atomically. Knows nothing of processors: parameter ids are
+// written back atomically by editing the text it was loaded from (comments
+// and layout kept). Knows nothing of processors: parameter ids are
 // checked against processor tables by the app, which uses the source
 // locations kept here for its messages.
 //
@@ -67,7 +68,11 @@ struct Session {
     EngineSpec engine;
     std::vector<NodeSpec> nodes;    ///< in chain order
     std::string path;               ///< the file it was loaded from ("" when new)
-    std::string sourceText;         ///< the text it was parsed from ("" when built in memory)
+    /// The exact text this session was parsed from (set by parseSession and
+    /// loadSession; "" for a session built in memory). saveSession edits this
+    /// text rather than writing a new file, so it must be the text that is on
+    /// disk: after a save, replace it with the text saveSession returns.
+    std::string sourceText;
 
     /// Index of node `id`, or -1.
     int findNode(std::string_view id) const;
@@ -85,14 +90,58 @@ Result<Session> parseSession(std::string_view text, const std::string& sourceNam
 /// on such input). Returns "" or "LINE:COL: what is wrong".
 std::string checkText(std::string_view text);
 
-/// The session as TOML text, in schema order (what saveSession writes).
+/// The session as new TOML text, in schema order, without comments (what
+/// saveSession writes for a session with no sourceText).
 std::string formatSession(const Session& session);
 
-/// Write `session` to `path` atomically: a temporary file in the same folder,
-/// fsync, the old file kept as PATH~, rename onto PATH, fsync of the folder.
-/// Whatever happens (even kill -9), PATH holds either the old or the new
-/// session, never a partial one. Errors name the path and the system's reason.
-/// Returns the text written.
+/// The text saveSession writes, and how it was made.
+struct SessionText {
+    std::string text;
+    /// true: `text` is the session's sourceText with only what changed edited;
+    /// false: `text` is formatSession(session).
+    bool editedInPlace = false;
+    /// Why the file is written anew when it had a sourceText, e.g. "the nodes
+    /// are in a new order"; "" when edited in place or when there was no sourceText.
+    std::string rewriteReason;
+};
+
+/// The text that describes `session`, keeping the user's file. With an empty
+/// sourceText this is formatSession(session). Otherwise sourceText is parsed
+/// again and edited as little as possible: every comment, blank line, key
+/// order, quoting and number spelling of what did not change stays
+/// byte-identical.
+///  - A changed parameter value or bypass is replaced where it stands (a number
+///    in the shortest text that reads back exactly, never "-0"); a renamed
+///    session has its name value replaced.
+///  - A new parameter goes into the node's inline `params = { ... }` after its
+///    last entry, as a line after the last key of a `[node.params]` table, or
+///    as a new `params = { KEY = VALUE }` line after the node's last key; a
+///    missing `bypass = true` is added the same way. A dropped parameter loses
+///    its `KEY = VALUE` (and one comma) or its line.
+///  - Nodes are matched by id; a node whose processor, path, file or watch
+///    changed counts as removed and added. A removed node's table goes with the
+///    comment lines directly above its [[node]] header, up to the comment lines
+///    directly above the next table header (or to the end of the file, with the
+///    blank lines before it). An added node is written as formatSession writes
+///    one, followed by a blank line, before the comment lines above the next
+///    kept node's header, or after one blank line at the end of the file.
+///  - New lines end in "\r\n" when the file's first line does.
+/// The result is parsed back and must give the same session (params compared
+/// as a set); when it does not, or when the kept nodes are in a new order,
+/// [engine] changed, the session name has no `name` key to edit, or an edit
+/// has no place to go (nodes written as inline tables, parameters written as
+/// dotted keys `params.x = 1`), the result is formatSession(session) with
+/// editedInPlace false and rewriteReason saying why. Never fails; parses
+/// sourceText twice (the old text and the edited one).
+SessionText sessionText(const Session& session);
+
+/// Write sessionText(session).text to `path` atomically: a temporary file in
+/// the same folder, fsync, the old file kept as PATH~, rename onto PATH, fsync
+/// of the folder. Whatever happens (even kill -9), PATH holds either the old
+/// or the new session, never a partial one. Returns the text written: a caller
+/// that keeps the session to save it again must store it as
+/// session.sourceText, so that the next save edits what is now on disk.
+/// Errors name the path and the system's reason.
 Result<std::string> saveSession(const Session& session, const std::string& path);
 
 }  // namespace rackterm::config
