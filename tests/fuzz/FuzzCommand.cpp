@@ -1,6 +1,7 @@
 // Fuzz the command language: argument splitting, values with units, time
 // words, and whole command lines run against a real runtime (the built-in
-// modules, offline). Commands that touch files or the rack's shape (save,
+// modules, offline; undo and redo walk the journal the other commands fill).
+// Commands that touch files or the rack's shape (save,
 // load, record, add, remove, reload, quit) are left out: they would write
 // files or dlopen whatever path the fuzzer names. Every reply is one line.
 #include <rackterm/app/Commands.hpp>
@@ -28,7 +29,7 @@ const rackterm_param_info kInfos[] = {
 };
 
 bool allowed(const std::string& word) {
-    for (const char* w : {"set", "get", "nudge", "bypass", "list", "status", "help", "wait", "build"})
+    for (const char* w : {"set", "get", "nudge", "bypass", "list", "status", "help", "wait", "build", "undo", "redo"})
         if (word == w) return true;
     return false;
 }
@@ -60,9 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (auto t = parseTime(line); t && (!std::isfinite(t.value()) || t.value() < 0)) std::abort();
     if (words.empty() || !allowed(words[0])) return 0;
-    CommandContext ctx{*gRuntime};
+    CommandContext ctx{*gRuntime, Source::Render};
     ctx.runtime.setOffline(true);
     const Reply r = execute(ctx, line);
+    if (r.waiting()) std::abort();  // offline, nothing waits for the audio thread
     if (r.line().find('\n') != std::string::npos || r.line().find('\0') != std::string::npos) std::abort();
     return 0;
 }
