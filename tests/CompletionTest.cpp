@@ -71,3 +71,40 @@ TEST(Completion, TableDrivesHelpAndCompletion) {
         if (row.flags & app::kSocket) expected.emplace_back(row.name);
     EXPECT_EQ(listed, expected);
 }
+
+// The man page describes every command of the table: each name is a bold
+// word of an entry under COMMAND LANGUAGE, each vim alias is listed (as
+// :NAME) under KEYS.
+TEST(ManPage, ListsEveryCommandOfTheTable) {
+    const std::string man = test::readText(test::sourceDir() + "/man/rackterm.1");
+    auto section = [&](const std::string& title) {
+        const size_t from = man.find(".SH " + title + "\n");
+        EXPECT_NE(from, std::string::npos) << title;
+        const size_t to = man.find("\n.SH ", from + 1);
+        return man.substr(from, to - from);
+    };
+    const std::string language = section("COMMAND LANGUAGE"), keys = section("KEYS");
+    std::vector<std::string> entryWords;  // the words of .B/.BI/.BR lines that start an entry
+    size_t pos = 0;
+    while ((pos = language.find("\n.TP\n.B", pos)) != std::string::npos) {
+        const size_t start = language.find(' ', pos + 5);
+        const size_t end = language.find('\n', pos + 5);
+        std::string line = language.substr(start, end - start);
+        for (char& c : line)
+            if (c == '"' || c == ',') c = ' ';
+        for (const auto& w : app::splitWords(line)) entryWords.push_back(w);
+        pos = end;
+    }
+    for (const auto& row : app::commandTable()) {
+        if (row.flags & app::kAlias) {
+            bool listed = false;
+            const std::string alias = std::string(":") + row.name;
+            for (size_t at = keys.find(alias); at != std::string::npos && !listed; at = keys.find(alias, at + 1))
+                listed = at + alias.size() < keys.size() && std::string(" \",\n").find(keys[at + alias.size()]) != std::string::npos;
+            EXPECT_TRUE(listed) << alias << " is not under KEYS";
+            continue;
+        }
+        EXPECT_NE(std::find(entryWords.begin(), entryWords.end(), row.name), entryWords.end())
+            << row.name << " has no entry under COMMAND LANGUAGE";
+    }
+}

@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <thread>
+
+#include <sys/wait.h>
 
 using namespace rackterm;
 
@@ -49,7 +52,7 @@ protected:
         return test::run(args, {}, 20);
     }
     void start(const std::string& lang, int cols, int rows) {
-        const std::string cmd = "env " + server.envEntry() + " RACKTERM_PROCESSOR_PATH=" + test::moduleDir() +
+        const std::string cmd = "env " + server.envEntry() + " XDG_RUNTIME_DIR=" + dir + " RACKTERM_PROCESSOR_PATH=" + test::moduleDir() +
                                 " XDG_STATE_HOME=" + dir + " LANG=" + lang + " LC_ALL=" + lang + " TERM=xterm-256color " +
                                 test::binary() + " " + session + "; echo EXITED:$?; sleep 60";
         auto r = tmux({"new-session", "-d", "-s", "t", "-x", std::to_string(cols), "-y", std::to_string(rows), cmd});
@@ -227,6 +230,54 @@ TEST_F(Console, NoColorAndLongNamesKeepTheLayout) {
         EXPECT_LE(columns, 80u) << "row " << rows << " overflows: " << plain.substr(pos, nl - pos);
     }
     EXPECT_NE(plain.find(" a_node_id~ "), std::string::npos) << "a long id is cut with ~, not wrapped";
+    keys({":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}
+
+TEST_F(Console, UndoAndRedoKeysFollowTheSavedState) {
+    start("C", 80, 24);
+    keys({"l", "l"});  // level_db -3.0 -> -2.0, one held-key step
+    ASSERT_TRUE(waitFor("-2.0 dB")) << screen();
+    ASSERT_TRUE(waitFor("[+] unsaved")) << screen();
+    keys({"u"});
+    ASSERT_TRUE(waitFor("undo set src.level_db")) << screen();
+    EXPECT_TRUE(waitFor("-3.0 dB")) << screen();
+    EXPECT_EQ(screen().find("unsaved"), std::string::npos) << "undone back to the file: saved again\n" << screen();
+    keys({"C-r"});
+    ASSERT_TRUE(waitFor("redo set src.level_db")) << screen();
+    EXPECT_TRUE(waitFor("[+] unsaved")) << screen();
+    EXPECT_NE(screen().find("-2.0 dB"), std::string::npos) << screen();
+    keys({":undo", "Enter"});
+    ASSERT_TRUE(waitFor("| saved")) << screen();
+    keys({"q"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen() << "no question: nothing unsaved";
+}
+
+TEST_F(Console, APendingWaitHoldsNeitherTheScreenNorOtherClients) {
+    start("C", 80, 24);
+    const std::vector<std::string> env = {server.envEntry(), "XDG_RUNTIME_DIR=" + dir};
+    ASSERT_EQ(test::run({test::binary(), "ctl", "set gain.gain_db -1"}, env, 20).exitCode, 0);
+    ASSERT_EQ(::kill(server.pid(), SIGSTOP), 0);  // the audio side is held back
+    struct Resume {
+        pid_t pid;
+        ~Resume() { ::kill(pid, SIGCONT); }
+    } resume{server.pid()};
+    const pid_t waiter = test::spawn({test::binary(), "ctl", "--timeout", "30", "wait applied"}, env, dir + "/wait.out",
+                                     dir + "/wait.err");
+    ASSERT_GT(waiter, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto t0 = std::chrono::steady_clock::now();
+    const test::RunResult other = test::run({test::binary(), "ctl", "--timeout", "3", "bypass gain on"}, env, 20);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(other.exitCode, 0) << other.out << other.err;
+    EXPECT_EQ(other.out, "ok gain bypassed\n");
+    EXPECT_LT(seconds, 3.0);
+    EXPECT_TRUE(waitFor("BYP", 3)) << "the console still redraws\n" << screen();
+    int status = 0;
+    EXPECT_EQ(::waitpid(waiter, &status, WNOHANG), 0) << "the wait is still pending while the audio stands still";
+    ASSERT_EQ(::kill(server.pid(), SIGCONT), 0);
+    EXPECT_EQ(test::stop(waiter, 0, 20), 0) << test::readText(dir + "/wait.err");
+    EXPECT_EQ(test::readText(dir + "/wait.out").rfind("ok applied ", 0), 0u) << test::readText(dir + "/wait.out");
     keys({":q!", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
