@@ -191,7 +191,7 @@ TEST_F(CommandsTest, RecordStartStop) {
     EXPECT_EQ(take.frames(), 96000u);
     EXPECT_EQ(take.channels, 2);
     EXPECT_GT(test::rmsDb(take.channel(0)), -40.0) << "the player was recorded";
-    EXPECT_FALSE(app::execute(ctx, "record stop").ok);
+    EXPECT_EQ(app::execute(ctx, "record stop").text, "not recording") << "a second stop is refused, not a crash";
     EXPECT_FALSE(app::execute(ctx, "record start /nonexistent/x.wav").ok);
     std::filesystem::remove_all(dir);
 }

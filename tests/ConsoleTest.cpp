@@ -256,12 +256,13 @@ TEST_F(Console, UndoAndRedoKeysFollowTheSavedState) {
 TEST_F(Console, APendingWaitHoldsNeitherTheScreenNorOtherClients) {
     start("C", 80, 24);
     const std::vector<std::string> env = {server.envEntry(), "XDG_RUNTIME_DIR=" + dir};
-    ASSERT_EQ(test::run({test::binary(), "ctl", "set gain.gain_db -1"}, env, 20).exitCode, 0);
     ASSERT_EQ(::kill(server.pid(), SIGSTOP), 0);  // the audio side is held back
     struct Resume {
         pid_t pid;
         ~Resume() { ::kill(pid, SIGCONT); }
     } resume{server.pid()};
+    // A change the stopped audio thread cannot apply: the wait behind it stays pending.
+    ASSERT_EQ(test::run({test::binary(), "ctl", "set gain.gain_db -1"}, env, 20).exitCode, 0);
     const pid_t waiter = test::spawn({test::binary(), "ctl", "--timeout", "30", "wait applied"}, env, dir + "/wait.out",
                                      dir + "/wait.err");
     ASSERT_GT(waiter, 0);
@@ -273,8 +274,9 @@ TEST_F(Console, APendingWaitHoldsNeitherTheScreenNorOtherClients) {
     EXPECT_EQ(other.out, "ok gain bypassed\n");
     EXPECT_LT(seconds, 3.0);
     EXPECT_TRUE(waitFor("BYP", 3)) << "the console still redraws\n" << screen();
-    int status = 0;
-    EXPECT_EQ(::waitpid(waiter, &status, WNOHANG), 0) << "the wait is still pending while the audio stands still";
+    siginfo_t info{};
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(waiter), &info, WEXITED | WNOHANG | WNOWAIT), 0);
+    EXPECT_EQ(info.si_pid, 0) << "the wait is still pending while the audio stands still: " << test::readText(dir + "/wait.out");
     ASSERT_EQ(::kill(server.pid(), SIGCONT), 0);
     EXPECT_EQ(test::stop(waiter, 0, 20), 0) << test::readText(dir + "/wait.err");
     EXPECT_EQ(test::readText(dir + "/wait.out").rfind("ok applied ", 0), 0u) << test::readText(dir + "/wait.out");

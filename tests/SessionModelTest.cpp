@@ -425,3 +425,21 @@ TEST(Pending, ARemoveRepliesWhenItsFadeIsOver) {
     EXPECT_EQ(r.text, "removed a");
     EXPECT_EQ(rt->nodeCount(), 2u);
 }
+
+TEST(Pending, RecordStopTwiceWhileTheFirstWaits) {
+    auto rt = openText("[[node]]\nid = \"gain\"\nprocessor = \"gain\"\n");
+    const std::string dir = test::tempDir("stop2");
+    app::CommandContext ctx{*rt};
+    ASSERT_TRUE(app::execute(ctx, "record start " + dir + "/take.wav").ok);
+    levelDb(*rt, 20);
+    app::Reply first = app::execute(ctx, "record stop");
+    ASSERT_TRUE(first.waiting()) << "live, the stop waits two blocks: " << first.text;
+    EXPECT_EQ(app::execute(ctx, "record stop").text, "not recording") << "the second stop is refused, not a crash";
+    EXPECT_TRUE(app::execute(ctx, "record start " + dir + "/next.wav").ok) << "a new take may start at once";
+    first = test::settle(*rt, std::move(first));
+    EXPECT_EQ(first.text.rfind("recorded " + dir + "/take.wav (", 0), 0u) << first.text;
+    EXPECT_TRUE(test::settle(*rt, app::execute(ctx, "record stop")).ok);
+    EXPECT_TRUE(std::filesystem::exists(dir + "/take.wav"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/next.wav"));
+    std::filesystem::remove_all(dir);
+}

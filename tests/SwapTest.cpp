@@ -132,6 +132,32 @@ TEST(Swap, WithoutCrossfadeTheHarnessSeesTheClick) {
     EXPECT_GT(largestStep(out), 2.0f * largestStep(clean));
 }
 
+TEST(Swap, ValuesTheMappingKeepsStayAsWrittenAndSaved) {
+    // -6.3 is not a float: a swap that keeps it must not write 6.300000190734863 or mark the session unsaved.
+    auto rt = open("{ gain_db = -6.3 }");
+    ASSERT_TRUE(swapNow(*rt, fixture(1)));
+    ASSERT_EQ(rt->nodeSpec(0).params.size(), 1u);
+    EXPECT_EQ(rt->nodeSpec(0).params[0].value, -6.3);
+    EXPECT_FALSE(rt->dirty());
+}
+
+TEST(Swap, ABypassedNodeSwapsWithoutHoldingLaterOperations) {
+    // Fully bypassed, the node's crossfade has nothing to fade: it must end,
+    // or every later add, remove and undo would wait behind it.
+    auto rt = open("{ gain_db = 0.0 }");
+    uint64_t phase = 0;
+    std::vector<float> out;
+    rt->setBypass(0, true);
+    play(*rt, 10, phase, out);
+    ASSERT_TRUE(swapNow(*rt, fixture(2)));
+    play(*rt, 10, phase, out);
+    EXPECT_FALSE(rt->swapping()) << "the swap's operation ended";
+    auto added = rt->addNode("after", fixture(1));
+    play(*rt, 10, phase, out);
+    ASSERT_TRUE(added.ready());
+    EXPECT_TRUE(added.result()) << added.result().error();
+}
+
 TEST(Swap, FailedLoadKeepsTheOldProcessorPlaying) {
     auto rt = open("{ gain_db = 0.0 }");
     auto r = swapNow(*rt, test::fixtureDir() + "/libfixture_abi_v1.so");

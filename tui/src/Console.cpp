@@ -72,6 +72,14 @@ public:
                 view_.messageIsError = true;
             });
     }
+    ~Console() {
+        // The reporters capture this console: hand hot reload back to the log alone.
+        if (live_.reload)
+            live_.reload->setReporters([](const std::string& l) { spdlog::info("{}", l); },
+                                       [](const std::string& l) { spdlog::warn("{}", l); });
+    }
+    Console(const Console&) = delete;
+    Console& operator=(const Console&) = delete;
     int run(int stopFd);
 
     // readline glue
@@ -110,6 +118,8 @@ private:
     /// Run a command line from the console; a pending reply is shown when final.
     void run(const std::string& line);
     void tick();
+    /// Keep the selected node and parameter inside the rack as it is now.
+    void keepSelection();
     void draw();
     app::Runtime& rt() { return *live_.runtime; }
 
@@ -390,6 +400,7 @@ void Console::bindKeys() {
 }
 
 void Console::onNormalKey(int key) {
+    keepSelection();  // a command typed before may have removed nodes
     if (view_.help) {
         view_.help = false;
         return;
@@ -398,10 +409,7 @@ void Console::onNormalKey(int key) {
         confirmQuit_ = false;
         view_.prompt.clear();
         if (key == 'y' || key == 'Y') {
-            app::CommandContext ctx = live_.context(app::Source::Console);
-            app::Reply r = app::execute(ctx, "save");
-            say(r);
-            if (r.ok) quit_ = true;
+            run("x");  // save, then quit once saved
         } else if (key == 'n' || key == 'N') {
             quit_ = true;
         }
@@ -422,6 +430,7 @@ void Console::onKey(int key) {
 
 void Console::tick() {
     if (app::serviceLive(live_)) quit_ = true;  // `quit` over the control socket
+    keepSelection();
     while (!pending_.empty()) {  // the console's own commands answer in order
         std::optional<app::Reply> r = pending_.front()();
         if (!r) break;
@@ -429,7 +438,10 @@ void Console::tick() {
         say(*r);
         if (r->quit) quit_ = true;
     }
-    // add, remove and load change the nodes: keep the selection inside them.
+}
+
+void Console::keepSelection() {
+    // add, remove, load and undo change the nodes: keep the selection inside them.
     const size_t nodes = rt().nodeCount();
     if (view_.node >= nodes) view_.node = nodes ? nodes - 1 : 0;
     const size_t params = nodes ? rt().descriptor(view_.node).param_count : 0;

@@ -190,6 +190,13 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     const float target = bypass ? 1.0f : 0.0f;
     if (n.bypassMix == 1.0f && target == 1.0f) {
         for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
+        // Fully bypassed: a swap's crossfade has nothing to fade (the old
+        // instance stops here), and the bypass has reached its target.
+        if (n.oldInstance && n.fadePosition < n.fadeLength) {
+            n.fadePosition = n.fadeLength;
+            n.fadeDone.store(true, std::memory_order_release);
+        }
+        n.bypassSettled.store(true, std::memory_order_release);
     } else {
         if (n.oldInstance && n.fadePosition < n.fadeLength) crossfade(n, in, out, frames);
         else n.descriptor->process(n.instance, in, out, frames);

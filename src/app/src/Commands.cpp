@@ -75,17 +75,15 @@ Reply cmdGet(CommandContext& c, const Args& a) {
 }
 
 Reply cmdAdd(CommandContext& c, const Args& a) {
-    size_t position = c.runtime.nodeCount();
     if (a.size() == 5) {
+        if (a[3] != "after" && a[3] != "before")
+            return fail("add ID PROCESSOR [after|before NODE]: " + quote(a[3]) + " is neither after nor before");
         auto other = c.runtime.findNode(a[4]);
         if (!other) return fail(other.error());
-        if (a[3] == "after") position = other.value() + 1;
-        else if (a[3] == "before") position = other.value();
-        else return fail("add ID PROCESSOR [after|before NODE]: " + quote(a[3]) + " is neither after nor before");
-    } else if (a.size() != 3) {
-        return fail("usage: add ID PROCESSOR [after|before NODE]");
+        return replyLater(c.runtime.addNode(a[1], a[2], a[4], a[3] == "before"));
     }
-    return replyLater(c.runtime.addNode(a[1], a[2], position));
+    if (a.size() != 3) return fail("usage: add ID PROCESSOR [after|before NODE]");
+    return replyLater(c.runtime.addNode(a[1], a[2]));
 }
 
 Reply cmdRemove(CommandContext& c, const Args& a) {
@@ -114,7 +112,7 @@ Reply cmdRedo(CommandContext& c, const Args&) { return replyLater(c.runtime.redo
 Reply cmdReload(CommandContext& c, const Args& a) {
     auto n = c.runtime.findNode(a[1]);
     if (!n) return fail(n.error());
-    if (c.reload) return c.reload(n.value());  // the live hot-reload pipeline rebuilds first
+    if (c.reload) return c.reload(a[1]);  // the live hot-reload pipeline rebuilds first
     return reloadFromModule(c.runtime, n.value());
 }
 
@@ -124,10 +122,7 @@ Reply cmdBuild(CommandContext& c, const Args& a) {
     return done(c.buildStatus());
 }
 
-Reply cmdSave(CommandContext& c, const Args& a) {
-    auto r = c.runtime.save(a.size() > 1 ? a[1] : "");
-    return r ? done(r.value()) : fail(r.error());
-}
+Reply cmdSave(CommandContext& c, const Args& a) { return replyLater(c.runtime.save(a.size() > 1 ? a[1] : "")); }
 
 Reply cmdLoad(CommandContext& c, const Args& a) {
     if (a.size() == 3 && a[2] != "!") return fail("load FILE [!]: " + quote(a[2]) + " is not !");
@@ -203,7 +198,15 @@ Reply cmdQuit(CommandContext& c, const Args& a) {
 /// :wq and :x: save, then quit when the save worked.
 Reply cmdSaveQuit(CommandContext& c, const Args& a) {
     Reply r = cmdSave(c, a);
-    r.quit = r.ok;
+    if (!r.waiting()) {
+        r.quit = r.ok;
+        return r;
+    }
+    r.pending = [saved = std::move(r.pending)]() -> std::optional<Reply> {
+        std::optional<Reply> final = saved();
+        if (final) final->quit = final->ok;
+        return final;
+    };
     return r;
 }
 
@@ -365,7 +368,7 @@ Reply cmdHelp(CommandContext&, const Args& a) {
             for (const auto& row : kTable) names.emplace_back(row.name);
             return fail("no command " + quote(a[1]) + didYouMean(a[1], names));
         }
-        return done(std::string(r->usage) + ": " + r->help);
+        return done(std::string(r->usage) + ": " + r->help + ((r->flags & kEdits) ? " (an undo step)" : ""));
     }
     std::string out;
     for (const auto& r : kTable)
@@ -401,7 +404,7 @@ Reply finishOffline(Runtime& runtime, Reply reply) {
 
 Reply reloadFromModule(Runtime& runtime, size_t node) {
     const std::string id = runtime.nodeId(node);
-    const Later<SwapReport> swap = runtime.swapNode(id, runtime.modulePath(node));
+    const Later<SwapReport> swap = runtime.swapNode(id, runtime.modulePath(node), true);
     auto toReply = [id](const Result<SwapReport>& r) {
         if (!r) return fail(id + ": reload failed, the old processor keeps playing: " + r.error());
         return done(id + ": reloaded, " + r.value().summary());
@@ -452,11 +455,14 @@ Reply execute(CommandContext& ctx, std::string_view line) {
             if (ctx.source == Source::Console || !(row.flags & kAlias)) names.emplace_back(row.name);
         return fail("unknown command " + quote(words[0]) + didYouMean(words[0], names) + "; `help` lists them");
     }
-    if (ctx.source == Source::Socket && !(r->flags & kSocket))
+    if (ctx.source != Source::Console && (r->flags & kAlias))
         return fail(quote(words[0]) + " works on the console's command line only; use " +
                     (r->handler == &cmdQuit ? std::string("quit or quit!") : std::string("save")));
+    if (ctx.source == Source::Socket && !(r->flags & kSocket))
+        return fail(quote(words[0]) + " works on the console's command line only");
     if (ctx.source == Source::Render && !(r->flags & kOffline))
-        return fail(quote(words[0]) + " needs a live session; a render script cannot run it");
+        return fail(quote(words[0]) + ((r->flags & kLiveOnly) ? " needs a live session; a render script cannot run it"
+                                                             : " cannot run in a render script"));
     const size_t n = words.size() - 1;
     if (n < r->minArgs || n > r->maxArgs) return fail("usage: " + std::string(r->usage));
     return r->handler(ctx, words);

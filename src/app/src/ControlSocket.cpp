@@ -143,7 +143,9 @@ std::vector<pollfd> ControlSocket::pollFds() const {
     std::vector<pollfd> fds = {{listen_, POLLIN, 0}};
     for (const auto& c : clients_) {
         // A client that hung up is polled only for its replies (else POLLHUP would wake every turn).
-        const short events = static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT));
+        // Nor for more input while its buffer is full behind a pending reply (it could not be read).
+        const bool reading = !c.closing && c.commands.input().room() > 0;
+        const short events = static_cast<short>((reading ? POLLIN : 0) | (c.out.empty() ? 0 : POLLOUT));
         if (events) fds.push_back({c.fd, events, 0});
     }
     return fds;

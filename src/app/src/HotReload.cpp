@@ -68,8 +68,11 @@ void HotReload::setReporters(std::function<void(const std::string&)> log, std::f
 
 std::vector<std::string> HotReload::start() {
     std::vector<std::string> problems;
-    nodes_.clear();  // (re)start: the nodes may have changed since
-    swaps_.clear();
+    // (Re)start: the nodes may have changed since. A node still there with the
+    // same module and build command keeps its state (a running or owed build,
+    // a module waiting to be swapped); swaps already asked for are reported.
+    std::vector<std::unique_ptr<NodeState>> old = std::move(nodes_);
+    nodes_.clear();
     watcher_.reset();
     auto w = loader::SourceWatcher::create();
     if (!w) return {w.error()};
@@ -77,11 +80,17 @@ std::vector<std::string> HotReload::start() {
     const config::Session s = runtime_.document();
     const std::string folder = s.path.empty() ? fs::current_path().string() : fs::absolute(s.path).parent_path().string();
     for (size_t n = 0; n < runtime_.nodeCount(); ++n) {
-        auto st = std::make_unique<NodeState>();
+        const auto& spec = s.nodes[n];
+        const std::string build = spec.watch ? spec.watch->build : std::string();
+        std::unique_ptr<NodeState> st;
+        for (auto& o : old)
+            if (o && o->id == runtime_.nodeId(n) && o->module == runtime_.modulePath(n) && o->build == build && o->folder == folder)
+                st = std::move(o);
+        if (!st) st = std::make_unique<NodeState>();
+        st->watched = false;
         st->id = runtime_.nodeId(n);
         st->folder = folder;
         st->module = runtime_.modulePath(n);
-        const auto& spec = s.nodes[n];
         if (spec.watch) {
             st->build = spec.watch->build;
             if (auto r = watcher_->watchSources(static_cast<int>(n), resolveAgainst(s.path, spec.watch->source)); !r)
@@ -220,31 +229,38 @@ void HotReload::finishBuild(size_t node) {
 }
 
 void HotReload::swap(size_t node, const std::string& prefix) {
-    swaps_.push_back(PendingSwap{node, prefix, runtime_.swapNode(nodes_[node]->id, nodes_[node]->module)});
+    swaps_.push_back(PendingSwap{nodes_[node]->id, prefix, runtime_.swapNode(nodes_[node]->id, nodes_[node]->module, true)});
     reportSwaps();
 }
 
 void HotReload::reportSwaps() {
     std::erase_if(swaps_, [this](const PendingSwap& p) {
         if (!p.result.ready()) return false;
-        NodeState& st = *nodes_[p.node];
+        NodeState* st = nullptr;
+        for (auto& n : nodes_)
+            if (n->id == p.id) st = n.get();
         const Result<SwapReport>& r = p.result.result();
         if (!r) {
-            st.state = "refused";
+            if (st) st->state = "refused";
             warn_(p.prefix + ", but the new module was refused, the old processor keeps playing: " + r.error());
         } else {
-            st.state = "ok";
+            if (st) st->state = "ok";
             log_(p.prefix + ", " + r.value().summary());
         }
         return true;
     });
 }
 
-Reply HotReload::reload(size_t node) {
-    if (node >= nodes_.size()) return Reply{false, "no such node", false};
+Reply HotReload::reload(const std::string& id) {
+    size_t node = nodes_.size();
+    for (size_t n = 0; n < nodes_.size(); ++n)
+        if (nodes_[n]->id == id) node = n;
+    auto index = runtime_.findNode(id);
+    if (!index) return Reply{false, index.error(), false};
+    if (node == nodes_.size()) return reloadFromModule(runtime_, index.value());  // added this turn: not watched yet
     NodeState& st = *nodes_[node];
     if (st.build.empty()) {
-        Reply r = reloadFromModule(runtime_, node);
+        Reply r = reloadFromModule(runtime_, index.value());
         if (r.ok && !r.waiting()) st.state = "ok";
         return r;
     }

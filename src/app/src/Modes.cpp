@@ -51,7 +51,7 @@ CommandContext Live::context(Source source) {
     ctx.status = [this] { return status(); };
     if (jack) ctx.ports = [this] { return jack->ports(); };
     if (reload) {
-        ctx.reload = [this](size_t node) { return reload->reload(node); };
+        ctx.reload = [this](const std::string& id) { return reload->reload(id); };
         ctx.buildStatus = [this] { return reload->status(); };
     }
     return ctx;
@@ -381,7 +381,10 @@ int runHeadless(const std::string& sessionPath) {
             spdlog::info("stopping on signal");
             break;
         }
-        if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+        if (fds[1].fd >= 0 && (fds[1].revents & POLLNVAL)) {  // standard input was closed: no commands from it
+            commandFd = -1;
+            framer.finish();
+        } else if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             char buf[4096];
             const ssize_t n = ::read(commandFd, buf, std::min(sizeof buf, framer.room()));
             if (n <= 0) {  // end of input: keep running until a signal

@@ -2,6 +2,7 @@
 
 #include <rackterm/app/Catalog.hpp>
 #include <rackterm/app/Values.hpp>
+#include <rackterm/common/Files.hpp>
 #include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
@@ -32,6 +33,11 @@ constexpr const char* kXrunKey = "xrun!";
 /// Without a block for this long while an operation waits, the audio is not
 /// running (no server, a stopped backend): nothing can click, go on.
 constexpr double kStallSeconds = 0.25;
+
+/// The longest an operation waits for the rack to settle: a crossfade (at
+/// most 1 s) plus a bypass ramp, with room. Past it, it goes on regardless,
+/// so no flag the audio thread fails to raise can hold the queue.
+constexpr double kMaxSettleSeconds = 2.0;
 
 /// Holds a player instance for the rack's owner list.
 struct PlayerOwner {
@@ -87,7 +93,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
     return r;
 }
 
-Result<Runtime::Processor> Runtime::loadProcessor(const config::NodeSpec& spec, const std::string& sessionPath) const {
+Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const std::string& sessionPath, bool adapt,
+                                                  bool* adapted) const {
     Processor proc;
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
@@ -123,16 +130,26 @@ Result<Runtime::Processor> Runtime::loadProcessor(const config::NodeSpec& spec, 
         proc.path = path;
     }
     const auto ids = paramIds(*proc.descriptor);
-    for (const auto& p : spec.params) {
-        auto it = std::find(ids.begin(), ids.end(), p.id);
-        if (it == ids.end())
-            return Error{p.where.str() + ": node '" + spec.id + "' (" + proc.descriptor->id + ") has no parameter " +
-                         quote(p.id) + didYouMean(p.id, ids)};
+    for (auto p = spec.params.begin(); p != spec.params.end();) {
+        auto it = std::find(ids.begin(), ids.end(), p->id);
+        if (it == ids.end()) {
+            if (!adapt)
+                return Error{p->where.str() + ": node '" + spec.id + "' (" + proc.descriptor->id + ") has no parameter " +
+                             quote(p->id) + didYouMean(p->id, ids)};
+            p = spec.params.erase(p);
+            if (adapted) *adapted = true;
+            continue;
+        }
         const rackterm_param_info& info = proc.descriptor->params[it - ids.begin()];
-        const float v = static_cast<float>(p.value);
-        if (v < info.min || v > info.max)
-            return Error{p.where.str() + ": " + spec.id + "." + p.id + " = " + std::to_string(p.value) + " is outside " +
-                         formatValue(info, info.min) + " .. " + formatValue(info, info.max)};
+        const float v = static_cast<float>(p->value);
+        if (v < info.min || v > info.max) {
+            if (!adapt)
+                return Error{p->where.str() + ": " + spec.id + "." + p->id + " = " + std::to_string(p->value) +
+                             " is outside " + formatValue(info, info.min) + " .. " + formatValue(info, info.max)};
+            p->value = std::clamp(v, info.min, info.max);
+            if (adapted) *adapted = true;
+        }
+        ++p;
     }
     return proc;
 }
@@ -192,6 +209,7 @@ bool Runtime::audioStalled() const { return nowSeconds() - lastBlockTime_ > kSta
 bool Runtime::settled() const {
     // Before the first block nothing plays, and a stalled audio thread plays nothing: neither can click.
     if (offline_ || engine_->blocks() == 0 || audioStalled()) return true;
+    if (nowSeconds() - headSince_ > kMaxSettleSeconds) return true;
     const engine::Rack* rack = engine_->rack();
     if (!rack) return true;
     if (engine_->rackPending() || engine_->appliedGeneration() < engine_->generation()) return false;
@@ -203,7 +221,7 @@ bool Runtime::settled() const {
 void Runtime::submit(Operation op) {
     if (ops_.empty()) {  // a new wait begins: the audio has kStallSeconds to show it runs
         lastBlocks_ = engine_->blocks();
-        lastBlockTime_ = nowSeconds();
+        lastBlockTime_ = headSince_ = nowSeconds();
     }
     ops_.push_back(std::move(op));
     runOperations();
@@ -217,7 +235,8 @@ void Runtime::runOperations() {
     while (!ops_.empty()) {
         if (!ops_.front().step()) break;
         ops_.pop_front();
-        lastBlockTime_ = std::max(lastBlockTime_, nowSeconds() - kStallSeconds / 2);
+        headSince_ = nowSeconds();
+        lastBlockTime_ = std::max(lastBlockTime_, headSince_ - kStallSeconds / 2);
     }
 }
 
@@ -310,7 +329,8 @@ Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
     return node + (bypass ? " bypassed" : " active");
 }
 
-Later<std::string> Runtime::addNode(const std::string& id, const std::string& processor, size_t position) {
+Later<std::string> Runtime::addNode(const std::string& id, const std::string& processor, const std::string& anchor,
+                                   bool before) {
     using L = Later<std::string>;
     if (findNode(id)) return L::done(Error{"a node '" + id + "' exists already; pick another id"});
     if (!isNodeId(id)) return L::done(Error{"node id " + quote(id) + " " + kNodeIdRule});
@@ -323,13 +343,14 @@ Later<std::string> Runtime::addNode(const std::string& id, const std::string& pr
     (isPath ? spec.path : spec.processor) = processor;
     spec.processorWhere.file = "add";
     L later;
-    submit(addOp(std::move(spec), position, true, [later](const Result<std::string>& r) { later.finish(r); }));
+    submit(addOp(std::move(spec), SIZE_MAX, anchor, before, true, [later](const Result<std::string>& r) { later.finish(r); }));
     return later;
 }
 
-Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, bool record, Done done) {
+Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record,
+                                  Done done) {
     auto started = std::make_shared<bool>(false);
-    return Operation{[this, spec, position, record, done, started]() {
+    return Operation{[this, spec, position, anchor, before, record, done, started]() mutable {
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
         *started = true;
@@ -341,13 +362,23 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, bool r
             done(Error{"cannot add " + spec.id + ": " + nodeLimitMessage(nodes_.size() + 1)});
             return true;
         }
-        auto proc = loadProcessor(spec, doc_.path);
+        size_t at = std::min(position, nodes_.size());
+        if (!anchor.empty()) {  // where the anchor is now, not where it was when the command came
+            auto other = findNode(anchor);
+            if (!other) {
+                done(Error{other.error()});
+                return true;
+            }
+            at = other.value() + (before ? 0 : 1);
+        }
+        bool adapted = false;
+        auto proc = loadProcessor(spec, doc_.path, !record, &adapted);
         if (!proc) {
             done(Error{proc.error()});
             return true;
         }
+        if (adapted) extraDirty_ = true;  // the processor changed since: not the journal's state
         if (!proc.value().note.empty()) notes_.push_back(proc.value().note);
-        const size_t at = std::min(position, nodes_.size());
         nodes_.insert(nodes_.begin() + static_cast<long>(at), Node{spec, std::move(proc.value()), {}});
         ++structureSerial_;
         Fade fade;
@@ -420,13 +451,14 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
     return Operation{[this, target, record, done]() {
         if (!settled()) return false;
         std::vector<Node> fresh;
-        for (const auto& spec : target->nodes) {
-            auto proc = loadProcessor(spec, target->path);
+        bool adapted = false;
+        for (config::NodeSpec spec : target->nodes) {
+            auto proc = loadProcessor(spec, target->path, !record, &adapted);
             if (!proc) {
                 done(Error{proc.error()});
                 return true;
             }
-            fresh.push_back(Node{spec, std::move(proc.value()), {}});
+            fresh.push_back(Node{std::move(spec), std::move(proc.value()), {}});
         }
         for (const auto& n : fresh)
             if (!n.proc.note.empty()) notes_.push_back(n.proc.note);
@@ -435,12 +467,13 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         e.kind = Edit::Kind::Load;
         e.sessionBefore = std::make_shared<const config::Session>(document());
         e.sessionAfter = target;
+        e.unsavedBefore = extraDirty_;
         doc_ = *target;
         doc_.nodes.clear();
         nodes_ = std::move(fresh);
         ++structureSerial_;
         publishRack();  // the previous rack plays until the audio thread takes this one
-        extraDirty_ = false;
+        extraDirty_ = adapted;
         if (record) {
             journal_.record(std::move(e), nowSeconds());
             journal_.markSaved(doc_.path);  // the document is what the file holds
@@ -477,18 +510,27 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
             if (undo) journal_.stepBack();
             else journal_.stepForward();
             const std::string what = std::string(undo ? "undo " : "redo ") + e.what();
-            Done finish = [later, what](const Result<std::string>& r) {
-                if (r) later.finish(what + ": " + r.value());
-                else later.finish(Error{what + " failed: " + r.error()});
+            const bool loadUndo = undo && e.kind == Edit::Kind::Load;
+            const bool unsavedBefore = e.unsavedBefore;
+            Done finish = [this, later, what, loadUndo, unsavedBefore](const Result<std::string>& r) {
+                if (r) {
+                    if (loadUndo) extraDirty_ = extraDirty_ || unsavedBefore;
+                    later.finish(what + ": " + r.value());
+                    return;
+                }
+                // The journal moved past a step that could not be carried out:
+                // the document is not the journal's state, so it is unsaved.
+                extraDirty_ = true;
+                later.finish(Error{what + " failed (skipped): " + r.error()});
             };
             switch (e.kind) {
                 case Edit::Kind::SetValue: finish(applyValue(e.node, e.param, undo ? e.before : e.after)); return true;
                 case Edit::Kind::SetBypass: finish(applyBypass(e.node, undo ? e.bypassBefore : e.bypassAfter)); return true;
                 case Edit::Kind::AddNode:
-                    *inner = undo ? removeOp(e.node, false, finish) : addOp(e.spec, e.position, false, finish);
+                    *inner = undo ? removeOp(e.node, false, finish) : addOp(e.spec, e.position, "", false, false, finish);
                     break;
                 case Edit::Kind::RemoveNode:
-                    *inner = undo ? addOp(e.spec, e.position, false, finish) : removeOp(e.node, false, finish);
+                    *inner = undo ? addOp(e.spec, e.position, "", false, false, finish) : removeOp(e.node, false, finish);
                     break;
                 case Edit::Kind::Load: *inner = loadOp(undo ? e.sessionBefore : e.sessionAfter, false, finish); break;
             }
@@ -499,10 +541,10 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
 
 // ---- the rest ---------------------------------------------------------
 
-Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& path) {
+Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& path, bool sameModule) {
     Later<SwapReport> later;
     auto crossfading = std::make_shared<bool>(false);
-    submit(Operation{[this, id, path, later, crossfading]() {
+    submit(Operation{[this, id, path, sameModule, later, crossfading]() {
         if (*crossfading) {
             if (!settled()) return false;
             publishRack();  // without the replaced instance: it is freed with the fading rack
@@ -518,6 +560,11 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
         Node& node = nodes_[n];
         if (node.proc.path.empty()) {
             later.finish(Error{"node '" + id + "' is a player; it has no module to swap"});
+            return true;
+        }
+        if (sameModule && node.proc.path != path) {
+            later.finish(Error{"node '" + id + "' runs " + printable(node.proc.path, kPathChars) +
+                               " now (the rack changed since); not swapped"});
             return true;
         }
         auto module = loader::loadModule(path);
@@ -540,7 +587,8 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
         std::vector<config::ParamSetting> params;
         for (const auto& p : node.spec.params)
             for (uint32_t j = 0; j < nd.param_count; ++j)
-                if (p.id == nd.params[j].id) params.push_back({p.id, m.values[j], p.where});
+                if (p.id == nd.params[j].id)  // a value the mapping kept stays as written (no float rounding)
+                    params.push_back({p.id, static_cast<float>(p.value) == m.values[j] ? p.value : m.values[j], p.where});
         for (uint32_t j = 0; j < nd.param_count; ++j) {
             const bool written = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.id == nd.params[j].id; });
             if (!written && m.values[j] != nd.params[j].default_value) params.push_back({nd.params[j].id, m.values[j], {}});
@@ -600,13 +648,14 @@ Result<std::string> Runtime::startRecording(const std::string& path) {
 Later<std::string> Runtime::stopRecording() {
     if (!recorder_) return Later<std::string>::done(Error{"not recording"});
     engine_->setRecorder(nullptr);
-    auto finish = [this](bool park) -> Result<std::string> {
-        const std::string path = recorder_->path();
-        const uint64_t dropped = recorder_->dropped();
-        auto frames = recorder_->stop();
+    // From here on the recording is this operation's: `record start` may begin another.
+    std::shared_ptr<engine::Recorder> rec(std::move(recorder_));
+    auto finish = [this, rec](bool park) -> Result<std::string> {
+        const std::string path = rec->path();
+        const uint64_t dropped = rec->dropped();
+        auto frames = rec->stop();
         // The audio thread may still be inside push() when it stopped moving: keep the object until the engine goes.
-        if (park) parkedRecorders_.push_back(std::move(recorder_));
-        recorder_.reset();
+        if (park) parkedRecorders_.push_back(rec);
         if (!frames) return Error{frames.error()};
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(frames.value()) / sampleRate_);
@@ -630,17 +679,32 @@ Later<std::string> Runtime::stopRecording() {
     return later;
 }
 
-Result<std::string> Runtime::save(const std::string& path) {
-    const std::string target = path.empty() ? doc_.path : path;
-    if (target.empty()) return Error{"this session has no file yet; give one: save FILE.toml"};
-    auto text = config::saveSession(document(), target);
-    if (!text) return Error{text.error()};
-    if (path.empty() || path == doc_.path) {
-        doc_.sourceText = text.value();
-        extraDirty_ = false;
-    }
-    journal_.markSaved(target);
-    return "saved " + target;
+Later<std::string> Runtime::save(const std::string& path) {
+    Later<std::string> later;
+    submit(Operation{[this, path, later]() {
+        if (!settled()) return false;
+        const std::string target = path.empty() ? doc_.path : path;
+        if (target.empty()) {
+            later.finish(Error{"this session has no file yet; give one: save FILE.toml"});
+            return true;
+        }
+        const bool own = path.empty() || path == doc_.path || (!doc_.path.empty() && files::sameFile(path, doc_.path));
+        auto text = config::saveSession(document(), target);
+        if (!text) {
+            later.finish(Error{text.error()});
+            return true;
+        }
+        if (own) {
+            doc_.sourceText = text.value();
+            extraDirty_ = false;
+            journal_.markSaved(doc_.path);
+        } else {
+            journal_.markSaved(target);
+        }
+        later.finish("saved " + target);
+        return true;
+    }});
+    return later;
 }
 
 void Runtime::updateMeters(double now) {

@@ -37,8 +37,8 @@ struct CommandContext {
     std::function<EngineStatus()> status = {};
     /// Every port JACK knows, "client:port"; unset: no JACK in this mode.
     std::function<std::vector<std::string>()> ports = {};
-    /// `reload NODE` when a hot-reload pipeline runs (build, then swap); unset: swap from the module file.
-    std::function<Reply(size_t node)> reload = {};
+    /// `reload NODE` (by id) when a hot-reload pipeline runs (build, then swap); unset: swap from the module file.
+    std::function<Reply(const std::string& id)> reload = {};
     /// `build status` when a hot-reload pipeline runs.
     std::function<std::string()> buildStatus = {};
 };

@@ -29,6 +29,7 @@ namespace rackterm::app {
 class CommandStream {
 public:
     LineFramer& input() noexcept { return in_; }
+    const LineFramer& input() const noexcept { return in_; }
     /// Run up to `budget` lines through `run`, handing each final reply to
     /// `deliver` in order (an over-long line gets LineFramer::kTooLong).
     /// Returns true when a reply asked to quit.

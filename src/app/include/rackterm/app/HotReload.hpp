@@ -56,7 +56,7 @@ public:
     double nextDeadline(double now) const;
 
     /// `reload NODE`: build now (when the node has a build command), then swap.
-    Reply reload(size_t node);
+    Reply reload(const std::string& id);
     /// `build status`: each watched node's state in one line.
     std::string status() const;
 
@@ -80,7 +80,7 @@ private:
     void reportSwaps();
 
     struct PendingSwap {
-        size_t node;
+        std::string id;
         std::string prefix;
         Later<SwapReport> result;
     };

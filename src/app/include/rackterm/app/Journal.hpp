@@ -31,6 +31,7 @@ struct Edit {
     config::NodeSpec spec;                ///< AddNode / RemoveNode: the node, values and bypass included
     size_t position = 0;                  ///< AddNode / RemoveNode: its chain position (0 = first)
     std::shared_ptr<const config::Session> sessionBefore, sessionAfter;  ///< Load: the documents
+    bool unsavedBefore = false;           ///< Load: hot-swap changes unsaved in the document before
     double time = 0;                      ///< seconds (steady clock) of the newest change merged into it
     uint64_t serial = 0;                  ///< the state this edit leads to
 

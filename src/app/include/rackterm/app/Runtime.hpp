@@ -106,7 +106,7 @@ public:
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
-    /// Counts structural changes (add, remove, load, swap): hot reload re-watches when it moves.
+    /// Counts changes of the node list (add, remove, load, and their undo): hot reload re-watches when it moves.
     uint64_t structureSerial() const noexcept { return structureSerial_; }
 
     /// Index of node `id`; error with did-you-mean.
@@ -121,11 +121,13 @@ public:
     Result<void> setValue(size_t node, size_t param, float plain, Merge merge = Merge::No);
     /// Set or clear a node's bypass (crossfaded on the audio thread).
     void setBypass(size_t node, bool bypass);
-    /// Add a node `id` running `processor` (a built-in name or a .so path) at
-    /// chain position `position` (0 = first; >= nodeCount() = last), faded
-    /// in from bypass (no click). Errors: id taken or malformed, the node
-    /// limit, a processor that does not load.
-    Later<std::string> addNode(const std::string& id, const std::string& processor, size_t position);
+    /// Add a node `id` running `processor` (a built-in name or a .so path,
+    /// relative to the session's folder), faded in from bypass (no click):
+    /// last, or after (`before` false) / before node `anchor` as the rack is
+    /// when the operation runs. Errors: id taken or malformed, the node
+    /// limit, no node `anchor`, a processor that does not load.
+    Later<std::string> addNode(const std::string& id, const std::string& processor, const std::string& anchor = "",
+                               bool before = false);
     /// Remove node `id`: it is faded out through its bypass, then a rack
     /// without it goes out.
     Later<std::string> removeNode(const std::string& id);
@@ -146,8 +148,11 @@ public:
     /// mapParameters(); removed ids leave the document, clamped values are
     /// written to it (not an undo step). The rack crossfades from the old
     /// instance over the session's crossfade time. The Later is ready when
-    /// the new instance plays; on any error the old one keeps playing.
-    Later<SwapReport> swapNode(const std::string& id, const std::string& modulePath);
+    /// the new instance plays; on any error the old one keeps playing. With
+    /// `sameModule` (hot reload: the file was rebuilt in place), the swap is
+    /// refused when the node no longer runs `modulePath` by then (a load or
+    /// undo replaced it with another node of the same id).
+    Later<SwapReport> swapNode(const std::string& id, const std::string& modulePath, bool sameModule = false);
     /// True while a swap's crossfade is running or an operation waits.
     bool swapping() const noexcept { return !ops_.empty(); }
     /// True while operations or waits are pending (tick() has work).
@@ -166,8 +171,11 @@ public:
     bool recording() const noexcept { return recorder_ != nullptr; }
 
     /// Save to `path` ("" = the session's own file), keeping the file's
-    /// comments and layout. Saving to the own file clears the unsaved flag.
-    Result<std::string> save(const std::string& path);
+    /// comments and layout. Saving to the own file (also through another
+    /// name for it) clears the unsaved flag. An operation: it runs once the
+    /// operations before it are done, so what is saved is one state of the
+    /// journal.
+    Later<std::string> save(const std::string& path);
 
     /// Offline render: operations never wait for the audio thread (racks
     /// change at the next block).
@@ -216,8 +224,13 @@ private:
     };
 
     Runtime() = default;
-    /// Load a node's processor and check its parameters against it.
-    Result<Processor> loadProcessor(const config::NodeSpec& spec, const std::string& sessionPath) const;
+    /// Load a node's processor and check its parameters against it. With
+    /// `adapt` (bringing back a node from the journal, whose processor may
+    /// have been rebuilt since), ids the processor lacks are dropped from
+    /// `spec` and values clamped into range instead of failing; `adapted`
+    /// says whether anything changed.
+    Result<Processor> loadProcessor(config::NodeSpec& spec, const std::string& sessionPath, bool adapt = false,
+                                    bool* adapted = nullptr) const;
     /// Build a rack from the document (plus `fade`) and publish it.
     void publishRack(const Fade& fade);
     void publishRack() { publishRack(Fade{SIZE_MAX, false, {}}); }
@@ -232,7 +245,8 @@ private:
 
     // Operations. `record`: add an undo step when done; `done` gets the result.
     using Done = std::function<void(const Result<std::string>&)>;
-    Operation addOp(config::NodeSpec spec, size_t position, bool record, Done done);
+    /// Add `spec` at `position`, or next to `anchor` when it is not "".
+    Operation addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record, Done done);
     Operation removeOp(std::string id, bool record, Done done);
     Operation loadOp(std::shared_ptr<const config::Session> target, bool record, Done done);
     Operation journalOp(bool undo, Later<std::string> later);
@@ -250,6 +264,7 @@ private:
     bool offline_ = false;
     uint64_t structureSerial_ = 0;
     std::deque<Operation> ops_;
+    double headSince_ = 0;  // when the operation at the head of ops_ began (seconds)
     std::vector<std::function<bool()>> waits_;  // each true once finished
     uint64_t lastBlocks_ = 0;
     double lastBlockTime_ = 0;
@@ -262,7 +277,7 @@ private:
     EventThrottle throttle_;
     std::vector<std::string> notes_;       // warnings from loading, for takeEvents
     std::unique_ptr<engine::Recorder> recorder_;
-    std::vector<std::unique_ptr<engine::Recorder>> parkedRecorders_;  // stopped while the audio thread stood still
+    std::vector<std::shared_ptr<engine::Recorder>> parkedRecorders_;  // stopped while the audio thread stood still
 };
 
 /// Seconds on the steady clock.
