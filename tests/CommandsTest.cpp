@@ -140,22 +140,7 @@ TEST_F(CommandsTest, AddAndRemoveWithoutAClick) {
     // A sine plays through the rack on a thread of its own while a -20 dB
     // gain node is added and removed; the largest step stays that of the sine.
     exec("bypass src on");  // the sine alone (the recording has steps of its own)
-    std::atomic<bool> stop{false};
-    std::vector<float> out;
-    out.reserve(48000 * 20);
-    std::thread audio([&] {
-        std::vector<float> in(64), l(64), r(64);
-        uint64_t phase = 0;
-        while (!stop.load()) {
-            for (float& x : in) x = 0.5f * std::sin(2.0f * 3.14159265f * 1000.0f * static_cast<float>(phase++ % 48000) / 48000.0f);
-            const float* ins[2] = {in.data(), in.data()};
-            float* outs[2] = {l.data(), r.data()};
-            rt->engine().process(ins, outs, 64);
-            if (out.size() + 64 < out.capacity()) out.insert(out.end(), l.begin(), l.end());
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    test::SineThread audio(*rt, 20);
     app::CommandContext ctx{*rt};
     auto live = [&](const std::string& line) { return test::await(*rt, app::execute(ctx, line)); };
     for (int i = 0; i < 10; ++i) {
@@ -166,12 +151,8 @@ TEST_F(CommandsTest, AddAndRemoveWithoutAClick) {
         ASSERT_TRUE(live("remove quiet").ok);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    stop = true;
-    audio.join();
-    float step = 0;
-    for (size_t i = 4800; i < out.size(); ++i) step = std::max(step, std::fabs(out[i] - out[i - 1]));
-    const float clean = 2.0f * 0.5f * std::sin(3.14159265f * 1000.0f / 48000.0f);
-    EXPECT_LE(step, 2.0f * clean) << "a click when a node came or went";
+    audio.stop();
+    EXPECT_LE(audio.largestStep(), 2.0f * test::SineThread::cleanStep()) << "a click when a node came or went";
 }
 
 TEST_F(CommandsTest, RecordStartStop) {

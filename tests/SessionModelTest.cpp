@@ -314,22 +314,7 @@ TEST(Undo, GoesThroughTheCrossfadedPathsWithoutAClick) {
     // the remove is undone (the node comes back) and redone (it goes again);
     // each is a 20 dB jump without its fade. The largest step stays the sine's.
     auto rt = openText("[[node]]\nid = \"a\"\nprocessor = \"gain\"\n");
-    std::atomic<bool> stop{false};
-    std::vector<float> out;
-    out.reserve(48000 * 30);
-    std::thread audio([&] {
-        std::vector<float> in(64), l(64), r(64);
-        uint64_t phase = 0;
-        while (!stop.load()) {
-            for (float& x : in) x = 0.5f * std::sin(2.0f * 3.14159265f * 1000.0f * static_cast<float>(phase++ % 48000) / 48000.0f);
-            const float* ins[2] = {in.data(), in.data()};
-            float* outs[2] = {l.data(), r.data()};
-            rt->engine().process(ins, outs, 64);
-            if (out.size() + 64 < out.capacity()) out.insert(out.end(), l.begin(), l.end());
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    test::SineThread audio(*rt);
     app::CommandContext ctx{*rt};
     auto live = [&](const std::string& line) { return test::await(*rt, app::execute(ctx, line)); };
     ASSERT_TRUE(live("add quiet gain").ok);
@@ -341,12 +326,9 @@ TEST(Undo, GoesThroughTheCrossfadedPathsWithoutAClick) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
-    stop = true;
-    audio.join();
-    float step = 0;
-    for (size_t i = 4800; i < out.size(); ++i) step = std::max(step, std::fabs(out[i] - out[i - 1]));
-    const float clean = 2.0f * 0.5f * std::sin(3.14159265f * 1000.0f / 48000.0f);
-    EXPECT_LE(step, 2.0f * clean) << "a click when an undo took a node away or brought it back";
+    audio.stop();
+    EXPECT_LE(audio.largestStep(), 2.0f * test::SineThread::cleanStep())
+        << "a click when an undo took a node away or brought it back";
 }
 
 // ---- pending replies ----------------------------------------------------

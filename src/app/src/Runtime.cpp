@@ -201,6 +201,7 @@ void Runtime::publishRack(const Fade& fade) {
         setups.push_back(std::move(s));
     }
     engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
+    opGeneration_ = engine_->generation();
     meterView_.nodes.resize(nodes_.size());
 }
 
@@ -212,7 +213,9 @@ bool Runtime::settled() const {
     if (nowSeconds() - headSince_ > kMaxSettleSeconds) return true;
     const engine::Rack* rack = engine_->rack();
     if (!rack) return true;
-    if (engine_->rackPending() || engine_->appliedGeneration() < engine_->generation()) return false;
+    // The audio thread took what the operations issued (a stream of value
+    // changes from others does not hold them: their generations are not waited for).
+    if (engine_->rackPending() || engine_->appliedGeneration() < opGeneration_) return false;
     for (uint32_t n = 0; n < rack->nodeCount(); ++n)
         if (!rack->fadeDone(n) || !rack->bypassSettled(n)) return false;
     return true;
@@ -417,7 +420,7 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
         // Fade it out through its bypass first (the document's bypass stays),
         // so taking it away changes nothing audible.
         if (!offline_ && !engine_->rack()->bypassed(index)) {
-            engine_->setBypass(index, true);
+            opGeneration_ = engine_->setBypass(index, true);
             *fading = true;
             return false;
         }

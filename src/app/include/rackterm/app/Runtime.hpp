@@ -265,6 +265,7 @@ private:
     uint64_t structureSerial_ = 0;
     std::deque<Operation> ops_;
     double headSince_ = 0;  // when the operation at the head of ops_ began (seconds)
+    uint64_t opGeneration_ = 0;  // the newest generation an operation issued: what settled() waits for
     std::vector<std::function<bool()>> waits_;  // each true once finished
     uint64_t lastBlocks_ = 0;
     double lastBlockTime_ = 0;
