@@ -27,9 +27,6 @@ std::vector<std::string> paramIds(const rackterm_processor_v2& d) {
     return ids;
 }
 
-/// The throttle's key for xruns: never a node id (those are [a-z0-9_]).
-constexpr const char* kXrunKey = "xrun!";
-
 /// Without a block for this long while an operation waits, the audio is not
 /// running (no server, a stopped backend): nothing can click, go on.
 constexpr double kStallSeconds = 0.25;
@@ -429,7 +426,7 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
         e.node = id;
         e.spec = nodes_[n.value()].spec;
         e.position = n.value();
-        throttle_.forget(id);  // a node added later under this id starts afresh
+        events_.forget(id);  // a node added later under this id starts afresh
         nodes_.erase(nodes_.begin() + static_cast<long>(n.value()));
         ++structureSerial_;
         publishRack();
@@ -465,7 +462,7 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         }
         for (const auto& n : fresh)
             if (!n.proc.note.empty()) notes_.push_back(n.proc.note);
-        for (const auto& n : nodes_) throttle_.forget(n.spec.id);
+        for (const auto& n : nodes_) events_.forget(n.spec.id);
         Edit e;
         e.kind = Edit::Kind::Load;
         e.sessionBefore = std::make_shared<const config::Session>(document());
@@ -742,35 +739,7 @@ EngineStatus Runtime::status() const {
 std::vector<std::string> Runtime::takeEvents(double now) {
     std::vector<std::string> out = std::move(notes_);
     notes_.clear();
-    auto& ev = engine_->events();
-    if (uint64_t x = ev.xruns.load(); x != seenXruns_) {
-        throttle_.add(kXrunKey, x - seenXruns_);
-        seenXruns_ = x;
-    }
-    if (const engine::Rack* rack = engine_->rack()) {
-        if (rack->serial() != seenRackSerial_) {  // a new rack counts from 0
-            seenRackSerial_ = rack->serial();
-            seenNonFinite_.assign(rack->nodeCount(), 0);
-        }
-        for (uint32_t n = 0; n < rack->nodeCount() && n < seenNonFinite_.size(); ++n) {
-            const uint64_t count = rack->nonFiniteCount(n);
-            if (count > seenNonFinite_[n]) throttle_.add(rack->nodeId(n), count - seenNonFinite_[n]);
-            seenNonFinite_[n] = count;
-        }
-    }
-    char seconds[32];
-    for (const auto& r : throttle_.due(now)) {
-        std::snprintf(seconds, sizeof seconds, "%.1f s", r.seconds);
-        if (r.key == kXrunKey)
-            out.push_back("xrun: " + std::to_string(r.count) + (r.first ? " new" : " more in the last " + std::string(seconds)) +
-                          ", " + std::to_string(seenXruns_) + " in all");
-        else if (r.first)
-            out.push_back("node '" + r.key + "' produced NaN/Inf: its output is muted and it is reset (" +
-                          std::to_string(r.count) + (r.count == 1 ? " block)" : " blocks)"));
-        else
-            out.push_back("node '" + r.key + "' produced NaN/Inf again in " + std::to_string(r.count) +
-                          (r.count == 1 ? " block" : " blocks") + " in the last " + seconds + " (muted)");
-    }
+    for (auto& line : events_.take(*engine_, now)) out.push_back(std::move(line));
     return out;
 }
 

@@ -18,7 +18,7 @@
 // All member functions are [control].
 #pragma once
 
-#include <rackterm/app/EventThrottle.hpp>
+#include <rackterm/app/EventLog.hpp>
 #include <rackterm/app/Journal.hpp>
 #include <rackterm/app/Later.hpp>
 #include <rackterm/app/Meters.hpp>
@@ -191,10 +191,9 @@ public:
     const MeterView& meters() const noexcept { return meterView_; }
     /// The engine as plain values (rate, block, DSP load, xruns, server lost).
     EngineStatus status() const;
-    /// New engine events as log lines at time `now` (seconds): xruns and
-    /// NaN/Inf output muted per node, each rate-limited (the first at once,
-    /// then a count at most every 5 s), and notes from loading (a sound file
-    /// with more channels than the player plays).
+    /// New log lines at time `now` (seconds): notes from loading (a sound
+    /// file with more channels than the player plays), then the engine's
+    /// events through EventLog (xruns, NaN/Inf mutes; rate-limited).
     std::vector<std::string> takeEvents(double now);
 
 private:
@@ -272,10 +271,7 @@ private:
     MeterView meterView_;
     MeterBallistics master_;
     double lastMeterTime_ = 0;
-    uint64_t seenXruns_ = 0;
-    uint64_t seenRackSerial_ = 0;
-    std::vector<uint64_t> seenNonFinite_;  // per node of the rack with seenRackSerial_
-    EventThrottle throttle_;
+    EventLog events_;
     std::vector<std::string> notes_;       // warnings from loading, for takeEvents
     std::unique_ptr<engine::Recorder> recorder_;
     std::vector<std::shared_ptr<engine::Recorder>> parkedRecorders_;  // stopped while the audio thread stood still
