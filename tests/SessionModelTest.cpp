@@ -285,6 +285,11 @@ TEST(Undo, TheUnsavedFlagFollowsTheJournal) {
     EXPECT_TRUE(rt.dirty()) << "the file now holds -3 dB";
     ASSERT_TRUE(test::run(ctx, "redo").ok);
     EXPECT_FALSE(rt.dirty());
+    // Saved under another name of the same file (a symbolic link): still the own file.
+    std::filesystem::create_symlink(dir + "/s.toml", dir + "/link.toml");
+    ASSERT_TRUE(test::run(ctx, "set g.gain_db -4").ok);
+    ASSERT_TRUE(test::run(ctx, "save " + dir + "/link.toml").ok);
+    EXPECT_FALSE(rt.dirty());
     std::filesystem::remove_all(dir);
 }
 
@@ -393,6 +398,19 @@ TEST(Pending, AWaitHoldsOnlyItsOwnClientAndItsLaterLines) {
     ::close(b);
     sock.value().reset();
     std::filesystem::remove_all(dir);
+}
+
+TEST(Pending, AnAddNextToANodeFindsItWhenItRuns) {
+    auto rt = openText(kThreeGains);
+    app::CommandContext ctx{*rt};
+    levelDb(*rt, 4);
+    app::Reply removed = app::execute(ctx, "remove a");
+    ASSERT_TRUE(removed.waiting());
+    app::Reply added = app::execute(ctx, "add x gain after b");  // queued behind the remove
+    ASSERT_TRUE(added.waiting());
+    EXPECT_EQ(test::settle(*rt, std::move(removed)).text, "removed a");
+    EXPECT_EQ(test::settle(*rt, std::move(added)).text, "added x (gain) at position 2");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "b=gain(bypassed) x=gain c=gain") << "after b as it is then";
 }
 
 TEST(Pending, ARemoveRepliesWhenItsFadeIsOver) {

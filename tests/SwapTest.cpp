@@ -158,6 +158,18 @@ TEST(Swap, ABypassedNodeSwapsWithoutHoldingLaterOperations) {
     EXPECT_TRUE(added.result()) << added.result().error();
 }
 
+TEST(Swap, AnUndoStepTheNewProcessorCannotTakeIsSkippedAndLeavesTheSessionUnsaved) {
+    auto rt = open("{ gain_db = 0.0 }");
+    app::CommandContext ctx{*rt};
+    ASSERT_TRUE(app::execute(ctx, "set sw.mix 0.5").ok);
+    ASSERT_TRUE(swapNow(*rt, fixture(2)));  // build 2 has no mix
+    const app::Reply undo = app::execute(ctx, "undo");
+    EXPECT_FALSE(undo.ok);
+    EXPECT_EQ(undo.text.rfind("undo set sw.mix failed (skipped): ", 0), 0u) << undo.text;
+    EXPECT_TRUE(rt->dirty()) << "the document is not what the journal's state would be";
+    EXPECT_EQ(app::execute(ctx, "undo").text, "nothing to undo");
+}
+
 TEST(Swap, FailedLoadKeepsTheOldProcessorPlaying) {
     auto rt = open("{ gain_db = 0.0 }");
     auto r = swapNow(*rt, test::fixtureDir() + "/libfixture_abi_v1.so");

@@ -199,6 +199,7 @@ void Runtime::publishRack(const Fade& fade) {
     }
     engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
     opGeneration_ = engine_->generation();
+    headSince_ = nowSeconds();  // a new phase of the operation: its settle time counts from here
     meterView_.nodes.resize(nodes_.size());
 }
 
@@ -297,7 +298,8 @@ void Runtime::setBypass(size_t node, bool bypass) {
     e.bypassBefore = nodes_[node].spec.bypass;
     e.bypassAfter = bypass;
     nodes_[node].spec.bypass = bypass;
-    engine_->setBypass(static_cast<uint32_t>(node), bypass);
+    // A bypass ramp is structure-like: operations wait until the audio thread took it.
+    opGeneration_ = engine_->setBypass(static_cast<uint32_t>(node), bypass);
     if (e.bypassBefore != bypass) journal_.record(std::move(e), nowSeconds());
 }
 
@@ -325,7 +327,7 @@ Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
     auto n = findNode(node);
     if (!n) return Error{n.error()};
     nodes_[n.value()].spec.bypass = bypass;
-    engine_->setBypass(static_cast<uint32_t>(n.value()), bypass);
+    opGeneration_ = engine_->setBypass(static_cast<uint32_t>(n.value()), bypass);
     return node + (bypass ? " bypassed" : " active");
 }
 
@@ -418,6 +420,7 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
         // so taking it away changes nothing audible.
         if (!offline_ && !engine_->rack()->bypassed(index)) {
             opGeneration_ = engine_->setBypass(index, true);
+            headSince_ = nowSeconds();
             *fading = true;
             return false;
         }
