@@ -357,3 +357,28 @@ TEST_F(HotReloadTest, ReloadCommandBuildsThenSwaps) {
     ASSERT_TRUE(runUntil([&] { return !hot->busy(0) && !rt->swapping(); }, 60));
     EXPECT_EQ(hot->buildsStarted(0), 1u);
 }
+
+// A node added while a build runs (the live loop then re-watches the rack):
+// the running build is kept, not killed, and its swap lands on the node it
+// was built for; `reload` finds nodes by id, wherever they moved.
+TEST_F(HotReloadTest, ABuildSurvivesAnAddAndReloadFindsNodesById) {
+    fs::copy_file(dir + "/proc/build/libproc.so", dir + "/first.so");  // build 1, apart from what the build writes
+    save(processorSource("kept", 0.5f));
+    ASSERT_TRUE(runUntil([&] { return buildingAt > 0; }, 5));
+    auto added = rt->addNode("first", dir + "/first.so", "p", true);  // before p: p moves to index 1
+    ASSERT_TRUE(runUntil([&] { return added.ready(); }, 5));
+    ASSERT_TRUE(added.result()) << added.result().error();
+    for (const auto& w : hot->start()) ADD_FAILURE() << w;  // what serviceLive does when the nodes change
+    ASSERT_EQ(rt->nodeId(1), "p");
+    ASSERT_TRUE(runUntil([&] { return std::string(rt->descriptor(1).version) == "kept" && !rt->swapping(); }, 60))
+        << (warnings.empty() ? "" : warnings.front());
+    EXPECT_EQ(hot->buildsStarted(1), 1u) << "the running build was kept, not started again";
+    EXPECT_STREQ(rt->descriptor(0).version, "1") << "the new node was not swapped";
+    app::CommandContext ctx{*rt};
+    ctx.reload = [&](const std::string& id) { return hot->reload(id); };
+    const app::Reply r = app::execute(ctx, "reload p");
+    EXPECT_EQ(r.text, "p: building (the swap follows a successful build)");
+    ASSERT_TRUE(runUntil([&] { return !hot->busy(1) && !rt->swapping(); }, 60));
+    EXPECT_EQ(hot->buildsStarted(1), 2u);
+    EXPECT_EQ(hot->buildsStarted(0), 0u);
+}
