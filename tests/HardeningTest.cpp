@@ -4,6 +4,8 @@
 // framer of the socket and headless stdin stays bounded.
 #include "support/Support.hpp"
 
+#include <rackterm/engine/rt/Engine.hpp>
+
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/EventThrottle.hpp>
 #include <rackterm/app/LineFramer.hpp>
@@ -109,12 +111,20 @@ TEST(Limits, OneNodeLimitOnEveryPath) {
     EXPECT_NE(add.text.find(message), std::string::npos) << add.text;
     // `load` of a session over the limit: refused, the rack unchanged.
     const std::string dir = test::tempDir("limit");
-    test::writeText(dir + "/big.toml", gains(200));
+    test::writeText(dir + "/big.toml", gains(kMaxNodes + 100));
     const app::Reply load = app::execute(ctx, "load " + dir + "/big.toml !");
     EXPECT_FALSE(load.ok);
-    EXPECT_NE(load.text.find(nodeLimitMessage(200)), std::string::npos) << load.text;
+    EXPECT_NE(load.text.find(nodeLimitMessage(kMaxNodes + 100)), std::string::npos) << load.text;
     EXPECT_EQ(rt.value()->nodeCount(), kMaxNodes);
-    EXPECT_TRUE(app::execute(ctx, "set g63.gain_db -3").ok);
+    EXPECT_TRUE(app::execute(ctx, "set g" + std::to_string(kMaxNodes - 1) + ".gain_db -3").ok);
+    // A full rack runs every node: -3 dB on the last one is heard, and every node has a meter.
+    std::vector<float> in(64, 0.5f), l(64), r(64);
+    const float* ins[2] = {in.data(), in.data()};
+    float* outs[2] = {l.data(), r.data()};
+    for (int b = 0; b < 8; ++b) rt.value()->engine().process(ins, outs, 64);
+    EXPECT_NEAR(l[63], 0.5f * std::pow(10.0f, -3.0f / 20.0f), 1e-4f);
+    rt.value()->updateMeters(1.0);
+    EXPECT_EQ(rt.value()->meters().nodes.size(), kMaxNodes);
     std::filesystem::remove_all(dir);
 }
 

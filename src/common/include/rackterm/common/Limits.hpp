@@ -9,10 +9,10 @@
 namespace rackterm {
 
 /// Most nodes a rack holds (the engine sizes its meter frames by it).
-inline constexpr size_t kMaxNodes = 64;
+inline constexpr size_t kMaxNodes = 256;
 
 /// The one message for a session that would pass kMaxNodes:
-/// "a rack holds at most 64 nodes; this would make 65".
+/// "a rack holds at most 256 nodes; this would make 257".
 inline std::string nodeLimitMessage(size_t wouldHave) {
     return "a rack holds at most " + std::to_string(kMaxNodes) + " nodes; this would make " + std::to_string(wouldHave);
 }
