@@ -1,7 +1,7 @@
 // Hardening of a live session (private jackd, `rackterm --headless` fed on
 // stdin): quitting under a busy audio callback and while recording never
 // aborts; bad targets (a FIFO, a Unix socket, a character device made with
-// mknod in a temp folder when root, /proc/self/mem, a 200-node session, a
+// mknod in a temp folder when root, /proc/self/mem, a session over the node limit, a
 // truncated processor descriptor) get one error line each, at once, and the
 // session goes on; repeated NaN/Inf warnings are rate-limited.
 #include "support/Support.hpp"
@@ -169,9 +169,10 @@ TEST_F(LiveHardening, BadTargetsGetOneLineAtOnceAndTheSessionGoesOn) {
     EXPECT_NE(h.ask("load /proc/self/mem !").find("/proc/self/mem: cannot read the session file ("), std::string::npos)
         << "0.1 loaded it as an empty session";
     std::string big;
-    for (int i = 0; i < 200; ++i) big += "[[node]]\nid = \"n" + std::to_string(i) + "\"\nprocessor = \"gain\"\n";
+    const size_t tooMany = kMaxNodes + 100;
+    for (size_t i = 0; i < tooMany; ++i) big += "[[node]]\nid = \"n" + std::to_string(i) + "\"\nprocessor = \"gain\"\n";
     test::writeText(dir + "/big.toml", big);
-    EXPECT_NE(h.ask("load " + dir + "/big.toml !").find(nodeLimitMessage(200)), std::string::npos);
+    EXPECT_NE(h.ask("load " + dir + "/big.toml !").find(nodeLimitMessage(tooMany)), std::string::npos);
     const std::string add = h.ask("add x " + fixture("fixture_small_struct"));
     EXPECT_NE(add.find("descriptor is 16 bytes, ABI v2 needs"), std::string::npos) << add << h.err();
     EXPECT_EQ(h.ask("list nodes"), "ok g=gain") << "the session is as it was";
