@@ -111,9 +111,10 @@ private:
     void startCommand(const std::string& prompt = ":", const std::string& prefill = "", LineMode mode = LineMode::Command);
     void endCommand();
     void find(const std::string& text);
-    void runCommand(std::string line);
     void adjust(int steps);
     void moveParam(int delta);
+    /// Select the next (`delta` > 0) or previous node, wrapping around; its first parameter.
+    void selectNode(int delta);
     void say(const app::Reply& r);
     /// Run a command line from the console; a pending reply is shown when final.
     void run(const std::string& line);
@@ -209,8 +210,6 @@ void Console::run(const std::string& line) {
     if (r.quit) quit_ = true;
 }
 
-void Console::runCommand(std::string line) { run(line); }
-
 void Console::lineDone(char* line) {
     if (line) {
         if (*line) add_history(line);
@@ -219,7 +218,7 @@ void Console::lineDone(char* line) {
         const LineMode mode = lineMode_;
         endCommand();
         if (mode == LineMode::Find) find(text);
-        else runCommand(text);
+        else run(text);
     } else {
         endCommand();
     }
@@ -338,25 +337,20 @@ void Console::adjust(int steps) {
         view_.message = rt().nodeId(view_.node) + "." + info.id + " = " + app::formatValue(info, v);
 }
 
+void Console::selectNode(int delta) {
+    if (const size_t nodes = rt().nodeCount()) {
+        view_.node = (view_.node + (delta > 0 ? 1 : nodes - 1)) % nodes;
+        view_.param = 0;
+    }
+}
+
 void Console::bindKeys() {
     auto selected = [this] { return rt().nodeCount() && rt().descriptor(view_.node).param_count; };
     keys_ = {
         {{'j', KEY_DOWN}, "j k / Down Up", "select parameter (across nodes)", [this] { moveParam(1); }},
         {{'k', KEY_UP}, "", "", [this] { moveParam(-1); }},
-        {{'\t'}, "Tab / Shift-Tab", "select node",
-         [this] {
-             if (const size_t nodes = rt().nodeCount()) {
-                 view_.node = (view_.node + 1) % nodes;
-                 view_.param = 0;
-             }
-         }},
-        {{KEY_BTAB}, "", "",
-         [this] {
-             if (const size_t nodes = rt().nodeCount()) {
-                 view_.node = (view_.node + nodes - 1) % nodes;
-                 view_.param = 0;
-             }
-         }},
+        {{'\t'}, "Tab / Shift-Tab", "select node", [this] { selectNode(1); }},
+        {{KEY_BTAB}, "", "", [this] { selectNode(-1); }},
         {{'h', KEY_LEFT}, "h l / Left Right", "adjust value (0.5 dB or 1 % steps; held: one undo step)", [this] { adjust(-1); }},
         {{'l', KEY_RIGHT}, "", "", [this] { adjust(1); }},
         {{'H', KEY_SLEFT}, "H L", "adjust x10", [this] { adjust(-10); }},

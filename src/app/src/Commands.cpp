@@ -19,6 +19,18 @@ Reply done(std::string text) { return Reply{true, std::move(text), false}; }
 
 Reply fromResult(const Result<std::string>& r) { return r ? done(r.value()) : fail(r.error()); }
 
+/// The reply `toReply` makes of `later`'s result: at once when it is ready, else pending on it.
+template <class T, class ToReply>
+Reply whenReady(const Later<T>& later, ToReply toReply) {
+    if (later.ready()) return toReply(later.result());
+    Reply r;
+    r.pending = [later, toReply]() -> std::optional<Reply> {
+        if (!later.ready()) return std::nullopt;
+        return toReply(later.result());
+    };
+    return r;
+}
+
 /// "3", "-10", "+2" as keyboard steps; nullopt for anything else ("+1dB", "0x10").
 std::optional<int> wholeSteps(std::string_view text) {
     size_t i = (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
@@ -383,15 +395,7 @@ std::string Reply::line() const {
     return ok ? (body.empty() ? "ok" : "ok " + body) : "error: " + body;
 }
 
-Reply replyLater(const Later<std::string>& later) {
-    if (later.ready()) return fromResult(later.result());
-    Reply r;
-    r.pending = [later]() -> std::optional<Reply> {
-        if (!later.ready()) return std::nullopt;
-        return fromResult(later.result());
-    };
-    return r;
-}
+Reply replyLater(const Later<std::string>& later) { return whenReady(later, fromResult); }
 
 Reply finishOffline(Runtime& runtime, Reply reply) {
     for (int turn = 0; reply.waiting() && turn < 1000; ++turn) {
@@ -409,13 +413,7 @@ Reply reloadFromModule(Runtime& runtime, size_t node) {
         if (!r) return fail(id + ": reload failed, the old processor keeps playing: " + r.error());
         return done(id + ": reloaded, " + r.value().summary());
     };
-    if (swap.ready()) return toReply(swap.result());
-    Reply r;
-    r.pending = [swap, toReply]() -> std::optional<Reply> {
-        if (!swap.ready()) return std::nullopt;
-        return toReply(swap.result());
-    };
-    return r;
+    return whenReady(swap, toReply);
 }
 
 const std::vector<CommandInfo>& commandTable() { return kTable; }

@@ -31,6 +31,12 @@ constexpr double kVanishedSeconds = 0.3;
 // intermediate file must not be loaded. Someone else's build is slower anyway.
 constexpr double kModuleSettleSeconds = 0.1;
 
+/// The folder a session's build commands run in: the session file's, or the
+/// working folder for a session with no file.
+std::string sessionFolder(const std::string& sessionPath) {
+    return sessionPath.empty() ? fs::current_path().string() : fs::absolute(sessionPath).parent_path().string();
+}
+
 /// A compiler diagnostic line: "file:line:col: error: ..." (GCC and Clang).
 bool isError(const std::string& line) {
     static const std::regex re(R"(^[^:\s][^:]*:\d+:\d+: (fatal )?error: )");
@@ -77,10 +83,10 @@ std::vector<std::string> HotReload::start() {
     auto w = loader::SourceWatcher::create();
     if (!w) return {w.error()};
     watcher_ = std::move(w.value());
-    const config::Session s = runtime_.document();
-    const std::string folder = s.path.empty() ? fs::current_path().string() : fs::absolute(s.path).parent_path().string();
+    const std::string& path = runtime_.path();
+    const std::string folder = sessionFolder(path);
     for (size_t n = 0; n < runtime_.nodeCount(); ++n) {
-        const auto& spec = s.nodes[n];
+        const config::NodeSpec& spec = runtime_.nodeSpec(n);
         const std::string build = spec.watch ? spec.watch->build : std::string();
         std::unique_ptr<NodeState> st;
         for (auto& o : old)
@@ -93,7 +99,7 @@ std::vector<std::string> HotReload::start() {
         st->module = runtime_.modulePath(n);
         if (spec.watch) {
             st->build = spec.watch->build;
-            if (auto r = watcher_->watchSources(static_cast<int>(n), resolveAgainst(s.path, spec.watch->source)); !r)
+            if (auto r = watcher_->watchSources(static_cast<int>(n), resolveAgainst(path, spec.watch->source)); !r)
                 problems.push_back(st->id + ": " + r.error());
             else
                 st->watched = true;
@@ -302,8 +308,7 @@ std::vector<const config::NodeSpec*> unbuiltModules(const config::Session& sessi
 }  // namespace
 
 Result<void> buildMissingModules(const config::Session& session, const std::function<void(const std::string&)>& log) {
-    const std::string folder =
-        session.path.empty() ? fs::current_path().string() : fs::absolute(session.path).parent_path().string();
+    const std::string folder = sessionFolder(session.path);
     for (const config::NodeSpec* node : unbuiltModules(session)) {
         const config::NodeSpec& n = *node;
         log("building " + n.id + " (its module does not exist yet)...");

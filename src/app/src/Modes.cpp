@@ -66,8 +66,6 @@ EngineStatus Live::status() const {
     return s;
 }
 
-std::string Live::clientName() const { return jack ? jack->clientName() : std::string(); }
-
 std::vector<pollfd> Live::pollFds() const {
     std::vector<pollfd> fds;
     if (reload) fds = reload->pollFds();

@@ -49,6 +49,27 @@ std::string describeValue(const std::string& node, const rackterm_param_info& in
     return node + "." + info.id + " = " + formatValue(info, v);
 }
 
+/// Write parameter `id`'s value into `spec` (nullopt: remove it, back to the
+/// default); returns the value written there before (nullopt: none).
+std::optional<double> writeValue(config::NodeSpec& spec, const std::string& id, std::optional<double> v) {
+    auto& params = spec.params;
+    auto it = std::find_if(params.begin(), params.end(), [&](const config::ParamSetting& p) { return p.id == id; });
+    const std::optional<double> before = it == params.end() ? std::nullopt : std::optional<double>(it->value);
+    if (!v) {
+        if (it != params.end()) params.erase(it);
+    } else if (it == params.end()) {
+        params.push_back({id, *v, {}});
+    } else {
+        it->value = *v;
+    }
+    return before;
+}
+
+/// Completes `later` with an operation's result.
+std::function<void(const Result<std::string>&)> finishing(const Later<std::string>& later) {
+    return [later](const Result<std::string>& r) { later.finish(r); };
+}
+
 }  // namespace
 
 double nowSeconds() {
@@ -276,16 +297,12 @@ Result<void> Runtime::setValue(size_t node, size_t param, float plain, Merge mer
     if (!std::isfinite(plain) || plain < info.min || plain > info.max)
         return Error{std::string(info.id) + " = " + std::to_string(plain) + " is outside " + formatValue(info, info.min) +
                      " .. " + formatValue(info, info.max)};
-    auto& params = nodes_[node].spec.params;
-    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.id == info.id; });
     Edit e;
     e.kind = Edit::Kind::SetValue;
     e.node = nodeId(node);
     e.param = info.id;
-    if (it != params.end()) e.before = it->value;
     e.after = plain;
-    if (it == params.end()) params.push_back({info.id, plain, {}});
-    else it->value = plain;
+    e.before = writeValue(nodes_[node].spec, info.id, plain);
     engine_->setValue(static_cast<uint32_t>(node), static_cast<uint32_t>(param), plain);
     if (e.before != e.after) journal_.record(std::move(e), nowSeconds(), merge == Merge::Run);
     return {};
@@ -297,10 +314,14 @@ void Runtime::setBypass(size_t node, bool bypass) {
     e.node = nodeId(node);
     e.bypassBefore = nodes_[node].spec.bypass;
     e.bypassAfter = bypass;
+    playBypass(node, bypass);
+    if (e.bypassBefore != bypass) journal_.record(std::move(e), nowSeconds());
+}
+
+void Runtime::playBypass(size_t node, bool bypass) {
     nodes_[node].spec.bypass = bypass;
     // A bypass ramp is structure-like: operations wait until the audio thread took it.
     opGeneration_ = engine_->setBypass(static_cast<uint32_t>(node), bypass);
-    if (e.bypassBefore != bypass) journal_.record(std::move(e), nowSeconds());
 }
 
 Result<std::string> Runtime::applyValue(const std::string& node, const std::string& param, std::optional<double> v) {
@@ -310,15 +331,7 @@ Result<std::string> Runtime::applyValue(const std::string& node, const std::stri
     const rackterm_param_info& info = descriptor(n).params[p];
     if (v && (*v < info.min || *v > info.max))
         return Error{node + "." + param + " = " + std::to_string(*v) + " is outside the range of the processor now playing"};
-    auto& params = nodes_[n].spec.params;
-    auto it = std::find_if(params.begin(), params.end(), [&](const auto& s) { return s.id == param; });
-    if (!v) {
-        if (it != params.end()) params.erase(it);
-    } else if (it == params.end()) {
-        params.push_back({param, *v, {}});
-    } else {
-        it->value = *v;
-    }
+    writeValue(nodes_[n].spec, param, v);
     engine_->setValue(static_cast<uint32_t>(n), static_cast<uint32_t>(p), value(n, p));
     return describeValue(node, info, value(n, p));
 }
@@ -326,17 +339,15 @@ Result<std::string> Runtime::applyValue(const std::string& node, const std::stri
 Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
     auto n = findNode(node);
     if (!n) return Error{n.error()};
-    nodes_[n.value()].spec.bypass = bypass;
-    opGeneration_ = engine_->setBypass(static_cast<uint32_t>(n.value()), bypass);
+    playBypass(n.value(), bypass);
     return node + (bypass ? " bypassed" : " active");
 }
 
 Later<std::string> Runtime::addNode(const std::string& id, const std::string& processor, const std::string& anchor,
                                    bool before) {
     using L = Later<std::string>;
-    if (findNode(id)) return L::done(Error{"a node '" + id + "' exists already; pick another id"});
+    if (auto refused = addRefusal(id)) return L::done(std::move(*refused));
     if (!isNodeId(id)) return L::done(Error{"node id " + quote(id) + " " + kNodeIdRule});
-    if (nodes_.size() >= kMaxNodes) return L::done(Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)});
     if (processor == "player") return L::done(Error{"a player needs a file; add it in the session file"});
     config::NodeSpec spec;
     spec.id = id;
@@ -345,8 +356,14 @@ Later<std::string> Runtime::addNode(const std::string& id, const std::string& pr
     (isPath ? spec.path : spec.processor) = processor;
     spec.processorWhere.file = "add";
     L later;
-    submit(addOp(std::move(spec), SIZE_MAX, anchor, before, true, [later](const Result<std::string>& r) { later.finish(r); }));
+    submit(addOp(std::move(spec), SIZE_MAX, anchor, before, true, finishing(later)));
     return later;
+}
+
+std::optional<Error> Runtime::addRefusal(const std::string& id) const {
+    if (findNode(id)) return Error{"a node '" + id + "' exists already; pick another id"};
+    if (nodes_.size() >= kMaxNodes) return Error{"cannot add " + id + ": " + nodeLimitMessage(nodes_.size() + 1)};
+    return std::nullopt;
 }
 
 Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record,
@@ -356,12 +373,8 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
         *started = true;
-        if (findNode(spec.id)) {
-            done(Error{"a node '" + spec.id + "' exists already; pick another id"});
-            return true;
-        }
-        if (nodes_.size() >= kMaxNodes) {
-            done(Error{"cannot add " + spec.id + ": " + nodeLimitMessage(nodes_.size() + 1)});
+        if (auto refused = addRefusal(spec.id)) {  // as things are now, after the operations before it
+            done(std::move(*refused));
             return true;
         }
         size_t at = std::min(position, nodes_.size());
@@ -402,7 +415,7 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
 
 Later<std::string> Runtime::removeNode(const std::string& id) {
     Later<std::string> later;
-    submit(removeOp(id, true, [later](const Result<std::string>& r) { later.finish(r); }));
+    submit(removeOp(id, true, finishing(later)));
     return later;
 }
 
@@ -445,8 +458,7 @@ Later<std::string> Runtime::loadSession(const std::string& path) {
     if (s.value().nodes.size() > kMaxNodes)
         return Later<std::string>::done(Error{printable(path, kPathChars) + ": " + nodeLimitMessage(s.value().nodes.size())});
     Later<std::string> later;
-    submit(loadOp(std::make_shared<const config::Session>(std::move(s.value())), true,
-                  [later](const Result<std::string>& r) { later.finish(r); }));
+    submit(loadOp(std::make_shared<const config::Session>(std::move(s.value())), true, finishing(later)));
     return later;
 }
 

@@ -49,8 +49,6 @@ struct Live {
     CommandContext context(Source source = Source::Socket);
     /// The engine's state with JACK's buffer size and DSP load.
     EngineStatus status() const;
-    /// The JACK client's name ("" when none).
-    std::string clientName() const;
     /// Descriptors the control loop polls for this session (reload, socket).
     std::vector<pollfd> pollFds() const;
     /// Poll timeout in ms: `idle`, 0 while socket lines wait, at most 2 while

@@ -89,8 +89,6 @@ public:
     /// The [session] name and the file the document came from ("" when none).
     const std::string& name() const noexcept { return doc_.name; }
     const std::string& path() const noexcept { return doc_.path; }
-    /// The document's [engine] table.
-    const config::EngineSpec& engineSpec() const noexcept { return doc_.engine; }
     double sampleRate() const noexcept { return sampleRate_; }
     uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
     /// True when the document differs from its file: the journal is not at
@@ -180,7 +178,6 @@ public:
     /// Offline render: operations never wait for the audio thread (racks
     /// change at the next block).
     void setOffline(bool offline) noexcept { offline_ = offline; }
-    bool offline() const noexcept { return offline_; }
 
     /// [control, often] Free racks the audio thread handed back, advance
     /// pending operations and waits.
@@ -252,6 +249,10 @@ private:
     /// Set one parameter's document value (nullopt: back to the default) and send it.
     Result<std::string> applyValue(const std::string& node, const std::string& param, std::optional<double> value);
     Result<std::string> applyBypass(const std::string& node, bool bypass);
+    /// Set node `node`'s bypass in the document and send it (no undo step).
+    void playBypass(size_t node, bool bypass);
+    /// Why node `id` cannot be added to the rack as it is now (taken, the node limit), or nullopt.
+    std::optional<Error> addRefusal(const std::string& id) const;
 
     config::Session doc_;  // name, engine, path, sourceText; its nodes are nodes_[i].spec
     std::vector<Node> nodes_;
