@@ -38,7 +38,13 @@ Chain makeChain(uint32_t frames, bool mixed = false) {
         if (!mixed) values[0] = -0.5f;
         d.apply_plain_values(owned->get(), values.data(), values.size());
         c.instances.push_back(owned);
-        nodes.push_back({"n" + std::to_string(i), &d, owned->get(), owned, values, false});
+        engine::NodeSetup setup;
+        setup.id = "n" + std::to_string(i);
+        setup.descriptor = &d;
+        setup.instance = owned->get();
+        setup.owner = owned;
+        setup.values = values;
+        nodes.push_back(std::move(setup));
     }
     c.engine = std::make_unique<engine::Engine>();
     c.engine->publish(std::make_unique<engine::Rack>(std::move(nodes), frames, 48000, 0));

@@ -23,7 +23,8 @@ void flushDenormals() noexcept {
 #endif
 }
 
-Engine::Engine() = default;
+Engine::Engine(uint32_t inputs, uint32_t outputs)
+    : inputs_(std::clamp<uint32_t>(inputs, 1, kMaxIoPorts)), outputs_(std::clamp<uint32_t>(outputs, 1, kMaxIoPorts)) {}
 
 Engine::~Engine() {
     collectGarbage();
@@ -82,19 +83,24 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
     if (pending_.load(std::memory_order_acquire) && (!active_ || retired_.push(active_)))
         active_ = pending_.exchange(nullptr, std::memory_order_acq_rel);
     if (!active_) {
-        for (uint32_t c = 0; c < 2; ++c) std::memset(out[c], 0, frames * sizeof(float));
+        for (uint32_t c = 0; c < outputs_; ++c) std::memset(out[c], 0, frames * sizeof(float));
         events_.blocks.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     const uint32_t chunk = active_->maxBlockFrames();
     for (uint32_t done = 0; done < frames;) {
         const uint32_t n = std::min(chunk, frames - done);
-        const float* inChunk[2] = {in && in[0] ? in[0] + done : nullptr, in && in[1] ? in[1] + done : nullptr};
-        float* outChunk[2] = {out[0] + done, out[1] + done};
-        runChunk(in ? inChunk : nullptr, outChunk, n);
+        const float* inChunk[kMaxIoPorts];
+        float* outChunk[kMaxIoPorts];
+        for (uint32_t c = 0; c < inputs_; ++c) inChunk[c] = in && in[c] ? in[c] + done : nullptr;
+        for (uint32_t c = 0; c < outputs_; ++c) outChunk[c] = out[c] + done;
+        runChunk(inChunk, outChunk, n);
         done += n;
     }
-    if (Recorder* r = recorder_.load(std::memory_order_acquire)) r->push(out, frames);
+    if (Recorder* r = recorder_.load(std::memory_order_acquire)) {
+        const float* master[2] = {out[0], out[outputs_ > 1 ? 1 : 0]};
+        r->push(master, frames);
+    }
     events_.blocks.fetch_add(1, std::memory_order_release);
 }
 

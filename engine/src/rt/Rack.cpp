@@ -19,12 +19,45 @@ inline uint64_t nowNs() noexcept {
 }
 }  // namespace
 
+namespace {
+/// Buffers before the pool: silence, scratch for delay reads, kMaxChannels for a crossfade's old output.
+constexpr uint32_t kSilence = 0, kScratch = 1, kCrossfade = 2, kFirstPool = 2 + kMaxChannels;
+
+GraphPlan chainPlan(const std::vector<NodeSetup>& nodes) {
+    GraphSpec g;
+    for (const NodeSetup& s : nodes)
+        g.nodes.push_back({s.id, s.descriptor ? s.descriptor->input_channels : 2u,
+                           s.descriptor ? s.descriptor->output_channels : 2u, 0});
+    g.edges = GraphSpec::chain(nodes.size());
+    auto plan = planGraph(g);
+    return plan ? std::move(plan.value()) : GraphPlan{};
+}
+}  // namespace
+
 Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleRateHz, uint64_t generation)
+    : Rack([&] {
+          nodes.resize(std::min<size_t>(nodes.size(), kMaxNodes));
+          return std::move(nodes);
+      }(),
+           GraphPlan{}, maxBlockFrames, sampleRateHz, generation) {}
+
+Rack::Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames, double sampleRateHz,
+           uint64_t generation)
     : maxBlockFrames_(std::max<uint32_t>(1, maxBlockFrames)),
       sampleRate_(sampleRateHz),
       bypassRampFrames_(std::max<uint32_t>(1, static_cast<uint32_t>(sampleRateHz * 0.005))),
       serial_(nextSerial.fetch_add(1)) {
     nodes.resize(std::min<size_t>(nodes.size(), kMaxNodes));
+    auto fits = [&](const GraphPlan& g) {
+        return g.steps.size() == nodes.size() && g.copies.size() == nodes.size() &&
+               g.mixes.size() == static_cast<size_t>(g.firstOutputMix) + g.outputs;
+    };
+    if (!fits(plan)) plan = chainPlan(nodes);
+    if (!fits(plan)) {  // the nodes do not chain: an empty rack (input to output)
+        nodes.clear();
+        plan = chainPlan(nodes);
+    }
+    plan_ = std::move(plan);
     nodes_ = NodeArray(nodes.size());
     uint32_t offset = 0;
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -33,7 +66,12 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
         const uint32_t count = s.descriptor->param_count;
         n.id = s.id;
         n.descriptor = s.descriptor;
-        n.instance = s.instance;
+        n.copies = plan_.copies[i];
+        n.inWidth = plan_.inWidth[i];
+        n.outWidth = plan_.outWidth[i];
+        n.instance[0] = s.instance;
+        for (size_t k = 0; k < s.extraInstances.size() && k + 1 < kMaxChannels; ++k) n.instance[k + 1] = s.extraInstances[k];
+        n.available = static_cast<uint32_t>(std::min<size_t>(n.copies, 1 + s.extraInstances.size()));
         n.paramOffset = offset;
         n.paramCount = count;
         s.values.resize(count);
@@ -42,9 +80,10 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
         control_.bypass.push_back(s.bypass ? 1 : 0);
         n.bypassMix = (s.bypass || s.fadeIn) ? 1.0f : 0.0f;
         n.bypassSettled.store(!s.fadeIn || s.bypass);
-        if (s.fadeFromInstance && s.fadeFrames > 0) {
+        if (s.fadeFromInstance && s.fadeFrames > 0 && s.fadeFromExtraInstances.size() + 1 >= n.available) {
             n.oldDescriptor = s.fadeFromDescriptor;
-            n.oldInstance = s.fadeFromInstance;
+            n.oldInstance[0] = s.fadeFromInstance;
+            for (size_t k = 0; k + 1 < n.available; ++k) n.oldInstance[k + 1] = s.fadeFromExtraInstances[k];
             n.fadeLength = s.fadeFrames;
             n.fadeDone.store(false);
             owners_.push_back(std::move(s.fadeFromOwner));
@@ -56,8 +95,31 @@ Rack::Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleR
     // Channel buffers sit a stride apart that is not a multiple of 4 KiB, so a
     // node's loads and stores never alias in the store buffer (4K aliasing).
     stride_ = (maxBlockFrames_ + 15u) / 16u * 16u + 16u;
-    buffers_.assign(static_cast<size_t>(stride_) * 8 + 16, 0.0f);
+    const size_t count = kFirstPool + plan_.pooledBuffers;
+    buffers_.assign(static_cast<size_t>(stride_) * count + 16, 0.0f);
     base_ = buffers_.data() + (16 - (reinterpret_cast<uintptr_t>(buffers_.data()) / sizeof(float)) % 16) % 16;
+    pointers_.assign(plan_.firstPooled() + plan_.pooledBuffers, buffer(kSilence));
+    for (uint32_t k = 0; k < plan_.pooledBuffers; ++k) pointers_[plan_.firstPooled() + k] = buffer(kFirstPool + k);
+    for (size_t e = 0; e < plan_.edgeGain.size(); ++e) {
+        EdgeGain g;
+        g.current = plan_.edgeStartGain[e];
+        g.target = plan_.edgeGain[e];
+        g.step = std::fabs(g.target - g.current) / static_cast<float>(bypassRampFrames_);
+        if (g.current != g.target) edgesSettled_.store(false);
+        edges_.push_back(g);
+    }
+    size_t delayFloats = 0;
+    for (uint32_t d : plan_.delayFrames) delayFloats += static_cast<size_t>(d) + maxBlockFrames_;
+    delayStorage_.assign(delayFloats, 0.0f);
+    float* at = delayStorage_.data();
+    for (uint32_t d : plan_.delayFrames) {
+        DelayLine line;
+        line.data = at;
+        line.size = d + maxBlockFrames_;
+        line.delay = d;
+        delays_.push_back(line);
+        at += line.size;
+    }
     shared_.reset(control_);
     shared_.publish();  // the first block sees these values
 }
@@ -97,21 +159,76 @@ void Rack::publish() noexcept {
     shared_.publish();
 }
 
+void Rack::callProcess(const Node& n, const rackterm_processor_v2* d, rackterm_instance* const* instances,
+                       const float* const* in, float* const* out, uint32_t frames) noexcept {
+    if (n.copies == 1) {
+        d->process(instances[0], in, out, frames);
+        return;
+    }
+    for (uint32_t c = 0; c < n.available; ++c) d->process(instances[c], in + c, out + c, frames);
+    for (uint32_t c = n.available; c < n.copies; ++c) std::memset(out[c], 0, frames * sizeof(float));
+}
+
 void Rack::crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept {
-    float* const base = base_;
-    float* old[2] = {base + 6 * stride_, base + 7 * stride_};
-    n.oldDescriptor->process(n.oldInstance, in, old, frames);
-    n.descriptor->process(n.instance, in, out, frames);
+    float* old[kMaxChannels];
+    for (uint32_t c = 0; c < n.outWidth; ++c) old[c] = buffer(kCrossfade + c);
+    callProcess(n, n.oldDescriptor, n.oldInstance, in, old, frames);
+    callProcess(n, n.descriptor, n.instance, in, out, frames);
     // Equal-power: old x cos, new x sin of t * pi/2, t from 0 to 1 over the fade.
     const float step = 1.0f / static_cast<float>(n.fadeLength);
     uint32_t pos = n.fadePosition;
     for (uint32_t f = 0; f < frames; ++f, ++pos) {
         const float t = pos < n.fadeLength ? static_cast<float>(pos) * step : 1.0f;
         const float gNew = std::sin(t * 1.5707963f), gOld = std::cos(t * 1.5707963f);
-        for (uint32_t c = 0; c < 2; ++c) out[c][f] = gNew * out[c][f] + gOld * old[c][f];
+        for (uint32_t c = 0; c < n.outWidth; ++c) out[c][f] = gNew * out[c][f] + gOld * old[c][f];
     }
     n.fadePosition = std::min(pos, n.fadeLength);
     if (n.fadePosition >= n.fadeLength) n.fadeDone.store(true, std::memory_order_release);
+}
+
+void Rack::runMix(const GraphPlan::Mix& m, uint32_t frames) noexcept {
+    float* const dst = pointers_[m.target];
+    if (m.termCount == 0) {
+        std::memset(dst, 0, frames * sizeof(float));
+        return;
+    }
+    for (uint32_t k = 0; k < m.termCount; ++k) {
+        const GraphPlan::Term& t = plan_.terms[m.firstTerm + k];
+        const float* src = pointers_[t.source];
+        if (t.delay != UINT32_MAX) {  // plugin delay compensation: read `delay` frames back
+            DelayLine& d = delays_[t.delay];
+            float* const out = buffer(kScratch);
+            uint32_t w = d.write;
+            for (uint32_t f = 0; f < frames; ++f) {
+                d.data[w] = src[f];
+                out[f] = d.data[w >= d.delay ? w - d.delay : w + d.size - d.delay];
+                if (++w == d.size) w = 0;
+            }
+            d.write = w;
+            src = out;
+        }
+        const bool first = k == 0;
+        if (t.edge == UINT32_MAX) {
+            if (first) std::memcpy(dst, src, frames * sizeof(float));
+            else
+                for (uint32_t f = 0; f < frames; ++f) dst[f] += src[f];
+            continue;
+        }
+        const EdgeGain& e = edges_[t.edge];
+        if (e.current == e.target) {
+            const float g = e.target;
+            if (first)
+                for (uint32_t f = 0; f < frames; ++f) dst[f] = g * src[f];
+            else
+                for (uint32_t f = 0; f < frames; ++f) dst[f] += g * src[f];
+            continue;
+        }
+        float g = e.current;  // ramping (connect, disconnect, a new level): every channel of the edge alike
+        for (uint32_t f = 0; f < frames; ++f) {
+            g = e.target > g ? std::min(e.target, g + e.step) : std::max(e.target, g - e.step);
+            dst[f] = first ? g * src[f] : dst[f] + g * src[f];
+        }
+    }
 }
 
 bool Rack::bypassSettled(uint32_t node) const noexcept {
@@ -132,25 +249,27 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
     const ParamFrame& p = *current_;
     nonFiniteNode = UINT32_MAX;
 
-    float* const base = base_;
-    float* ping[2] = {base, base + stride_};
-    float* pong[2] = {base + 2 * stride_, base + 3 * stride_};
-    const float* silence = base + 4 * stride_;
-    const float* src[2] = {in && in[0] ? in[0] : silence, in && in[1] ? in[1] : silence};
-    const uint32_t count = static_cast<uint32_t>(nodes_.size());
-    if (count == 0)
-        for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], src[c], frames * sizeof(float));
+    const uint32_t inputs = plan_.inputs, outputs = plan_.outputs;
+    float* const silence = buffer(kSilence);
+    for (uint32_t c = 0; c < inputs; ++c) pointers_[1 + c] = in && in[c] ? const_cast<float*>(in[c]) : silence;
+    for (uint32_t c = 0; c < outputs; ++c) pointers_[1 + inputs + c] = out[c];
 
     uint64_t start = timed ? nowNs() : 0;
-    for (uint32_t i = 0; i < count; ++i) {
+    const float* ins[kMaxChannels];
+    float* outs[kMaxChannels];
+    for (const GraphPlan::Step& step : plan_.steps) {
+        for (uint32_t m = 0; m < step.mixCount; ++m) runMix(plan_.mixes[step.firstMix + m], frames);
+        const uint32_t i = step.node;
         Node& n = nodes_[i];
         if (n.appliedGeneration != p.nodeGeneration[i]) {
-            n.descriptor->apply_plain_values(n.instance, p.values.data() + n.paramOffset, n.paramCount);
+            for (uint32_t c = 0; c < n.available; ++c)
+                n.descriptor->apply_plain_values(n.instance[c], p.values.data() + n.paramOffset, n.paramCount);
             n.appliedGeneration = p.nodeGeneration[i];
         }
-        float* const* dst = (i + 1 == count) ? out : (i % 2 == 0 ? ping : pong);
+        for (uint32_t c = 0; c < n.inWidth; ++c) ins[c] = pointers_[step.in[c]];
+        for (uint32_t c = 0; c < n.outWidth; ++c) outs[c] = pointers_[step.out[c]];
         rt::ChannelStats st[2];
-        if (!runNode(n, src, dst, frames, p.bypass[i], meters ? st : nullptr) && nonFiniteNode == UINT32_MAX)
+        if (!runNode(n, ins, outs, frames, p.bypass[i], meters ? st : nullptr) && nonFiniteNode == UINT32_MAX)
             nonFiniteNode = i;
         if (meters) {
             for (uint32_t c = 0; c < 2; ++c) {
@@ -163,23 +282,28 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
                 start = now;
             }
         }
-        src[0] = dst[0];
-        src[1] = dst[1];
+    }
+    for (uint32_t c = 0; c < outputs; ++c) runMix(plan_.mixes[plan_.firstOutputMix + c], frames);
+    for (const GraphPlan::Copy& c : plan_.feedbackCopies)
+        std::memcpy(pointers_[c.target], pointers_[c.source], frames * sizeof(float));
+    if (!edgesSettled_.load(std::memory_order_relaxed)) {
+        bool settled = true;
+        for (EdgeGain& e : edges_) {
+            const float move = e.step * static_cast<float>(frames);
+            e.current = e.target > e.current ? std::min(e.target, e.current + move) : std::max(e.target, e.current - move);
+            settled = settled && e.current == e.target;
+        }
+        edgesSettled_.store(settled, std::memory_order_release);
     }
     if (meters) {
         meters->rackSerial = serial_;
-        meters->nodeCount = count;
+        meters->nodeCount = static_cast<uint32_t>(nodes_.size());
         meters->frames = frames;
         meters->timed = timed;
         for (uint32_t c = 0; c < 2; ++c) {
-            if (count) {  // the last node wrote `out`: its meters are the master's
-                meters->masterPeak[c] = meters->nodePeak[count - 1][c];
-                meters->masterRms[c] = meters->nodeRms[count - 1][c];
-            } else {
-                const rt::ChannelStats st = rt::measure(out[c], frames);  // no nodes: measure the pass-through
-                meters->masterPeak[c] = st.peak;
-                meters->masterRms[c] = std::sqrt(st.meanSquare);
-            }
+            const rt::ChannelStats st = rt::measure(out[std::min(c, outputs - 1)], frames);
+            meters->masterPeak[c] = st.peak;
+            meters->masterRms[c] = std::sqrt(st.meanSquare);
         }
     }
     return p.generation;
@@ -188,24 +312,26 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
 bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
                    rt::ChannelStats* stats) noexcept {
     const float target = bypass ? 1.0f : 0.0f;
+    const uint32_t outW = n.outWidth, lastIn = n.inWidth - 1;
     if (n.bypassMix == 1.0f && target == 1.0f) {
-        for (uint32_t c = 0; c < 2; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
+        // The dry signal: input channel c to output c (a narrower input repeats its last channel).
+        for (uint32_t c = 0; c < outW; ++c) std::memcpy(out[c], in[std::min(c, lastIn)], frames * sizeof(float));
         // Fully bypassed: a swap's crossfade has nothing to fade (the old
         // instance stops here), and the bypass has reached its target.
-        if (n.oldInstance && n.fadePosition < n.fadeLength) {
+        if (n.oldInstance[0] && n.fadePosition < n.fadeLength) {
             n.fadePosition = n.fadeLength;
             n.fadeDone.store(true, std::memory_order_release);
         }
         n.bypassSettled.store(true, std::memory_order_release);
     } else {
-        if (n.oldInstance && n.fadePosition < n.fadeLength) crossfade(n, in, out, frames);
-        else n.descriptor->process(n.instance, in, out, frames);
+        if (n.oldInstance[0] && n.fadePosition < n.fadeLength) crossfade(n, in, out, frames);
+        else callProcess(n, n.descriptor, n.instance, in, out, frames);
         if (n.bypassMix != 0.0f || target != 0.0f) {  // crossfade processed <-> dry
             const float step = 1.0f / static_cast<float>(bypassRampFrames_);
             float m = n.bypassMix;
             for (uint32_t f = 0; f < frames; ++f) {
                 m = target > m ? std::min(target, m + step) : std::max(target, m - step);
-                for (uint32_t c = 0; c < 2; ++c) out[c][f] += m * (in[c][f] - out[c][f]);
+                for (uint32_t c = 0; c < outW; ++c) out[c][f] += m * (in[std::min(c, lastIn)][f] - out[c][f]);
             }
             n.bypassMix = m;
             n.bypassSettled.store(m == target, std::memory_order_release);
@@ -213,18 +339,19 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     }
     // One pass per channel gives the meters and the NaN/Inf guard; without
     // meters, a cheaper pass gives the guard alone.
+    bool finite = true;
     if (stats) {
         stats[0] = rt::measure(out[0], frames);
-        stats[1] = rt::measure(out[1], frames);
-        if (stats[0].finite && stats[1].finite) return true;
-    } else if (rt::allFinite(out[0], frames) && rt::allFinite(out[1], frames)) {
-        return true;
+        stats[1] = outW > 1 ? rt::measure(out[1], frames) : stats[0];
+        finite = stats[0].finite && stats[1].finite;
+        for (uint32_t c = 2; c < outW; ++c) finite = finite && rt::allFinite(out[c], frames);
+    } else {
+        for (uint32_t c = 0; c < outW; ++c) finite = finite && rt::allFinite(out[c], frames);
     }
-    for (uint32_t c = 0; c < 2; ++c) {
-        std::memset(out[c], 0, frames * sizeof(float));
-        if (stats) stats[c] = {0.0f, 0.0f, true};
-    }
-    n.descriptor->reset(n.instance);
+    if (finite) return true;
+    for (uint32_t c = 0; c < outW; ++c) std::memset(out[c], 0, frames * sizeof(float));
+    if (stats) stats[0] = stats[1] = {0.0f, 0.0f, true};
+    for (uint32_t c = 0; c < n.available; ++c) n.descriptor->reset(n.instance[c]);
     n.nonFinite.fetch_add(1, std::memory_order_relaxed);
     return false;
 }

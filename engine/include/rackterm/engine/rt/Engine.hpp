@@ -30,8 +30,10 @@ struct EngineEvents {
 
 class Engine {
 public:
-    /// [control] An engine with no rack (outputs silence).
-    Engine();
+    /// [control] An engine with no rack (outputs silence) whose graph has
+    /// `inputs` and `outputs` channels (1..kMaxIoPorts each): every rack
+    /// published to it must have the same counts.
+    explicit Engine(uint32_t inputs = 2, uint32_t outputs = 2);
     /// [control] Frees every rack; the audio side must be stopped first.
     ~Engine();
     Engine(const Engine&) = delete;
@@ -40,6 +42,9 @@ public:
     /// [control] Make `rack` the one the audio thread runs from its next
     /// block on. A rack published earlier and never taken is freed here.
     void publish(std::unique_ptr<Rack> rack);
+    /// Channels of the graph input and output.
+    uint32_t inputs() const noexcept { return inputs_; }
+    uint32_t outputs() const noexcept { return outputs_; }
     /// [control] The newest published rack (what parameter changes go to), or nullptr.
     Rack* rack() const noexcept { return newest_; }
     /// [any] True while a published rack waits for the audio thread to take it.
@@ -60,8 +65,8 @@ public:
     /// newest timing seen); false when the ring was empty.
     bool latestMeters(MeterFrame& out);
 
-    /// [control] Start feeding `recorder` with the master output from the
-    /// next block (nullptr: stop). After setting nullptr, wait until
+    /// [control] Start feeding `recorder` with the master output (output
+    /// channels 1 and 2; a mono output in both) from the next block (nullptr: stop). After setting nullptr, wait until
     /// blocks() has moved on by two before stopping the recorder.
     void setRecorder(Recorder* recorder) noexcept { recorder_.store(recorder, std::memory_order_release); }
     /// [any] Blocks processed so far.
@@ -76,8 +81,8 @@ public:
     const EngineEvents& events() const noexcept { return events_; }
 
     /// [audio] Run one block: take a pending rack and the newest parameters,
-    /// process 2 x frames from `in` (nullptr = silence) into `out`, push
-    /// meters. Any `frames` is accepted (split into rack-sized chunks).
+    /// process inputs() x frames from `in` (nullptr, or a nullptr channel =
+    /// silence) into outputs() x frames at `out`, push meters. Any `frames` is accepted (split into rack-sized chunks).
     /// Flushes denormals. No allocation, no lock, no system call.
     void process(const float* const* in, float* const* out, uint32_t frames) noexcept;
 
@@ -91,6 +96,7 @@ private:
     rt::SpscRing<MeterFrame> meters_{64};   // audio -> control
     std::atomic<uint64_t> applied_{0};
     uint64_t generation_ = 0;
+    uint32_t inputs_, outputs_;
     EngineEvents events_;
     uint32_t blockCounter_ = 0;             // [audio]
     bool metering_ = true;

@@ -1,15 +1,18 @@
-// Rack: the immutable, fully pre-allocated chain the audio thread runs.
+// Rack: the immutable, fully pre-allocated graph the audio thread runs.
 //
-// Built on the control thread, published once through Engine::publish(), run
-// by the audio thread, and freed on the control thread after the audio thread
-// hands it back. Its structure (nodes, order, buffers) never changes after
-// construction; the only state the audio thread writes is each node's
-// runtime (applied generation, bypass ramp, timing), which the control thread
-// reads only as relaxed atomics.
+// Built on the control thread from a GraphPlan (engine/Graph.hpp), published
+// once through Engine::publish(), run by the audio thread, and freed on the
+// control thread after the audio thread hands it back. Its structure (nodes,
+// schedule, buffers, delay lines) never changes after construction; the only
+// state the audio thread writes is each node's runtime (applied generation,
+// bypass ramp, timing), the connections' gain ramps, the delay lines and the
+// feedback buffers; the control thread reads flags of it as atomics.
 //
-// Audio is stereo, non-interleaved: 2 x frames, frames <= maxBlockFrames().
+// Audio is non-interleaved float: the graph input is plan.inputs x frames,
+// the output plan.outputs x frames, frames <= maxBlockFrames().
 #pragma once
 
+#include <rackterm/engine/Graph.hpp>
 #include <rackterm/engine/rt/BlockStats.hpp>
 #include <rackterm/engine/rt/MeterFrame.hpp>
 #include <rackterm/engine/rt/TripleBuffer.hpp>
@@ -29,7 +32,7 @@ struct NodeSetup {
     std::string id;                      ///< node id, for messages only (never read by the audio thread)
     const rackterm_processor_v2* descriptor = nullptr;
     rackterm_instance* instance = nullptr;
-    std::shared_ptr<void> owner;         ///< keeps instance and module alive; released on [control]
+    std::shared_ptr<void> owner;         ///< keeps the instances and module alive; released on [control]
     std::vector<float> values;           ///< plain values, table order, param_count entries
     bool bypass = false;
     /// A node just added: it starts bypassed and crossfades in (no click).
@@ -41,6 +44,10 @@ struct NodeSetup {
     rackterm_instance* fadeFromInstance = nullptr;
     std::shared_ptr<void> fadeFromOwner;
     uint32_t fadeFrames = 0;
+    /// Dual mono: the instances for channels 2..k (the plan's copies - 1),
+    /// sharing the node's parameter values (kept alive by `owner`).
+    std::vector<rackterm_instance*> extraInstances;
+    std::vector<rackterm_instance*> fadeFromExtraInstances;  ///< the replaced instance's copies
 };
 
 /// All parameter values of a rack at one moment, plus generations.
@@ -53,16 +60,30 @@ struct ParamFrame {
 
 class Rack {
 public:
-    /// [control] Build a rack of `nodes` (at most kMaxNodes) for blocks of at
-    /// most `maxBlockFrames` frames at `sampleRateHz`; `generation` is the
-    /// engine's generation at build time. Allocates everything the audio
-    /// thread will need. Every node's values are applied at its first block.
+    /// [control] Build a rack that runs `plan` (from planGraph over the same
+    /// nodes, in the same order) with `nodes` (at most kMaxNodes) for blocks
+    /// of at most `maxBlockFrames` frames at `sampleRateHz`; `generation` is
+    /// the engine's generation at build time. Allocates everything the audio
+    /// thread will need: the buffer pool, the delay lines, the feedback
+    /// buffers. Every node's values are applied at its first block. A node
+    /// given fewer instances than the plan's copies writes silence on the
+    /// channels it lacks.
+    Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames, double sampleRateHz,
+         uint64_t generation);
+    /// [control] The chain of a session without connections: stereo input ->
+    /// nodes in order -> stereo output (an empty rack when the nodes' channel
+    /// counts do not chain).
     Rack(std::vector<NodeSetup> nodes, uint32_t maxBlockFrames, double sampleRateHz, uint64_t generation);
     ~Rack();
     Rack(const Rack&) = delete;
     Rack& operator=(const Rack&) = delete;
 
     uint32_t nodeCount() const noexcept { return static_cast<uint32_t>(nodes_.size()); }
+    /// Channels of the graph input and output.
+    uint32_t inputs() const noexcept { return plan_.inputs; }
+    uint32_t outputs() const noexcept { return plan_.outputs; }
+    /// The plan this rack runs.
+    const GraphPlan& plan() const noexcept { return plan_; }
     uint32_t maxBlockFrames() const noexcept { return maxBlockFrames_; }
     double sampleRate() const noexcept { return sampleRate_; }
     uint64_t serial() const noexcept { return serial_; }
@@ -86,17 +107,22 @@ public:
     /// the instance it replaced is no longer run.
     bool fadeDone(uint32_t node) const noexcept;
 
+    /// [any] True once every connection's gain ramp (connect, disconnect, a
+    /// new send level) has reached its target.
+    bool edgesSettled() const noexcept { return edgesSettled_.load(std::memory_order_acquire); }
+
     /// [control, any time] Times a node's output was muted for NaN/Inf.
     uint64_t nonFiniteCount(uint32_t node) const noexcept;
 
     /// [audio] Take the newest parameters (apply_plain_values for nodes whose
-    /// generation moved), then run the chain: `in` (nullptr = silence) ->
-    /// nodes -> `out`. The first node reads `in` and the last writes `out`
-    /// directly. Node output with NaN/Inf is replaced by silence, the node is
-    /// reset and counted. Fills `meters` (may be nullptr) with per-node and
-    /// master peak/RMS, and per-node times when `timed`. Returns the
-    /// generation now applied; `nonFiniteNode` gets the first muted node or
-    /// UINT32_MAX.
+    /// generation moved), then run the plan's steps: `in` (inputs() channel
+    /// pointers, nullptr or a nullptr channel = silence) -> nodes -> `out`
+    /// (outputs() channel pointers). Node output with NaN/Inf is replaced by
+    /// silence, the node is reset and counted. Fills `meters` (may be
+    /// nullptr) with per-node (channels 1 and 2 of its output; a mono output
+    /// in both) and master (output channels 1 and 2) peak/RMS, and per-node
+    /// times when `timed`. Returns the generation now applied;
+    /// `nonFiniteNode` gets the first muted node or UINT32_MAX.
     uint64_t process(const float* const* in, float* const* out, uint32_t frames, MeterFrame* meters, bool timed,
                      uint32_t& nonFiniteNode) noexcept;
 
@@ -107,11 +133,14 @@ private:
     struct Node {
         std::string id;
         const rackterm_processor_v2* descriptor = nullptr;
-        rackterm_instance* instance = nullptr;
+        rackterm_instance* instance[kMaxChannels] = {};  // one per copy
+        uint32_t copies = 1;     // instances run (dual mono: one per channel)
+        uint32_t available = 1;  // instances given (copies beyond it write silence)
+        uint32_t inWidth = 2, outWidth = 2;
         uint32_t paramOffset = 0, paramCount = 0;
         // audio-thread runtime
         const rackterm_processor_v2* oldDescriptor = nullptr;  // crossfading from, or nullptr
-        rackterm_instance* oldInstance = nullptr;
+        rackterm_instance* oldInstance[kMaxChannels] = {};
         uint32_t fadeLength = 0, fadePosition = 0;
         uint64_t appliedGeneration = UINT64_MAX;
         float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
@@ -139,17 +168,40 @@ private:
         std::unique_ptr<Node[]> nodes_;
         size_t size_;
     };
+    /// A connection's gain on the audio thread: ramps from `current` to
+    /// `target` by `step` per frame.
+    struct EdgeGain {
+        float current = 1.0f, target = 1.0f, step = 0.0f;
+    };
+    /// A delay line of plugin delay compensation: a ring of `size` floats.
+    struct DelayLine {
+        float* data = nullptr;
+        uint32_t size = 0, delay = 0, write = 0;
+    };
     /// Run one node from `in` to `out` and measure its output into
     /// stats[2] (nullptr: only check it); false when that output was
     /// non-finite (and muted).
     bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
                  rt::ChannelStats* stats) noexcept;
+    /// Call the processor (every copy) of `d` / `instances` from `in` to `out`.
+    void callProcess(const Node& n, const rackterm_processor_v2* d, rackterm_instance* const* instances,
+                     const float* const* in, float* const* out, uint32_t frames) noexcept;
     /// Run the replaced instance beside the new one and crossfade into `out`.
     void crossfade(Node& n, const float* const* in, float* const* out, uint32_t frames) noexcept;
+    /// Fill mixes[m]'s target with the sum of its terms.
+    void runMix(const GraphPlan::Mix& m, uint32_t frames) noexcept;
+    /// Float storage aligned to 64 bytes: `count` buffers `stride_` apart from base.
+    float* buffer(uint32_t index) const noexcept { return base_ + static_cast<size_t>(index) * stride_; }
 
     NodeArray nodes_;
+    GraphPlan plan_;
     std::vector<std::shared_ptr<void>> owners_;
-    std::vector<float> buffers_;  // 2 stereo blocks (ping-pong), 1 of silence, 1 for crossfades
+    std::vector<float> buffers_;  // silence, scratch (delay reads), crossfade (kMaxChannels), then the pool
+    std::vector<float*> pointers_;  // every buffer id of the plan -> its samples (inputs and outputs set per block)
+    std::vector<EdgeGain> edges_;
+    std::vector<float> delayStorage_;
+    std::vector<DelayLine> delays_;
+    std::atomic<bool> edgesSettled_{true};
     uint32_t maxBlockFrames_;
     uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
     float* base_ = nullptr;  // first 64-byte aligned float of buffers_

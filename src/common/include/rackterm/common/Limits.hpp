@@ -17,6 +17,21 @@ inline std::string nodeLimitMessage(size_t wouldHave) {
     return "a rack holds at most " + std::to_string(kMaxNodes) + " nodes; this would make " + std::to_string(wouldHave);
 }
 
+/// Most connections a session holds (`[[connection]]`, `connect`, `add ... after`).
+inline constexpr size_t kMaxConnections = 1024;
+
+/// The one message for a session that would pass kMaxConnections.
+inline std::string connectionLimitMessage(size_t wouldHave) {
+    return "a session holds at most " + std::to_string(kMaxConnections) + " connections; this would make " +
+           std::to_string(wouldHave);
+}
+
+/// Most channels a processor may declare for its input or its output.
+inline constexpr unsigned kMaxProcessorChannels = 8;
+
+/// Most JACK ports of the reserved `input` and `output` nodes, each.
+inline constexpr unsigned kMaxIoChannels = 32;
+
 /// Longest node id, in characters.
 inline constexpr size_t kMaxNodeIdChars = 256;
 
