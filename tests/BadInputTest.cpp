@@ -248,7 +248,7 @@ TEST_F(BadInput, InputsWithMoreChannelsThanTheRackSaySoByName) {
     test::writeText(dir + "/s.toml", "[[node]]\nid = \"g\"\nprocessor = \"gain\"\n");
     auto r = render({"-i", dir + "/eight.wav", "-o", dir + "/o.wav"});
     EXPECT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_NE(r.err.find("rackterm: warning: " + dir + "/eight.wav has 8 channels; rendering channels 1 and 2 (the rack is stereo)"),
+    EXPECT_NE(r.err.find("rackterm: warning: " + dir + "/eight.wav has 8 channels; rendering channels 1 to 2 (the session's input has 2)"),
               std::string::npos)
         << r.err;
     auto p = check("[[node]]\nid = \"src\"\nprocessor = \"player\"\nfile = \"" + dir + "/eight.wav\"\n");

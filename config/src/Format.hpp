@@ -25,6 +25,9 @@ std::string formatNumber(double v);
 /// One node as formatSession writes it: from "[[node]]\n" to "bypass = ...\n".
 void appendNode(std::string& out, const NodeSpec& n);
 
+/// A [[connection]] table as formatSession writes it (gain_db and feedback only when set).
+void appendConnection(std::string& out, const ConnectionSpec& c);
+
 /// parseSession, also filling `root` with the toml++ tree (empty on a syntax error).
 Result<Session> parseSessionTree(std::string_view text, const std::string& sourceName, toml::table& root);
 

@@ -72,15 +72,34 @@ std::optional<Error> readPortList(const Reader& rd, const toml::table& t, const 
     const toml::array* a = n->as_array();
     if (!a) return rd.error(n->source(), std::string("'") + key + "' must be an array of port names, e.g. [\"system:capture_1\"]");
     for (const toml::node& e : *a) {
-        if (!e.is_string()) return rd.error(e.source(), std::string("each entry of '") + key + "' must be a \"client:port\" string");
+        if (!e.is_string()) return rd.error(e.source(), std::string("each entry of '") + key + "' must be a \"client:port\" string (\"\" leaves a port unconnected)");
         out.push_back(e.as_string()->get());
     }
-    if (out.size() > 2) return rd.error(n->source(), std::string("'") + key + "' lists " + std::to_string(out.size()) + " ports; the rack is stereo, give at most 2");
+    if (out.size() > kMaxIoChannels)
+        return rd.error(n->source(), std::string("'") + key + "' lists " + std::to_string(out.size()) +
+                                         " ports; the JACK client has at most " + std::to_string(kMaxIoChannels) + " each way");
+    return std::nullopt;
+}
+
+std::optional<Error> readPortCount(const Reader& rd, const toml::table& t, const char* key, size_t listed,
+                                   const char* listKey, std::optional<uint32_t>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    const auto v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+    if (!v || *v < 1 || *v > kMaxIoChannels)
+        return rd.error(n->source(), std::string(key) + " must be a whole number of ports from 1 to " +
+                                         std::to_string(kMaxIoChannels) + ", e.g. 6");
+    if (static_cast<size_t>(*v) < listed)
+        return rd.error(n->source(), std::string(key) + " = " + std::to_string(*v) + " but '" + listKey + "' lists " +
+                                         std::to_string(listed) + " ports; raise " + key + " or shorten the list");
+    out = static_cast<uint32_t>(*v);
     return std::nullopt;
 }
 
 std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSpec& e) {
-    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs", "crossfade_ms"}, "[engine]")) return err;
+    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs", "input_ports", "output_ports", "crossfade_ms"},
+                              "[engine]"))
+        return err;
     if (const toml::node* n = t.get("crossfade_ms")) {
         auto v = n->value<double>();
         if (!v || *v < 0.1 || *v > 1000)
@@ -101,7 +120,50 @@ std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSp
         e.block = static_cast<uint32_t>(*v);
     }
     if (auto err = readPortList(rd, t, "inputs", e.inputs)) return err;
-    return readPortList(rd, t, "outputs", e.outputs);
+    if (auto err = readPortList(rd, t, "outputs", e.outputs)) return err;
+    if (auto err = readPortCount(rd, t, "input_ports", e.inputs.size(), "inputs", e.inputPorts)) return err;
+    return readPortCount(rd, t, "output_ports", e.outputs.size(), "outputs", e.outputPorts);
+}
+
+/// Endpoint names a connection may use, for did-you-mean.
+std::vector<std::string> endpointNames(const Session& s, bool source) {
+    std::vector<std::string> names = s.nodeIds();
+    names.push_back(source ? "input" : "output");
+    return names;
+}
+
+std::optional<Error> readConnection(const Reader& rd, const toml::table& t, const Session& s, ConnectionSpec& c) {
+    if (auto err = unknownKey(rd, t, {"from", "to", "gain_db", "feedback"}, "[[connection]]")) return err;
+    c.where = rd.at(t.source());
+    for (const bool source : {true, false}) {
+        const char* key = source ? "from" : "to";
+        std::string& text = source ? c.from : c.to;
+        SourceLocation& where = source ? c.fromWhere : c.toWhere;
+        if (!t.get(key))
+            return rd.error(t.source(), std::string("[[connection]] needs ") + key + " = \"NODE\" or \"NODE:" +
+                                            (source ? "out_1" : "in_1") + "\"");
+        if (auto err = readString(rd, t, key, text, &where)) return err;
+        auto end = parseEndpoint(text, source);
+        if (!end) return Error{where.str() + ": " + end.error()};
+        const std::string& node = end.value().node;
+        const bool reservedOther = node == (source ? "output" : "input");
+        if (reservedOther)
+            return Error{where.str() + ": " + quote(node) + (source ? " is where the graph ends; it cannot be a connection's from"
+                                                                    : " is where the graph starts; it cannot be a connection's to")};
+        if (node != (source ? "input" : "output") && s.findNode(node) < 0)
+            return Error{where.str() + ": no node " + quote(node) + didYouMean(node, endpointNames(s, source))};
+    }
+    if (const toml::node* g = t.get("gain_db")) {
+        auto v = g->value<double>();
+        if (!(g->is_floating_point() || g->is_integer()) || !v || !std::isfinite(*v) || *v < -120 || *v > 24)
+            return rd.error(g->source(), "gain_db must be a number of dB from -120 to 24, e.g. -12.0");
+        c.gainDb = *v;
+    }
+    if (const toml::node* f = t.get("feedback")) {
+        if (!f->is_boolean()) return rd.error(f->source(), "feedback must be true or false");
+        c.feedback = f->as_boolean()->get();
+    }
+    return std::nullopt;
 }
 
 std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& n) {
@@ -159,7 +221,7 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
 
 Result<Session> readSession(const Reader& rd, const toml::table& root) {
     Session s;
-    if (auto err = unknownKey(rd, root, {"session", "engine", "node"}, "the session file")) return *err;
+    if (auto err = unknownKey(rd, root, {"session", "engine", "node", "connection"}, "the session file")) return *err;
     if (const toml::node* n = root.get("session")) {
         const toml::table* t = n->as_table();
         if (!t) return rd.error(n->source(), "[session] must be a table");
@@ -186,7 +248,22 @@ Result<Session> readSession(const Reader& rd, const toml::table& root) {
             if (auto err = readNode(rd, *t, spec)) return *err;
             if (!seen.insert(spec.id).second)
                 return Error{spec.where.str() + ": node id " + quote(spec.id) + " is used twice; ids must be unique"};
+            if (spec.id == "input" || spec.id == "output")
+                return Error{spec.where.str() + ": node id " + quote(spec.id) +
+                             " is reserved for the JACK ports of the graph; pick another id"};
             s.nodes.push_back(std::move(spec));
+        }
+    }
+    if (const toml::node* n = root.get("connection")) {
+        const toml::array* a = n->as_array();
+        if (!a) return rd.error(n->source(), "connections are written as [[connection]] tables");
+        for (const toml::node& e : *a) {
+            const toml::table* t = e.as_table();
+            if (!t) return rd.error(e.source(), "each connection must be a [[connection]] table");
+            if (s.connections.size() == kMaxConnections) return rd.error(e.source(), connectionLimitMessage(a->size()));
+            ConnectionSpec c;
+            if (auto err = readConnection(rd, *t, s, c)) return *err;
+            s.connections.push_back(std::move(c));
         }
     }
     return s;
@@ -275,7 +352,54 @@ void appendNode(std::string& out, const NodeSpec& n) {
     out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
 }
 
+void appendConnection(std::string& out, const ConnectionSpec& c) {
+    out += "[[connection]]\nfrom = ";
+    appendQuoted(out, c.from);
+    out += "\nto = ";
+    appendQuoted(out, c.to);
+    out += "\n";
+    if (c.gainDb != 0) out += "gain_db = " + formatNumber(c.gainDb) + "\n";
+    if (c.feedback) out += "feedback = true\n";
+}
+
 }  // namespace detail
+
+uint32_t EngineSpec::inputCount() const {
+    return inputPorts ? *inputPorts : std::max<uint32_t>(2, static_cast<uint32_t>(inputs.size()));
+}
+
+uint32_t EngineSpec::outputCount() const {
+    return outputPorts ? *outputPorts : std::max<uint32_t>(2, static_cast<uint32_t>(outputs.size()));
+}
+
+std::string endpointNode(std::string_view text) { return std::string(text.substr(0, text.find(':'))); }
+
+Result<Endpoint> parseEndpoint(std::string_view text, bool source) {
+    Endpoint e;
+    const size_t colon = text.find(':');
+    e.node = std::string(text.substr(0, colon));
+    const std::string shown = printable(text, 80);
+    if (e.node.empty())
+        return Error{quote(shown) + " names no node; write NODE or NODE:" + (source ? "out_1" : "in_1")};
+    if (e.node != "input" && e.node != "output" && !isNodeId(e.node))
+        return Error{quote(shown) + ": node id " + quote(printable(e.node, 80)) + " " + kNodeIdRule};
+    if (colon == std::string_view::npos) return e;
+    const std::string_view port = text.substr(colon + 1);
+    // A source's ports are its outputs (out_K); the reserved ends also take their JACK names.
+    const bool asOut = port.substr(0, 4) == "out_", asIn = port.substr(0, 3) == "in_";
+    const bool allowed = source ? (asOut || (e.node == "input" && asIn)) : (asIn || (e.node == "output" && asOut));
+    const std::string_view digits = port.substr(asOut ? 4 : 3);
+    const std::string want = source ? "out_K (an output port)" : "in_K (an input port)";
+    if (!allowed || digits.empty() || digits.size() > 2 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return Error{quote(shown) + ": the port of a connection's " + (source ? "from" : "to") + " is " + want +
+                     ", K from 1 to " + std::to_string(kMaxIoChannels)};
+    const int k = std::stoi(std::string(digits));
+    if (k < 1 || k > static_cast<int>(kMaxIoChannels))
+        return Error{quote(shown) + ": port numbers run from 1 to " + std::to_string(kMaxIoChannels)};
+    e.port = k - 1;
+    return e;
+}
 
 std::string SourceLocation::str() const {
     if (line == 0) return file;
@@ -360,9 +484,15 @@ std::string formatSession(const Session& s) {
     if (s.engine.crossfadeMs) out += "crossfade_ms = " + detail::formatNumber(*s.engine.crossfadeMs) + "\n";
     appendPortList(out, "inputs", s.engine.inputs);
     appendPortList(out, "outputs", s.engine.outputs);
+    if (s.engine.inputPorts) out += "input_ports = " + std::to_string(*s.engine.inputPorts) + "\n";
+    if (s.engine.outputPorts) out += "output_ports = " + std::to_string(*s.engine.outputPorts) + "\n";
     for (const NodeSpec& n : s.nodes) {
         out += "\n";
         detail::appendNode(out, n);
+    }
+    for (const ConnectionSpec& c : s.connections) {
+        out += "\n";
+        detail::appendConnection(out, c);
     }
     return out;
 }

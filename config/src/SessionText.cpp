@@ -106,7 +106,12 @@ bool sameKind(const NodeSpec& a, const NodeSpec& b) {
 
 bool sameEngine(const EngineSpec& a, const EngineSpec& b) {
     return a.sampleRate == b.sampleRate && a.block == b.block && a.inputs == b.inputs && a.outputs == b.outputs &&
-           a.crossfadeMs == b.crossfadeMs;
+           a.inputPorts == b.inputPorts && a.outputPorts == b.outputPorts && a.crossfadeMs == b.crossfadeMs;
+}
+
+/// The same connection (a changed level is an edit of it, not another one).
+bool sameEnds(const ConnectionSpec& a, const ConnectionSpec& b) {
+    return a.from == b.from && a.to == b.to && a.feedback == b.feedback;
 }
 
 const ParamSetting* findParam(const std::vector<ParamSetting>& params, std::string_view id) {
@@ -117,7 +122,12 @@ const ParamSetting* findParam(const std::vector<ParamSetting>& params, std::stri
 
 /// Everything a save keeps; params compared as a set.
 bool sameSession(const Session& a, const Session& b) {
-    if (a.name != b.name || !sameEngine(a.engine, b.engine) || a.nodes.size() != b.nodes.size()) return false;
+    if (a.name != b.name || !sameEngine(a.engine, b.engine) || a.nodes.size() != b.nodes.size() ||
+        a.connections.size() != b.connections.size())
+        return false;
+    for (size_t i = 0; i < a.connections.size(); ++i)
+        if (!sameEnds(a.connections[i], b.connections[i]) || a.connections[i].gainDb != b.connections[i].gainDb)
+            return false;
     for (size_t i = 0; i < a.nodes.size(); ++i) {
         const NodeSpec& x = a.nodes[i];
         const NodeSpec& y = b.nodes[i];
@@ -168,6 +178,7 @@ public:
                 return std::nullopt;
             }
         }
+        if (!editConnections()) return std::nullopt;
         return apply();
     }
 
@@ -228,8 +239,9 @@ private:
         };
         consider(root_.get("session"));
         consider(root_.get("engine"));
-        if (const toml::array* nodes = root_["node"].as_array())
-            for (const toml::node& n : *nodes) consider(&n);
+        for (const char* key : {"node", "connection"})
+            if (const toml::array* tables = root_[key].as_array())
+                for (const toml::node& n : *tables) consider(&n);
         return next ? map_.blockStart(next) : base_.sourceText.size();
     }
 
@@ -244,13 +256,18 @@ private:
 
     bool removeNode(const toml::table& t) {
         if (!isHeader(t)) return refuse(inlineNode(t));
+        removeBlock(t);
+        return true;
+    }
+
+    /// A table under its own header goes with the comment lines above it.
+    void removeBlock(const toml::table& t) {
         const size_t header = t.source().begin.line;
         size_t first = map_.blockLine(header);
         const size_t end = nextBlock(header);
         if (end == base_.sourceText.size())  // the last block: no blank lines left at the end
             while (first > 1 && map_.isBlank(first - 1)) --first;
         edits_.push_back({map_.lineStart(first), end, "", false});
-        return true;
     }
 
     /// `node` of now before the block of the kept node `before`, or at the end.
@@ -363,6 +380,53 @@ private:
                       std::string(text.substr(old.back().valueEnd, close - old.back().valueEnd));
         edits_.push_back({open, close, rebuilt, false});
         return true;
+    }
+
+    /// Kept connections (same ends, in the same order) stay where they are
+    /// with a changed level replaced; removed ones go with their comments;
+    /// new ones follow the last kept or removed connection table (the end of
+    /// the file when there is none).
+    bool editConnections() {
+        const toml::array* tables = root_["connection"].as_array();
+        const auto& was = base_.connections;
+        const auto& is = now_.connections;
+        size_t next = 0;  // next connection of now to match
+        std::vector<bool> keptNow(is.size(), false);
+        for (size_t i = 0; i < was.size(); ++i) {
+            const toml::table& t = *(*tables)[i].as_table();
+            if (!isHeader(t)) return refuse("a connection is written as an inline table, not under [[connection]]");
+            size_t j = next;
+            while (j < is.size() && !sameEnds(was[i], is[j])) ++j;
+            if (j == is.size()) {
+                removeBlock(t);
+                continue;
+            }
+            for (size_t k = next; k < j; ++k)  // new ones before a kept one go right before it
+                insertConnectionBefore(t, is[k]), keptNow[k] = true;
+            keptNow[j] = true;
+            next = j + 1;
+            if (is[j].gainDb != was[i].gainDb) {
+                if (const toml::node* g = t.get("gain_db")) replace(*g, formatNumber(is[j].gainDb));
+                else insertLine(lastLine(t), "gain_db = " + formatNumber(is[j].gainDb) + "\n");
+            }
+        }
+        std::string text;
+        for (size_t k = 0; k < is.size(); ++k) {
+            if (keptNow[k]) continue;
+            if (k < next) return refuse("the connections are in a new order");
+            text += "\n";
+            detail::appendConnection(text, is[k]);
+        }
+        if (!text.empty()) edits_.push_back({base_.sourceText.size(), base_.sourceText.size(), text, true});
+        return true;
+    }
+
+    void insertConnectionBefore(const toml::table& t, const ConnectionSpec& c) {
+        std::string text;
+        detail::appendConnection(text, c);
+        text += "\n";
+        const size_t at = map_.blockStart(t.source().begin.line);
+        edits_.push_back({at, at, text, false});
     }
 
     bool editBypass(const toml::table& node, const NodeSpec& is) {

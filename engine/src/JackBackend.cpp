@@ -1,5 +1,6 @@
 #include <rackterm/engine/JackBackend.hpp>
 
+#include <rackterm/engine/Graph.hpp>
 #include <rackterm/engine/JackRegistry.hpp>
 
 #include <rackterm/common/Suggest.hpp>
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -45,7 +47,9 @@ void JackBackend::setMessageHandler(void (*handler)(const char*)) {
     jack_set_info_function(&forward);
 }
 
-Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name) {
+Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, uint32_t inputs, uint32_t outputs) {
+    inputs = std::clamp<uint32_t>(inputs, 1, kMaxIoPorts);
+    outputs = std::clamp<uint32_t>(outputs, 1, kMaxIoPorts);
     if (!messageHandler.load()) setMessageHandler(nullptr);  // keep libjack quiet on the terminal
     jack_status_t status{};
     jack_client_t* c = jack_client_open(name.c_str(), JackNoStartServer, &status);
@@ -65,14 +69,18 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name) 
                      "); check that the name is free and the server is healthy"};
     }
     std::unique_ptr<JackBackend> b(new JackBackend(c));
-    const char* inNames[2] = {"in_1", "in_2"};
-    const char* outNames[2] = {"out_1", "out_2"};
-    for (int i = 0; i < 2; ++i) {
-        b->in_[i] = jack_port_register(c, inNames[i], JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
-        b->out_[i] = jack_port_register(c, outNames[i], JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
-        if (!b->in_[i] || !b->out_[i]) return Error{"JACK could not register the ports of client '" + name + "'"};
+    for (uint32_t i = 0; i < inputs; ++i) {
+        b->in_.push_back(jack_port_register(c, ("in_" + std::to_string(i + 1)).c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0));
+        if (!b->in_.back()) return Error{"JACK could not register the ports of client '" + name + "'"};
+    }
+    for (uint32_t i = 0; i < outputs; ++i) {
+        b->out_.push_back(jack_port_register(c, ("out_" + std::to_string(i + 1)).c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0));
+        if (!b->out_.back()) return Error{"JACK could not register the ports of client '" + name + "'"};
     }
     jack_set_process_callback(c, &JackBackend::onProcess, b.get());
+    jack_set_latency_callback(
+        c, [](jack_latency_callback_mode_t mode, void* arg) { JackBackend::onLatency(static_cast<int>(mode), arg); },
+        b.get());
     jack_set_xrun_callback(c, &JackBackend::onXrun, b.get());
     jack_on_shutdown(c, &JackBackend::onShutdown, b.get());
     return b;
@@ -116,9 +124,10 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
         if (r != 0 && r != EEXIST) errors.push_back("JACK could not connect " + quote(from) + " -> " + quote(to));
     };
     const std::string me = clientName();
-    for (size_t i = 0; i < inputs.size() && i < 2; ++i) one(inputs[i], me + ":in_" + std::to_string(i + 1), inputs[i]);
-    for (size_t i = 0; i < outputs.size() && i < 2; ++i)
-        one(me + ":out_" + std::to_string(i + 1), outputs[i], outputs[i]);
+    for (size_t i = 0; i < inputs.size() && i < in_.size(); ++i)
+        if (!inputs[i].empty()) one(inputs[i], me + ":in_" + std::to_string(i + 1), inputs[i]);
+    for (size_t i = 0; i < outputs.size() && i < out_.size(); ++i)
+        if (!outputs[i].empty()) one(me + ":out_" + std::to_string(i + 1), outputs[i], outputs[i]);
     return errors;
 }
 
@@ -151,16 +160,39 @@ int JackBackend::onProcess(uint32_t frames, void* arg) {
     return 0;
 }
 
+void JackBackend::setLatency(uint32_t frames) {
+    if (latency_.exchange(frames) != frames && client_) jack_recompute_total_latencies(client_);
+}
+
+void JackBackend::onLatency(int mode, void* arg) noexcept {
+    // Signal flows from every capture port to every playback port through
+    // the graph: each side sees the other's latency plus the graph's.
+    auto* b = static_cast<JackBackend*>(arg);
+    const uint32_t graph = b->latency_.load();
+    const bool capture = mode == JackCaptureLatency;
+    jack_latency_range_t range{UINT32_MAX, 0};
+    for (jack_port_t* p : capture ? b->in_ : b->out_) {
+        jack_latency_range_t r;
+        jack_port_get_latency_range(p, static_cast<jack_latency_callback_mode_t>(mode), &r);
+        range.min = std::min(range.min, r.min);
+        range.max = std::max(range.max, r.max);
+    }
+    if (range.min == UINT32_MAX) range.min = 0;
+    range.min += graph;
+    range.max += graph;
+    for (jack_port_t* p : capture ? b->out_ : b->in_)
+        jack_port_set_latency_range(p, static_cast<jack_latency_callback_mode_t>(mode), &range);
+}
+
 void JackBackend::runBlock(uint32_t frames) noexcept {
     inCallback_.store(true);
-    const float* in[2];
-    float* out[2];
-    for (int i = 0; i < 2; ++i) {
-        in[i] = static_cast<const float*>(jack_port_get_buffer(in_[i], frames));
-        out[i] = static_cast<float*>(jack_port_get_buffer(out_[i], frames));
-    }
+    const float* in[kMaxIoPorts];
+    float* out[kMaxIoPorts];
+    const size_t inputs = in_.size(), outputs = out_.size();
+    for (size_t i = 0; i < inputs; ++i) in[i] = static_cast<const float*>(jack_port_get_buffer(in_[i], frames));
+    for (size_t i = 0; i < outputs; ++i) out[i] = static_cast<float*>(jack_port_get_buffer(out_[i], frames));
     if (stopping_.load()) {
-        for (int i = 0; i < 2; ++i) std::memset(out[i], 0, frames * sizeof(float));
+        for (size_t i = 0; i < outputs; ++i) std::memset(out[i], 0, frames * sizeof(float));
     } else {
         engine_->process(in, out, frames);
     }

@@ -2,6 +2,7 @@
 
 #include <rackterm/common/Files.hpp>
 #include <rackterm/common/Text.hpp>
+#include <rackterm/engine/Graph.hpp>
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/engine/rt/Interleave.hpp>
 
@@ -53,7 +54,7 @@ int majorFormatForPath(const std::string& path) {
 OfflineRender::~OfflineRender() = default;
 
 Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& inPath, const std::string& outPath,
-                                                           double sampleRateHz) {
+                                                           double sampleRateHz, uint32_t inputs, uint32_t outputs) {
     std::unique_ptr<OfflineRender> r(new OfflineRender);
     r->impl_ = std::make_unique<Impl>();
     Impl& m = *r->impl_;
@@ -65,9 +66,9 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
     if (!m.in)
         return Error{shownIn + ": cannot read the input (" + std::string(sf_strerror(nullptr)) +
                      "); give a readable sound file with -i"};
-    if (m.inInfo.channels > 2)
-        r->notes_.push_back(shownIn + " has " + std::to_string(m.inInfo.channels) +
-                            " channels; rendering channels 1 and 2 (the rack is stereo)");
+    if (m.inInfo.channels > static_cast<int>(inputs))
+        r->notes_.push_back(shownIn + " has " + std::to_string(m.inInfo.channels) + " channels; rendering channels 1 to " +
+                            std::to_string(inputs) + " (the session's input has " + std::to_string(inputs) + ")");
     const int major = majorFormatForPath(outPath);
     if (major == 0)
         return Error{shownOut + ": unknown output format; end the name in .wav, .flac, .ogg, .aiff, .au, .caf or .w64"};
@@ -78,14 +79,15 @@ Result<std::unique_ptr<OfflineRender>> OfflineRender::open(const std::string& in
     r->frames_ = static_cast<uint64_t>(m.inInfo.frames);
     m.outPath = outPath;
     m.outInfo.samplerate = static_cast<int>(r->sampleRate_);
-    m.outInfo.channels = 2;
+    m.outInfo.channels = static_cast<int>(std::clamp<uint32_t>(outputs, 1, kMaxIoPorts));
     const int inSub = m.inInfo.format & SF_FORMAT_SUBMASK;
     m.outInfo.format = major | inSub;
     if (!sf_format_check(&m.outInfo)) {
         m.outInfo.format = major | (major == SF_FORMAT_OGG ? SF_FORMAT_VORBIS : SF_FORMAT_PCM_24);
         if (!sf_format_check(&m.outInfo)) m.outInfo.format = major | SF_FORMAT_PCM_16;
         if (!sf_format_check(&m.outInfo))
-            return Error{shownOut + ": libsndfile cannot write stereo at this rate in that format; try .wav"};
+            return Error{shownOut + ": libsndfile cannot write " + std::to_string(m.outInfo.channels) +
+                         " channels at this rate in that format; try .wav"};
     }
     // The temporary output beside outPath (refused when outPath is not a
     // regular file), before the input is decoded: every check comes first.
@@ -120,22 +122,43 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
     // File I/O moves whole chunks of blocks; the rack still runs block by block.
     const uint32_t chunk = blockFrames * std::max<uint32_t>(1, 8192 / blockFrames);
     const size_t ch = static_cast<size_t>(std::max(1, m.inInfo.channels));
-    std::vector<float> inter(chunk * ch), l(chunk), r(chunk), ol(chunk), orr(chunk), outInter(2 * chunk);
+    const uint32_t inputs = engine.inputs(), outputs = engine.outputs();
+    const size_t outChannels = static_cast<size_t>(outInfo.channels);
+    std::vector<float> inter(chunk * ch), outInter(outChannels * chunk);
+    std::vector<std::vector<float>> inBufs(inputs, std::vector<float>(chunk)), outBufs(outputs, std::vector<float>(chunk));
+    // File channel of each graph input: the same channel; a mono file feeds
+    // inputs 1 and 2 (as a stereo rack always did); missing ones are silent.
+    auto fileChannel = [&](uint32_t c, size_t fileChannels) -> int {
+        if (c < fileChannels) return static_cast<int>(c);
+        if (fileChannels == 1 && c == 1) return 0;
+        return -1;
+    };
     const auto start = std::chrono::steady_clock::now();
     RenderStats stats;
     stats.sampleRate = sampleRate_;
     uint64_t pos = 0;
     int lastPercent = -1;
     bool failed = false;
+    const float* ins[kMaxIoPorts];
+    float* outs[kMaxIoPorts];
     while (pos < frames_) {
         uint32_t got = static_cast<uint32_t>(std::min<uint64_t>(chunk, frames_ - pos));
-        if (m.decoded) {
-            std::copy_n(m.decoded->left.begin() + static_cast<long>(pos), got, l.begin());
-            std::copy_n(m.decoded->right.begin() + static_cast<long>(pos), got, r.begin());
+        if (m.decoded) {  // converted to the rack's rate: the first two channels
+            for (uint32_t c = 0; c < inputs; ++c) {
+                const int from = fileChannel(c, 2);
+                if (from < 0) std::fill_n(inBufs[c].begin(), got, 0.0f);
+                else std::copy_n((from == 0 ? m.decoded->left : m.decoded->right).begin() + static_cast<long>(pos), got, inBufs[c].begin());
+            }
         } else {
             got = static_cast<uint32_t>(sf_readf_float(m.in, inter.data(), got));
             if (got == 0) break;
-            rt::deinterleave(inter.data(), ch, l.data(), r.data(), got);
+            for (uint32_t c = 0; c < inputs; ++c) {
+                const int from = fileChannel(c, ch);
+                float* dst = inBufs[c].data();
+                if (from < 0) std::fill_n(dst, got, 0.0f);
+                else
+                    for (uint32_t f = 0; f < got; ++f) dst[f] = inter[f * ch + static_cast<size_t>(from)];
+            }
         }
         for (uint32_t done = 0; done < got;) {
             uint32_t n = std::min(blockFrames, got - done);
@@ -143,13 +166,16 @@ Result<RenderStats> OfflineRender::run(Engine& engine, uint32_t blockFrames, con
                 const uint64_t next = hook(pos + done);
                 if (next > pos + done && next < pos + done + n) n = static_cast<uint32_t>(next - (pos + done));
             }
-            const float* ins[2] = {l.data() + done, r.data() + done};
-            float* outs[2] = {ol.data() + done, orr.data() + done};
+            for (uint32_t c = 0; c < inputs; ++c) ins[c] = inBufs[c].data() + done;
+            for (uint32_t c = 0; c < outputs; ++c) outs[c] = outBufs[c].data() + done;
             engine.process(ins, outs, n);
             done += n;
         }
         engine.collectGarbage();
-        rt::interleave(ol.data(), orr.data(), outInter.data(), got);
+        for (size_t c = 0; c < outChannels; ++c) {
+            const float* src = outBufs[std::min<size_t>(c, outputs - 1)].data();
+            for (uint32_t f = 0; f < got; ++f) outInter[f * outChannels + c] = src[f];
+        }
         if (sf_writef_float(out, outInter.data(), got) != got) {
             failed = true;
             break;

@@ -1,6 +1,7 @@
 #include <rackterm/loader/Loader.hpp>
 
 #include <rackterm/common/Files.hpp>
+#include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Text.hpp>
 
 #include <dlfcn.h>
@@ -70,9 +71,10 @@ Instance::~Instance() {
 std::string validateDescriptor(const rackterm_processor_v2& d) {
     if (!validId(d.id)) return "processor id must be non-empty [a-z0-9_]";
     if (!d.name || !d.version) return "processor name and version must be set";
-    if (d.input_channels != 2 || d.output_channels != 2)
+    if (d.input_channels < 1 || d.input_channels > kMaxProcessorChannels || d.output_channels < 1 ||
+        d.output_channels > kMaxProcessorChannels)
         return "processor has " + std::to_string(d.input_channels) + " in / " + std::to_string(d.output_channels) +
-               " out channels; this rack needs 2 in / 2 out";
+               " out channels; a processor has 1 to " + std::to_string(kMaxProcessorChannels) + " of each";
     if (!d.create || !d.destroy || !d.reset || !d.apply_plain_values || !d.process || !d.last_error)
         return "a function pointer (create, destroy, reset, apply_plain_values, process, last_error) is NULL";
     if (d.param_count > 0 && !d.params) return "param_count is " + std::to_string(d.param_count) + " but params is NULL";
@@ -133,10 +135,10 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
                               "; rebuild the processor against this rackterm's rackterm/processor.h");
     }
     // Read what the message needs before dlclose: the descriptor lives in the module's memory.
-    if (const uint32_t size = d->struct_size; size < sizeof(rackterm_processor_v2)) {
+    if (const uint32_t size = d->struct_size; size < RACKTERM_V2_BASE_SIZE) {
         dlclose(handle);
-        return fail(path, "descriptor is " + std::to_string(size) + " bytes, ABI v2 needs " +
-                              std::to_string(sizeof(rackterm_processor_v2)) +
+        return fail(path, "descriptor is " + std::to_string(size) + " bytes, ABI v2 needs at least " +
+                              std::to_string(RACKTERM_V2_BASE_SIZE) +
                               "; rebuild against this rackterm's rackterm/processor.h");
     }
     if (std::string bad = validateDescriptor(*d); !bad.empty()) {
@@ -144,6 +146,11 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
         return fail(path, "invalid processor descriptor: " + bad);
     }
     return std::shared_ptr<Module>(new Module(handle, d, path));
+}
+
+uint32_t latencyFrames(const rackterm_processor_v2& d, rackterm_instance* instance) {
+    if (!instance || !RACKTERM_HAS_ENTRY(&d, latency_frames) || !d.latency_frames) return 0;
+    return d.latency_frames(instance);
 }
 
 Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& module, double sampleRateHz,

@@ -62,6 +62,7 @@ const rackterm_processor_v2 kPlayer = {
     &playerApply,
     &playerProcess,
     &playerLastError,
+    nullptr,  // latency_frames: none
 };
 
 }  // namespace

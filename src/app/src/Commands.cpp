@@ -6,6 +6,8 @@
 #include <rackterm/common/Text.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <optional>
 
@@ -153,14 +155,70 @@ Reply cmdRecord(CommandContext& c, const Args& a) {
     return fail("record start FILE or record stop, not " + quote(a[1]) + didYouMean(a[1], {"start", "stop"}));
 }
 
+/// "100 frames (2.08 ms)".
+std::string latencyText(uint32_t frames, double sampleRate) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%u frames (%.2f ms)", frames, sampleRate > 0 ? frames * 1000.0 / sampleRate : 0.0);
+    return buf;
+}
+
+/// A connection level as typed: "-12", "-12dB", "+3 dB".
+std::optional<double> parseLevel(std::string text) {
+    if (text.size() > 2 && (text.substr(text.size() - 2) == "dB" || text.substr(text.size() - 2) == "db"))
+        text.resize(text.size() - 2);
+    if (text.empty() || text.size() > 24) return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
+}
+
+Reply cmdConnect(CommandContext& c, const Args& a) {
+    double gainDb = 0;
+    bool feedback = false;
+    for (size_t i = 3; i < a.size(); ++i) {
+        if (a[i] == "feedback") {
+            feedback = true;
+        } else if (auto level = parseLevel(a[i])) {
+            gainDb = *level;
+        } else {
+            return fail("connect FROM TO [LEVEL_DB] [feedback]: " + quote(a[i]) + " is neither a level in dB (-12) nor feedback");
+        }
+    }
+    return replyLater(c.runtime.connect(a[1], a[2], gainDb, feedback));
+}
+
+Reply cmdDisconnect(CommandContext& c, const Args& a) { return replyLater(c.runtime.disconnect(a[1], a[2])); }
+
 Reply cmdList(CommandContext& c, const Args& a) {
     const Runtime& rt = c.runtime;
     const std::string what = a[1];
     std::string out;
     if (what == "nodes") {
-        for (size_t n = 0; n < rt.nodeCount(); ++n)
-            out += (n ? " " : "") + rt.nodeId(n) + "=" + rt.descriptor(n).id + (rt.bypassed(n) ? "(bypassed)" : "");
+        const GraphInfo& g = rt.graph();
+        for (size_t n = 0; n < rt.nodeCount(); ++n) {
+            std::string notes;
+            if (rt.bypassed(n)) notes += "bypassed";
+            if (n < g.copies.size() && g.copies[n] > 1) notes += (notes.empty() ? "" : ", ") + std::string("dual mono x") + std::to_string(g.copies[n]);
+            if (n < g.latency.size() && g.latency[n] > 0)
+                notes += (notes.empty() ? "" : ", ") + std::string("latency ") + latencyText(g.latency[n], rt.sampleRate());
+            out += (n ? " " : "") + rt.nodeId(n) + "=" + rt.descriptor(n).id + (notes.empty() ? "" : "(" + notes + ")");
+        }
+        if (g.totalLatency > 0) out += (out.empty() ? "" : "; ") + std::string("total latency ") + latencyText(g.totalLatency, rt.sampleRate());
         return done(out.empty() ? "no nodes" : out);
+    }
+    if (what == "connections") {
+        for (const auto& conn : rt.connections()) {
+            out += out.empty() ? "" : "; ";
+            out += conn.from + " -> " + conn.to;
+            if (conn.gainDb != 0) {
+                char buf[32];
+                std::snprintf(buf, sizeof buf, " (%g dB)", conn.gainDb);
+                out += buf;
+            }
+            if (conn.feedback) out += " (feedback)";
+        }
+        return done((rt.isChain() ? "chain: " : "") + out);
     }
     if (what == "params") {
         if (a.size() < 3) return fail("usage: list params NODE");
@@ -180,8 +238,8 @@ Reply cmdList(CommandContext& c, const Args& a) {
         for (const auto& p : c.ports()) out += (out.empty() ? "" : " ") + p;
         return done(out);
     }
-    return fail("list what? nodes, params NODE, processors or ports, not " + quote(what) +
-                didYouMean(what, {"nodes", "params", "processors", "ports"}));
+    return fail("list what? nodes, connections, params NODE, processors or ports, not " + quote(what) +
+                didYouMean(what, {"nodes", "connections", "params", "processors", "ports"}));
 }
 
 Reply cmdStatus(CommandContext& c, const Args&) {
@@ -192,7 +250,9 @@ Reply cmdStatus(CommandContext& c, const Args&) {
                   rt.name().c_str(), rt.nodeCount(), s.sampleRate, s.blockFrames, static_cast<double>(s.dspLoad),
                   static_cast<unsigned long long>(s.xruns), rt.dirty() ? "unsaved" : "saved",
                   s.serverLost ? ", JACK server lost" : "");
-    return done(buf);
+    std::string text = buf;
+    if (rt.graph().totalLatency > 0) text += ", latency " + latencyText(rt.graph().totalLatency, rt.sampleRate());
+    return done(text);
 }
 
 Reply cmdWait(CommandContext& c, const Args& a) {
@@ -292,6 +352,36 @@ void completeAdd(const Runtime& rt, const Args& w, const std::string& word, Comp
     }
 }
 
+/// Connection ends: nodes, the reserved input / output, and NODE:out_K / NODE:in_K once a colon is typed.
+void addEndpoints(const Runtime& rt, bool source, const std::string& word, Completions& out) {
+    const size_t colon = word.find(':');
+    const std::string reserved = source ? "input" : "output";
+    const char* prefix = source ? "out_" : "in_";
+    if (colon == std::string::npos) {
+        addMatching(out.words, reserved, word);
+        addNodes(rt, word, out);
+        return;
+    }
+    const std::string node = word.substr(0, colon);
+    uint32_t ports = 0;
+    if (node == reserved) {
+        ports = source ? rt.inputCount() : rt.outputCount();
+        prefix = source ? "in_" : "out_";  // the JACK port names
+    } else if (auto n = rt.findNode(node)) {
+        const GraphInfo& g = rt.graph();
+        ports = n.value() < g.outWidth.size() ? (source ? g.outWidth[n.value()] : g.inWidth[n.value()])
+                                              : (source ? rt.descriptor(n.value()).output_channels
+                                                        : rt.descriptor(n.value()).input_channels);
+    }
+    for (uint32_t k = 1; k <= ports; ++k) addMatching(out.words, node + ":" + prefix + std::to_string(k), word);
+}
+
+void completeConnect(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() == 1) addEndpoints(rt, true, word, out);
+    else if (w.size() == 2) addEndpoints(rt, false, word, out);
+    else if (w.size() >= 3 && w[0] == "connect") addWords({"feedback"}, word, out);
+}
+
 void completeFile(const Runtime&, const Args& w, const std::string&, Completions& out) {
     if (w.size() == 1) out.files = true;
 }
@@ -307,7 +397,7 @@ void completeRecord(const Runtime&, const Args& w, const std::string& word, Comp
 }
 
 void completeList(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
-    if (w.size() == 1) addWords({"nodes", "params", "processors", "ports"}, word, out);
+    if (w.size() == 1) addWords({"nodes", "connections", "params", "processors", "ports"}, word, out);
     else if (w.size() == 2 && w[1] == "params") addNodes(rt, word, out);
 }
 
@@ -337,6 +427,11 @@ const std::vector<CommandInfo> kTable = {
      2, 4, &cmdAdd, &completeAdd, kEdits | kAnywhere},
     {"remove", "remove NODE", "remove a node (faded out first, no click)", 1, 1, &cmdRemove, &completeNode,
      kEdits | kAnywhere},
+    {"connect", "connect FROM TO [LEVEL_DB] [feedback]",
+     "connect NODE[:out_K] (or input) to NODE[:in_K] (or output), faded in; again with a level changes it", 2, 4,
+     &cmdConnect, &completeConnect, kEdits | kAnywhere},
+    {"disconnect", "disconnect FROM TO", "remove a connection as `list connections` shows it (faded out first)", 2, 2,
+     &cmdDisconnect, &completeConnect, kEdits | kAnywhere},
     {"bypass", "bypass NODE [on|off]", "bypass a node, or toggle it", 1, 2, &cmdBypass, &completeBypass,
      kEdits | kAnywhere},
     {"undo", "undo", "undo the last change to the session (u in the console)", 0, 0, &cmdUndo, nullptr,
@@ -351,7 +446,7 @@ const std::vector<CommandInfo> kTable = {
      &completeLoad, kEdits | kAnywhere},
     {"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)", 1, 2,
      &cmdRecord, &completeRecord, kAnywhere},
-    {"list", "list nodes|params NODE|processors|ports", "list what the session holds", 1, 2, &cmdList, &completeList,
+    {"list", "list nodes|connections|params NODE|processors|ports", "list what the session holds", 1, 2, &cmdList, &completeList,
      kAnywhere},
     {"status", "status", "session, rate, block, DSP load, xruns, unsaved", 0, 0, &cmdStatus, nullptr, kAnywhere},
     {"wait", "wait applied", "wait until the audio thread applied every change", 1, 1, &cmdWait, &completeWait,

@@ -11,6 +11,7 @@ std::string Edit::what() const {
         case Kind::AddNode: return "add " + node;
         case Kind::RemoveNode: return "remove " + node;
         case Kind::Load: return "load " + (sessionAfter ? sessionAfter->path : std::string("?"));
+        case Kind::Connections: return label;
     }
     return "edit";
 }

@@ -82,6 +82,7 @@ int Live::pollTimeout(int idle) const {
 bool serviceLive(Live& live) {
     const double now = nowSeconds();
     live.runtime->tick();
+    if (live.jack) live.jack->setLatency(live.runtime->graph().totalLatency);  // JACK recomputes only when it moved
     if (live.reload) {
         if (live.runtime->structureSerial() != live.watchedStructure) {  // add, remove, load: watch the nodes now there
             live.watchedStructure = live.runtime->structureSerial();
@@ -157,7 +158,8 @@ int runRender(const RenderOptions& o) {
         toStderr(session.error());
         return kExitUser;
     }
-    auto job = engine::OfflineRender::open(o.input, o.output, session->engine.sampleRate.value_or(0.0));
+    auto job = engine::OfflineRender::open(o.input, o.output, session->engine.sampleRate.value_or(0.0),
+                                           session->engine.inputCount(), session->engine.outputCount());
     if (!job) {
         toStderr(job.error());
         return kExitUser;
@@ -237,7 +239,7 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
     if (!session) return Error{session.error()};
     if (auto b = buildMissingModules(session.value(), [](const std::string& l) { spdlog::info("{}", l); }); !b)
         return Error{b.error()};
-    auto jack = engine::JackBackend::open(session->name);
+    auto jack = engine::JackBackend::open(session->name, session->engine.inputCount(), session->engine.outputCount());
     if (!jack) {
         exitCode = kExitEnvironment;
         return Error{jack.error()};
@@ -252,6 +254,7 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         return Error{a.error()};
     }
     for (const auto& w : live->jack->connect(session->engine.inputs, session->engine.outputs)) spdlog::warn("{}", w);
+    live->jack->setLatency(live->runtime->graph().totalLatency);
     live->reload = std::make_unique<HotReload>(
         *live->runtime, [](const std::string& l) { spdlog::info("{}", l); },
         [](const std::string& l) { spdlog::warn("{}", l); });

@@ -6,6 +6,7 @@
 #include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
+#include <rackterm/engine/Graph.hpp>
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/engine/Recorder.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
@@ -65,6 +66,35 @@ std::optional<double> writeValue(config::NodeSpec& spec, const std::string& id, 
     return before;
 }
 
+/// The same connection: the same ends as written (its level may differ).
+bool sameEnds(const config::ConnectionSpec& a, const config::ConnectionSpec& b) {
+    return a.from == b.from && a.to == b.to;
+}
+
+bool contains(const std::vector<config::ConnectionSpec>& list, const config::ConnectionSpec& c) {
+    return std::any_of(list.begin(), list.end(), [&](const config::ConnectionSpec& x) { return sameEnds(x, c); });
+}
+
+float linearGain(double db) { return static_cast<float>(std::pow(10.0, db / 20.0)); }
+
+/// "eq -> rev (-12 dB, feedback)".
+std::string describeConnection(const config::ConnectionSpec& c) {
+    std::string extra;
+    if (c.gainDb != 0) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g dB", c.gainDb);
+        extra = buf;
+    }
+    if (c.feedback) extra += std::string(extra.empty() ? "" : ", ") + "feedback";
+    return c.from + " -> " + c.to + (extra.empty() ? "" : " (" + extra + ")");
+}
+
+/// The port part of an endpoint as written (":out_2"), or "".
+std::string portSuffix(const std::string& endpoint) {
+    const size_t colon = endpoint.find(':');
+    return colon == std::string::npos ? "" : endpoint.substr(colon);
+}
+
 /// Completes `later` with an operation's result.
 std::function<void(const Result<std::string>&)> finishing(const Later<std::string>& later) {
     return [later](const Result<std::string>& r) { later.finish(r); };
@@ -104,7 +134,15 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
         if (!proc.value().note.empty()) r->notes_.push_back(proc.value().note);
         r->nodes_.push_back(Node{std::move(spec), std::move(proc.value()), {}});
     }
-    r->engine_ = std::make_unique<engine::Engine>();
+    r->inputs_ = r->doc_.engine.inputCount();
+    r->outputs_ = r->doc_.engine.outputCount();
+    if (auto planned = r->planDocument(r->doc_.connections); !planned) {
+        const std::string& e = planned.error();
+        // Errors about one connection carry its place; others are the file's.
+        if (e.rfind(printable(r->doc_.path, kPathChars), 0) == 0) return Error{e};
+        return Error{printable(r->doc_.path, kPathChars) + ": " + e};
+    }
+    r->engine_ = std::make_unique<engine::Engine>(r->inputs_, r->outputs_);
     r->publishRack();
     r->journal_.markSaved(r->doc_.path);
     r->lastBlockTime_ = nowSeconds();
@@ -146,6 +184,7 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         proc.instance = owned->get();
         proc.owner = owned;
         proc.path = path;
+        proc.module = module.value();
     }
     const auto ids = paramIds(*proc.descriptor);
     for (auto p = spec.params.begin(); p != spec.params.end();) {
@@ -194,16 +233,174 @@ std::vector<float> Runtime::values(size_t n) const {
     return v;
 }
 
-void Runtime::publishRack(const Fade& fade) {
+std::vector<config::ConnectionSpec> Runtime::chainConnections() const {
+    std::vector<config::ConnectionSpec> out;
+    std::string from = "input";
+    for (const Node& n : nodes_) {
+        config::ConnectionSpec c;
+        c.from = from;
+        c.to = from = n.spec.id;
+        out.push_back(std::move(c));
+    }
+    config::ConnectionSpec last;
+    last.from = from;
+    last.to = "output";
+    out.push_back(std::move(last));
+    return out;
+}
+
+std::vector<config::ConnectionSpec> Runtime::connections() const {
+    return doc_.connections.empty() ? chainConnections() : doc_.connections;
+}
+
+namespace {
+
+/// The engine's view of `nodes` joined by `connections` (gains as written, no ramps).
+Result<engine::GraphSpec> graphSpec(const std::vector<std::string>& ids,
+                                    const std::vector<const rackterm_processor_v2*>& descriptors,
+                                    const std::vector<rackterm_instance*>& instances,
+                                    const std::vector<config::ConnectionSpec>& connections, uint32_t inputs,
+                                    uint32_t outputs) {
+    engine::GraphSpec g;
+    g.inputs = inputs;
+    g.outputs = outputs;
+    for (size_t n = 0; n < ids.size(); ++n)
+        g.nodes.push_back({ids[n], descriptors[n]->input_channels, descriptors[n]->output_channels,
+                           loader::latencyFrames(*descriptors[n], instances[n])});
+    auto where = [](const config::ConnectionSpec& c, const config::SourceLocation& at) {
+        return at.line ? at.str() + ": " : c.where.line ? c.where.str() + ": " : std::string();
+    };
+    for (const config::ConnectionSpec& c : connections) {
+        engine::GraphEdge e;
+        for (const bool source : {true, false}) {
+            auto end = config::parseEndpoint(source ? c.from : c.to, source);
+            if (!end) return Error{where(c, source ? c.fromWhere : c.toWhere) + end.error()};
+            uint32_t index = source ? engine::kGraphInput : engine::kGraphOutput;
+            if (end.value().node != (source ? "input" : "output")) {
+                const auto it = std::find(ids.begin(), ids.end(), end.value().node);
+                if (it == ids.end()) {
+                    std::vector<std::string> names = ids;
+                    names.emplace_back(source ? "input" : "output");
+                    return Error{where(c, source ? c.fromWhere : c.toWhere) + "no node " + quote(end.value().node) +
+                                 didYouMean(end.value().node, names)};
+                }
+                index = static_cast<uint32_t>(it - ids.begin());
+            }
+            (source ? e.from : e.to) = index;
+            (source ? e.fromPort : e.toPort) = end.value().port;
+        }
+        e.gain = e.startGain = linearGain(c.gainDb);
+        e.feedback = c.feedback;
+        g.edges.push_back(e);
+    }
+    return g;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<engine::GraphPlan>> Runtime::plan(const std::vector<const Node*>& nodes,
+                                                         const std::vector<config::ConnectionSpec>& connections,
+                                                         bool chain) const {
+    std::vector<std::string> ids;
+    std::vector<const rackterm_processor_v2*> descriptors;
+    std::vector<rackterm_instance*> instances;
+    for (const Node* n : nodes) {
+        ids.push_back(n->spec.id);
+        descriptors.push_back(n->proc.descriptor);
+        instances.push_back(n->proc.instance);
+    }
+    std::vector<config::ConnectionSpec> chained;
+    if (chain) {
+        std::string from = "input";
+        for (const std::string& id : ids) {
+            chained.push_back({from, id, 0, false, {}, {}, {}});
+            from = id;
+        }
+        chained.push_back({from, "output", 0, false, {}, {}, {}});
+    }
+    const auto& list = chain ? chained : connections;
+    auto g = graphSpec(ids, descriptors, instances, list, inputs_, outputs_);
+    if (!g) return Error{g.error()};
+    uint32_t bad = UINT32_MAX;
+    auto planned = engine::planGraph(g.value(), &bad);
+    if (!planned) {
+        std::string prefix;
+        if (bad < list.size() && list[bad].where.line) prefix = list[bad].where.str() + ": ";
+        std::string hint;
+        if (chain && bad != UINT32_MAX)
+            hint = "; a session whose nodes do not chain 1:1 needs [[connection]] tables (docs/session-format.md)";
+        return Error{prefix + planned.error() + hint};
+    }
+    return std::make_shared<engine::GraphPlan>(std::move(planned.value()));
+}
+
+Result<std::shared_ptr<engine::GraphPlan>> Runtime::planDocument(const std::vector<config::ConnectionSpec>& connections,
+                                                                 const Node* extra, size_t extraAt,
+                                                                 size_t without) const {
+    std::vector<const Node*> list;
+    for (size_t n = 0; n <= nodes_.size(); ++n) {
+        if (extra && n == extraAt) list.push_back(extra);
+        if (n < nodes_.size() && n != without) list.push_back(&nodes_[n]);
+    }
+    return plan(list, connections, connections.empty());
+}
+
+void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<config::ConnectionSpec>& fadeOut) {
+    const std::vector<config::ConnectionSpec> conns = connections();
+    std::vector<std::string> ids;
+    std::vector<const rackterm_processor_v2*> descriptors;
+    std::vector<rackterm_instance*> instances;
+    for (const Node& n : nodes_) {
+        ids.push_back(n.spec.id);
+        descriptors.push_back(n.proc.descriptor);
+        instances.push_back(n.proc.instance);
+    }
+    auto g = graphSpec(ids, descriptors, instances, conns, inputs_, outputs_);
+    std::optional<engine::GraphPlan> planned;
+    if (g) {
+        for (size_t i = 0; i < conns.size(); ++i) {
+            engine::GraphEdge& e = g.value().edges[i];
+            if (rampNew) {  // a new connection fades in, a new level ramps
+                const auto old = std::find_if(published_.begin(), published_.end(),
+                                              [&](const config::ConnectionSpec& c) { return sameEnds(c, conns[i]); });
+                e.startGain = old == published_.end() ? 0.0f : linearGain(old->gainDb);
+            }
+            if (contains(fadeOut, conns[i])) e.gain = 0.0f;  // fades out; the next rack leaves it out
+        }
+        auto p = engine::planGraph(g.value());
+        if (p) planned = std::move(p.value());
+        else g = Error{p.error()};
+    }
+    if (!planned) {  // every edit checks its graph first: this is a defect, not a user's error
+        notes_.push_back("internal: the graph could not be planned (" + g.error() + "); the rack is unchanged");
+        return;
+    }
     std::vector<engine::NodeSetup> setups;
     setups.reserve(nodes_.size());
     for (size_t n = 0; n < nodes_.size(); ++n) {
-        const Node& node = nodes_[n];
+        Node& node = nodes_[n];
+        Processor& proc = node.proc;
+        const uint32_t copies = planned->copies[n];
+        while (proc.copies.size() + 1 < copies && proc.module) {  // dual mono: one instance per channel
+            auto inst = loader::createInstance(std::static_pointer_cast<loader::Module>(proc.module), sampleRate_,
+                                               maxBlockFrames_);
+            if (!inst) {
+                notes_.push_back("node '" + node.spec.id + "': " + inst.error() + "; its extra channels are silent");
+                break;
+            }
+            std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+            proc.copies.push_back(owned->get());
+            proc.copyOwners.push_back(owned);
+        }
         engine::NodeSetup s;
         s.id = node.spec.id;
-        s.descriptor = node.proc.descriptor;
-        s.instance = node.proc.instance;
-        s.owner = node.proc.owner;
+        s.descriptor = proc.descriptor;
+        s.instance = proc.instance;
+        const size_t extra = std::min<size_t>(copies - 1, proc.copies.size());
+        s.extraInstances.assign(proc.copies.begin(), proc.copies.begin() + static_cast<long>(extra));
+        auto owners = std::make_shared<std::vector<std::shared_ptr<void>>>(proc.copyOwners);
+        owners->push_back(proc.owner);
+        s.owner = owners;
         s.values = values(n);
         s.bypass = node.spec.bypass;
         if (n == fade.node) {
@@ -211,14 +408,26 @@ void Runtime::publishRack(const Fade& fade) {
             if (fade.from.instance) {
                 s.fadeFromDescriptor = fade.from.descriptor;
                 s.fadeFromInstance = fade.from.instance;
-                s.fadeFromOwner = fade.from.owner;
+                s.fadeFromExtraInstances = fade.from.copies;
+                auto fromOwners = std::make_shared<std::vector<std::shared_ptr<void>>>(fade.from.copyOwners);
+                fromOwners->push_back(fade.from.owner);
+                s.fadeFromOwner = fromOwners;
                 s.fadeFrames = std::max<uint32_t>(
                     1, static_cast<uint32_t>(doc_.engine.crossfadeMs.value_or(10.0) * 0.001 * sampleRate_));
             }
         }
         setups.push_back(std::move(s));
     }
-    engine_->publish(std::make_unique<engine::Rack>(std::move(setups), maxBlockFrames_, sampleRate_, engine_->generation()));
+    graph_.order.assign(planned->order.begin(), planned->order.end());
+    graph_.latency = planned->latency;
+    graph_.outLatency = planned->outLatency;
+    graph_.copies = planned->copies;
+    graph_.inWidth = planned->inWidth;
+    graph_.outWidth = planned->outWidth;
+    graph_.totalLatency = planned->totalLatency;
+    published_ = conns;
+    engine_->publish(std::make_unique<engine::Rack>(std::move(setups), std::move(*planned), maxBlockFrames_, sampleRate_,
+                                                    engine_->generation()));
     opGeneration_ = engine_->generation();
     headSince_ = nowSeconds();  // a new phase of the operation: its settle time counts from here
     meterView_.nodes.resize(nodes_.size());
@@ -235,6 +444,7 @@ bool Runtime::settled() const {
     // The audio thread took what the operations issued (a stream of value
     // changes from others does not hold them: their generations are not waited for).
     if (engine_->rackPending() || engine_->appliedGeneration() < opGeneration_) return false;
+    if (!rack->edgesSettled()) return false;
     for (uint32_t n = 0; n < rack->nodeCount(); ++n)
         if (!rack->fadeDone(n) || !rack->bypassSettled(n)) return false;
     return true;
@@ -367,9 +577,9 @@ std::optional<Error> Runtime::addRefusal(const std::string& id) const {
 }
 
 Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record,
-                                  Done done) {
+                                  Done done, std::optional<std::vector<config::ConnectionSpec>> connections) {
     auto started = std::make_shared<bool>(false);
-    return Operation{[this, spec, position, anchor, before, record, done, started]() mutable {
+    return Operation{[this, spec, position, anchor, before, record, done, started, connections]() mutable {
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
         *started = true;
@@ -392,23 +602,55 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
             done(Error{proc.error()});
             return true;
         }
+        // In a graph, the node is spliced into the anchor's connections (or left unconnected).
+        std::vector<config::ConnectionSpec> after = connections ? *connections : doc_.connections;
+        if (!connections && !isChain() && !anchor.empty()) {
+            for (config::ConnectionSpec& c : after) {
+                std::string& end = before ? c.to : c.from;
+                if (config::endpointNode(end) == anchor) end = spec.id + portSuffix(end);
+            }
+            config::ConnectionSpec link;
+            link.from = before ? spec.id : anchor;
+            link.to = before ? anchor : spec.id;
+            link.where.file = "add";
+            after.push_back(std::move(link));
+            if (after.size() > kMaxConnections) {
+                done(Error{"cannot add " + spec.id + ": " + connectionLimitMessage(after.size())});
+                return true;
+            }
+        }
+        Node node{spec, std::move(proc.value()), {}};
+        if (auto planned = planDocument(after, &node, at); !planned) {
+            done(Error{"cannot add " + spec.id + ": " + planned.error()});
+            return true;
+        }
         if (adapted) extraDirty_ = true;  // the processor changed since: not the journal's state
-        if (!proc.value().note.empty()) notes_.push_back(proc.value().note);
-        nodes_.insert(nodes_.begin() + static_cast<long>(at), Node{spec, std::move(proc.value()), {}});
+        if (!node.proc.note.empty()) notes_.push_back(node.proc.note);
+        const std::string kind = node.proc.descriptor->id;
+        nodes_.insert(nodes_.begin() + static_cast<long>(at), std::move(node));
+        const std::vector<config::ConnectionSpec> connectionsBefore = doc_.connections;
+        doc_.connections = after;
         ++structureSerial_;
         Fade fade;
         fade.node = at;
         fade.fadeIn = true;
-        publishRack(fade);
+        // A splice replaces connections and the node's bypass carries the sound
+        // across; connections that only appear (undoing a remove) fade in.
+        const std::vector<config::ConnectionSpec> now = this->connections();
+        const bool replaces = std::any_of(published_.begin(), published_.end(),
+                                          [&](const config::ConnectionSpec& c) { return !contains(now, c); });
+        publishRack(fade, !replaces);
         if (record) {
             Edit e;
             e.kind = Edit::Kind::AddNode;
             e.node = spec.id;
             e.spec = spec;
             e.position = at;
+            e.connectionsBefore = connectionsBefore;
+            e.connectionsAfter = after;
             journal_.record(std::move(e), nowSeconds());
         }
-        done("added " + spec.id + " (" + descriptor(at).id + ") at position " + std::to_string(at + 1));
+        done("added " + spec.id + " (" + kind + ") at position " + std::to_string(at + 1));
         return settled();
     }};
 }
@@ -419,9 +661,11 @@ Later<std::string> Runtime::removeNode(const std::string& id) {
     return later;
 }
 
-Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
+Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done,
+                                     std::optional<std::vector<config::ConnectionSpec>> connections) {
     auto fading = std::make_shared<bool>(false);
-    return Operation{[this, id, record, done, fading]() {
+    auto target = std::make_shared<std::optional<std::vector<config::ConnectionSpec>>>(connections);
+    return Operation{[this, id, record, done, fading, target]() {
         if (!settled()) return false;
         auto n = findNode(id);
         if (!n) {
@@ -429,26 +673,180 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done) {
             return true;
         }
         const auto index = static_cast<uint32_t>(n.value());
-        // Fade it out through its bypass first (the document's bypass stays),
-        // so taking it away changes nothing audible.
-        if (!offline_ && !engine_->rack()->bypassed(index)) {
-            opGeneration_ = engine_->setBypass(index, true);
-            headSince_ = nowSeconds();
+        std::vector<config::ConnectionSpec> outgoing;
+        if (!*target) {  // the connections without the node; one that had one source is spliced out
+            std::vector<config::ConnectionSpec> kept, incoming;
+            for (const config::ConnectionSpec& c : doc_.connections) {
+                const bool from = config::endpointNode(c.from) == id, to = config::endpointNode(c.to) == id;
+                if (from && !to) outgoing.push_back(c);
+                if (to && !from) incoming.push_back(c);
+                if (!from && !to) kept.push_back(c);
+            }
+            std::vector<config::ConnectionSpec> spliced = kept;
+            if (incoming.size() == 1 && !incoming[0].feedback)
+                for (const config::ConnectionSpec& o : outgoing) {
+                    config::ConnectionSpec c = o;
+                    c.from = incoming[0].from;
+                    c.gainDb = incoming[0].gainDb + o.gainDb;
+                    c.where = {};
+                    if (!contains(spliced, c)) spliced.push_back(c);
+                }
+            const bool fits = spliced.size() <= kMaxConnections && planDocument(spliced, nullptr, 0, index);
+            *target = fits ? spliced : kept;
+        } else {
+            for (const config::ConnectionSpec& c : doc_.connections)
+                if (config::endpointNode(c.from) == id && config::endpointNode(c.to) != id) outgoing.push_back(c);
+        }
+        // Fade it out first so that taking it away changes nothing audible:
+        // through its bypass (the document's bypass stays) when what replaces
+        // it carries its input on (a chain, a splice), else by fading out what it feeds.
+        const bool carried = isChain() || std::any_of((**target).begin(), (**target).end(), [&](const auto& c) {
+                                 return !contains(doc_.connections, c);
+                             });
+        if (!offline_ && !*fading) {
             *fading = true;
-            return false;
+            if (carried && !engine_->rack()->bypassed(index)) {
+                opGeneration_ = engine_->setBypass(index, true);
+                headSince_ = nowSeconds();
+                return false;
+            }
+            if (!carried && !outgoing.empty()) {
+                publishRack(Fade{SIZE_MAX, false, {}}, false, outgoing);
+                return false;
+            }
         }
         Edit e;
         e.kind = Edit::Kind::RemoveNode;
         e.node = id;
         e.spec = nodes_[n.value()].spec;
         e.position = n.value();
+        e.connectionsBefore = doc_.connections;
+        e.connectionsAfter = **target;
         events_.forget(id);  // a node added later under this id starts afresh
         nodes_.erase(nodes_.begin() + static_cast<long>(n.value()));
+        doc_.connections = **target;
         ++structureSerial_;
         publishRack();
         if (record) journal_.record(std::move(e), nowSeconds());
         done("removed " + id);
         return true;
+    }};
+}
+
+Later<std::string> Runtime::connect(const std::string& from, const std::string& to, double gainDb, bool feedback) {
+    using L = Later<std::string>;
+    for (const bool source : {true, false}) {
+        auto end = config::parseEndpoint(source ? from : to, source);
+        if (!end) return L::done(Error{end.error()});
+        const std::string& node = end.value().node;
+        if (node == (source ? "output" : "input"))
+            return L::done(Error{source ? "'output' is where the graph ends; it cannot be a connection's from"
+                                        : "'input' is where the graph starts; it cannot be a connection's to"});
+        if (node != (source ? "input" : "output"))
+            if (auto n = findNode(node); !n) return L::done(Error{n.error()});
+    }
+    if (!std::isfinite(gainDb) || gainDb < -120 || gainDb > 24)
+        return L::done(Error{"a connection's level is -120 to 24 dB, e.g. -12"});
+    L later;
+    auto make = [this, from, to, gainDb, feedback]() -> Result<std::pair<std::vector<config::ConnectionSpec>, std::string>> {
+        std::vector<config::ConnectionSpec> list = connections();  // a chain is written out first
+        config::ConnectionSpec c;
+        c.from = from;
+        c.to = to;
+        c.gainDb = gainDb == 0 ? 0 : gainDb;
+        c.feedback = feedback;
+        c.where.file = "connect";
+        auto it = std::find_if(list.begin(), list.end(), [&](const config::ConnectionSpec& x) { return sameEnds(x, c); });
+        if (it != list.end()) {
+            if (it->gainDb == c.gainDb && it->feedback == feedback)
+                return Error{describeConnection(*it) + " is connected already; give another level to change it"};
+            it->gainDb = c.gainDb;
+            it->feedback = feedback;
+        } else {
+            if (list.size() >= kMaxConnections) return Error{connectionLimitMessage(list.size() + 1)};
+            list.push_back(c);
+        }
+        return std::make_pair(std::move(list), "connect " + describeConnection(c));
+    };
+    submit(deferredGraphOp(make, finishing(later)));
+    return later;
+}
+
+Later<std::string> Runtime::disconnect(const std::string& from, const std::string& to) {
+    Later<std::string> later;
+    auto make = [this, from, to]() -> Result<std::pair<std::vector<config::ConnectionSpec>, std::string>> {
+        std::vector<config::ConnectionSpec> list = connections();
+        auto it = std::find_if(list.begin(), list.end(),
+                               [&](const config::ConnectionSpec& x) { return x.from == from && x.to == to; });
+        if (it == list.end()) {
+            std::string near;
+            for (const auto& c : list)
+                if (config::endpointNode(c.from) == config::endpointNode(from) ||
+                    config::endpointNode(c.to) == config::endpointNode(to))
+                    near += (near.empty() ? "" : ", ") + c.from + " -> " + c.to;
+            return Error{"no connection " + from + " -> " + to +
+                         (near.empty() ? "; `list connections` shows them" : "; connected are: " + near)};
+        }
+        const std::string what = "disconnect " + describeConnection(*it);
+        list.erase(it);
+        if (list.empty())
+            return Error{"that is the session's last connection, and a session without connections is a chain of "
+                         "its nodes; connect something else first"};
+        return std::make_pair(std::move(list), what);
+    };
+    submit(deferredGraphOp(make, finishing(later)));
+    return later;
+}
+
+Runtime::Operation Runtime::deferredGraphOp(
+    std::function<Result<std::pair<std::vector<config::ConnectionSpec>, std::string>>()> make, Done done) {
+    auto inner = std::make_shared<std::optional<Operation>>();
+    return Operation{[this, make, done, inner]() {
+        if (!*inner) {
+            if (!settled()) return false;
+            auto target = make();  // from the graph as it is now, after the operations before it
+            if (!target) {
+                done(Error{target.error()});
+                return true;
+            }
+            *inner = graphOp(std::move(target.value().first), std::move(target.value().second), true, done);
+        }
+        return (**inner).step();
+    }};
+}
+
+Runtime::Operation Runtime::graphOp(std::vector<config::ConnectionSpec> target, std::string label, bool record,
+                                    Done done) {
+    auto phase = std::make_shared<int>(0);
+    return Operation{[this, target, label, record, done, phase]() {
+        if (*phase == 2) return settled();
+        if (!settled()) return false;
+        if (*phase == 0) {
+            if (auto planned = planDocument(target); !planned) {
+                done(Error{planned.error()});
+                return true;
+            }
+            const std::vector<config::ConnectionSpec> next = target.empty() ? chainConnections() : target;
+            std::vector<config::ConnectionSpec> going;
+            for (const auto& c : published_)
+                if (!contains(next, c)) going.push_back(c);
+            *phase = 1;
+            if (!going.empty() && !offline_) {  // what goes fades out first
+                publishRack(Fade{SIZE_MAX, false, {}}, false, going);
+                return false;
+            }
+        }
+        Edit e;
+        e.kind = Edit::Kind::Connections;
+        e.connectionsBefore = doc_.connections;
+        e.connectionsAfter = target;
+        e.label = label;
+        doc_.connections = target;
+        publishRack(Fade{SIZE_MAX, false, {}}, true);  // what comes fades in, new levels ramp
+        if (record) journal_.record(std::move(e), nowSeconds());
+        done(label);
+        *phase = 2;
+        return settled();
     }};
 }
 
@@ -465,6 +863,13 @@ Later<std::string> Runtime::loadSession(const std::string& path) {
 Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target, bool record, Done done) {
     return Operation{[this, target, record, done]() {
         if (!settled()) return false;
+        if (target->engine.inputCount() != inputs_ || target->engine.outputCount() != outputs_) {
+            done(Error{printable(target->path, kPathChars) + " has " + std::to_string(target->engine.inputCount()) +
+                       " inputs and " + std::to_string(target->engine.outputCount()) + " outputs, this session " +
+                       std::to_string(inputs_) + " and " + std::to_string(outputs_) +
+                       "; the JACK ports stay as they are: open it with `rackterm " + printable(target->path, kPathChars) + "`"});
+            return true;
+        }
         std::vector<Node> fresh;
         bool adapted = false;
         for (config::NodeSpec spec : target->nodes) {
@@ -474,6 +879,13 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
                 return true;
             }
             fresh.push_back(Node{std::move(spec), std::move(proc.value()), {}});
+        }
+        std::vector<const Node*> list;
+        for (const Node& n : fresh) list.push_back(&n);
+        if (auto planned = plan(list, target->connections, target->connections.empty()); !planned) {
+            const std::string where = printable(target->path, kPathChars);
+            done(Error{planned.error().rfind(where, 0) == 0 ? planned.error() : where + ": " + planned.error()});
+            return true;
         }
         for (const auto& n : fresh)
             if (!n.proc.note.empty()) notes_.push_back(n.proc.note);
@@ -542,12 +954,17 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
                 case Edit::Kind::SetValue: finish(applyValue(e.node, e.param, undo ? e.before : e.after)); return true;
                 case Edit::Kind::SetBypass: finish(applyBypass(e.node, undo ? e.bypassBefore : e.bypassAfter)); return true;
                 case Edit::Kind::AddNode:
-                    *inner = undo ? removeOp(e.node, false, finish) : addOp(e.spec, e.position, "", false, false, finish);
+                    *inner = undo ? removeOp(e.node, false, finish, e.connectionsBefore)
+                                  : addOp(e.spec, e.position, "", false, false, finish, e.connectionsAfter);
                     break;
                 case Edit::Kind::RemoveNode:
-                    *inner = undo ? addOp(e.spec, e.position, "", false, false, finish) : removeOp(e.node, false, finish);
+                    *inner = undo ? addOp(e.spec, e.position, "", false, false, finish, e.connectionsBefore)
+                                  : removeOp(e.node, false, finish, e.connectionsAfter);
                     break;
                 case Edit::Kind::Load: *inner = loadOp(undo ? e.sessionBefore : e.sessionAfter, false, finish); break;
+                case Edit::Kind::Connections:
+                    *inner = graphOp(undo ? e.connectionsBefore : e.connectionsAfter, e.label, false, finish);
+                    break;
             }
         }
         return (**inner).step();
@@ -614,12 +1031,23 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
                 if (a[i].id != b[i].id || a[i].value != b[i].value) return false;
             return true;
         };
+        Processor next{&nd, owned->get(), owned, path, {}, {}, {}, module.value()};
+        const bool sameChannels = nd.input_channels == od.input_channels && nd.output_channels == od.output_channels;
+        if (!sameChannels) {  // the graph must still fit the new build's channels
+            Node probe{node.spec, next, {}};
+            if (auto planned = planDocument(doc_.connections, &probe, n, n); !planned) {
+                later.finish(Error{"the new build has " + std::to_string(nd.input_channels) + " in / " +
+                                   std::to_string(nd.output_channels) + " out channels and does not fit: " +
+                                   planned.error() + "; the old build keeps playing"});
+                return true;
+            }
+        }
         if (!sameParams(params, node.spec.params)) extraDirty_ = true;
         node.spec.params = std::move(params);
         Fade fade;
         fade.node = n;
-        fade.from = node.proc;
-        node.proc = Processor{&nd, owned->get(), owned, path, {}};
+        if (sameChannels) fade.from = node.proc;  // else the new build starts at once: nothing to crossfade channel by channel
+        node.proc = std::move(next);
         publishRack(fade);
         later.finish(std::move(m.report));
         if (offline_) return true;

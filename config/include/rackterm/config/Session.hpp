@@ -58,15 +58,53 @@ struct NodeSpec {
 struct EngineSpec {
     std::optional<double> sampleRate;   ///< Hz, 8000..384000
     std::optional<uint32_t> block;      ///< frames, 1..8192
-    std::vector<std::string> inputs;    ///< JACK ports connected to in_1, in_2
-    std::vector<std::string> outputs;   ///< JACK ports out_1, out_2 connect to
+    std::vector<std::string> inputs;    ///< JACK ports connected to in_1, in_2, ... ("" = leave that port unconnected)
+    std::vector<std::string> outputs;   ///< JACK ports out_1, out_2, ... connect to ("" = unconnected)
+    std::optional<uint32_t> inputPorts;   ///< `input_ports`: capture ports of the JACK client, 1..32
+    std::optional<uint32_t> outputPorts;  ///< `output_ports`: playback ports, 1..32
     std::optional<double> crossfadeMs;  ///< hot-swap crossfade, ms (0.1..1000; default 10)
+
+    /// Ports of the reserved `input` node: input_ports, else 2 or the length
+    /// of `inputs` when it lists more.
+    uint32_t inputCount() const;
+    /// Ports of the reserved `output` node, likewise.
+    uint32_t outputCount() const;
 };
+
+/// One end of a connection, parsed: a node id ("input" and "output" are the
+/// reserved endpoints) and a 0-based port, -1 for every port of the node.
+struct Endpoint {
+    std::string node;
+    int32_t port = -1;
+};
+
+/// Parse a connection end as written: "NODE" or "NODE:PORT", where PORT is
+/// out_K for a source (`from`, output ports) and in_K for a destination
+/// (`to`), K from 1 to 32. The reserved nodes take their JACK port names too:
+/// `input:in_K` (the client's capture port in_K) and `output:out_K`.
+/// Errors say what is wrong and what is expected, without a location.
+Result<Endpoint> parseEndpoint(std::string_view text, bool source);
+
+/// One [[connection]]: audio from `from` to `to`.
+struct ConnectionSpec {
+    std::string from;         ///< "NODE" or "NODE:out_K" as written
+    std::string to;           ///< "NODE" or "NODE:in_K"
+    double gainDb = 0;        ///< level of the connection, dB (-120..24; a send level)
+    bool feedback = false;    ///< carries the previous block; may close a loop
+    SourceLocation where;     ///< the [[connection]] header (or the command that made it)
+    SourceLocation fromWhere, toWhere;
+};
+
+/// "NODE" (the node of an endpoint as written, without its port).
+std::string endpointNode(std::string_view text);
 
 struct Session {
     std::string name = "rackterm";  ///< JACK client and socket name: [A-Za-z0-9_-]+
     EngineSpec engine;
-    std::vector<NodeSpec> nodes;    ///< in chain order
+    std::vector<NodeSpec> nodes;    ///< in file order (the chain's order when there are no connections)
+    /// The graph. Empty: the nodes form a chain, input -> nodes in file
+    /// order -> output, as in sessions before connections existed.
+    std::vector<ConnectionSpec> connections;
     std::string path;               ///< the file it was loaded from ("" when new)
     /// The exact text this session was parsed from (set by parseSession and
     /// loadSession; "" for a session built in memory). saveSession edits this

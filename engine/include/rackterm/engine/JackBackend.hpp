@@ -1,5 +1,6 @@
-// JackBackend: runs an Engine as a JACK client with two input and two output
-// ports (in_1, in_2, out_1, out_2). Never starts a server (JackNoStartServer),
+// JackBackend: runs an Engine as a JACK client with N capture ports in_1..in_N
+// and M playback ports out_1..out_M (1..32 each; the session's `input` and
+// `output` nodes), and reports the graph's latency on them. Never starts a server (JackNoStartServer),
 // so it fails at once, never hangs, when none runs. The JACK server name is
 // libjack's: $JACK_DEFAULT_SERVER or "default".
 //
@@ -22,10 +23,11 @@ namespace rackterm::engine {
 
 class JackBackend {
 public:
-    /// Open client `name` and register its ports; not yet active. Error when
+    /// Open client `name` and register `inputs` and `outputs` ports (1..32
+    /// each); not yet active. Error when
     /// no server is reachable: one line naming the server and the command
     /// that starts one (`jackd -d alsa` with a sound card, `jackd -d dummy` without).
-    static Result<std::unique_ptr<JackBackend>> open(const std::string& name);
+    static Result<std::unique_ptr<JackBackend>> open(const std::string& name, uint32_t inputs = 2, uint32_t outputs = 2);
     /// close().
     ~JackBackend();
 
@@ -39,13 +41,18 @@ public:
     /// Start processing: `engine`'s process() runs on JACK's thread from now
     /// on. `engine` must outlive this backend.
     Result<void> activate(Engine& engine);
-    /// Connect system ports to our inputs / our outputs to system ports.
-    /// Returns one message per connection that failed, with a near port name.
+    /// Connect system ports to our inputs / our outputs to system ports
+    /// (entry k to in_k+1 / out_k+1; "" leaves a port unconnected). Returns
+    /// one message per connection that failed, with a near port name.
     std::vector<std::string> connect(const std::vector<std::string>& inputs,
                                      const std::vector<std::string>& outputs);
 
     uint32_t sampleRate() const noexcept;
     uint32_t bufferSize() const noexcept;
+    /// [control] The graph's latency, frames: from now on the latency
+    /// callback adds it between our capture and playback ports (JACK's
+    /// jack_port_set_latency_range), and JACK recomputes its totals.
+    void setLatency(uint32_t frames);
     /// JACK's DSP load estimate, percent.
     float cpuLoad() const noexcept;
     /// The name JACK gave the client (may differ from the one asked for).
@@ -64,11 +71,12 @@ private:
     void runBlock(uint32_t frames) noexcept;
     static int onXrun(void* arg) noexcept;
     static void onShutdown(void* arg) noexcept;
+    static void onLatency(int mode, void* arg) noexcept;
 
     jack_client_t* client_;
     Engine* engine_ = nullptr;
-    jack_port_t* in_[2] = {nullptr, nullptr};
-    jack_port_t* out_[2] = {nullptr, nullptr};
+    std::vector<jack_port_t*> in_, out_;
+    std::atomic<uint32_t> latency_{0};
     bool active_ = false;
     std::atomic<bool> stopping_{false};    // control -> audio: output silence
     std::atomic<bool> inCallback_{false};  // audio -> control: a block is running

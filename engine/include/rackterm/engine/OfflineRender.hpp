@@ -28,9 +28,11 @@ public:
     /// Open `inPath` (any format libsndfile reads) and plan `outPath`. The
     /// output container follows outPath's extension (wav, flac, ogg/oga, aiff,
     /// au, caf, w64, rf64, ...); its sample format is the input's when the
-    /// container takes it, else 24-bit PCM (Vorbis for Ogg). The output is
-    /// stereo: of an input with more than two channels, channels 1 and 2 are
-    /// rendered (and notes() says so). When `sampleRateHz` > 0 and differs
+    /// container takes it, else 24-bit PCM (Vorbis for Ogg). The rack's
+    /// graph has `inputs` and `outputs` channels: the output file has
+    /// `outputs` channels; input channel c feeds graph input c (a mono file
+    /// feeds inputs 1 and 2; inputs beyond the file's channels are silent;
+    /// channels beyond `inputs` are left out and notes() says so). When `sampleRateHz` > 0 and differs
     /// from the input's rate, the input is converted with libsamplerate
     /// first. The output's temporary file is created here (AtomicFile), so
     /// every check runs before any audio is written. Errors (one line): the
@@ -39,7 +41,7 @@ public:
     /// input (also through a link); the output exists and is not a regular
     /// file; output folder missing or not writable.
     static Result<std::unique_ptr<OfflineRender>> open(const std::string& inPath, const std::string& outPath,
-                                                       double sampleRateHz);
+                                                       double sampleRateHz, uint32_t inputs = 2, uint32_t outputs = 2);
     ~OfflineRender();
 
     /// The rate the rack must run at, Hz.
@@ -57,7 +59,8 @@ public:
     /// Progress report, fraction 0..1.
     using Progress = std::function<void(double fraction)>;
 
-    /// Run the whole file through `engine` in blocks of `blockFrames`. The
+    /// Run the whole file through `engine` (made with the `inputs` and
+    /// `outputs` given to open()) in blocks of `blockFrames`. The
     /// output is written to a temporary file beside outPath and renamed onto
     /// it only when everything succeeded; on failure no output is left.
     Result<RenderStats> run(Engine& engine, uint32_t blockFrames, const BlockHook& hook = {},

@@ -68,6 +68,11 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path);
 /// every function pointer set. Returns "" when valid, else the problem.
 std::string validateDescriptor(const rackterm_processor_v2& d);
 
+/// [control] What `instance` of descriptor `d` reports as its latency,
+/// frames: its latency_frames() when the build has that optional entry (its
+/// struct_size covers it) and sets it, else 0.
+uint32_t latencyFrames(const rackterm_processor_v2& d, rackterm_instance* instance);
+
 /// Create an instance at `sampleRateHz` for blocks of at most `maxBlockFrames`.
 /// Error when create() returns NULL, with the processor's last_error() text
 /// (which says whether create() threw).

@@ -9,11 +9,16 @@
 //                uint32_t frames, const float* params) noexcept;   // [audio]
 // `params` is the instance's parameter cache: N plain values in table order,
 // already clamped to [min, max]. The class smooths changes itself.
+// Optionally:
+//   static constexpr uint32_t kInputs = 1, kOutputs = 1;   // channels, 1..8 (default 2 each)
+//   uint32_t latencyFrames() const noexcept;               // [control] output lag, frames
+// A class with kInputs = kOutputs = 1 runs dual mono on a stereo connection
+// (the host makes one instance per channel).
 //
 // The wrapper keeps that cache per instance (apply_plain_values fills it,
 // process reads it), catches every exception at the ABI edge, and reports the
 // message of a failed create() through last_error(). Input and output are
-// stereo, non-interleaved (2 x frames).
+// non-interleaved: kInputs x frames in, kOutputs x frames out.
 #pragma once
 
 #include <rackterm/processor.h>
@@ -107,7 +112,26 @@ struct Glue {
         inst->processor.process(in, out, frames, inst->params.data());
     }
     static const char* lastError() noexcept { return lastErrorText(); }
+    static uint32_t latency(rackterm_instance* p) noexcept {
+        if constexpr (requires(const T& t) { t.latencyFrames(); }) {
+            return p ? self(p)->processor.latencyFrames() : 0u;
+        } else {
+            return 0u;
+        }
+    }
 };
+
+/// Channels of class T's input / output: T::kInputs / T::kOutputs, else 2.
+template <class T>
+constexpr uint32_t inputChannels() noexcept {
+    if constexpr (requires { T::kInputs; }) return T::kInputs;
+    else return 2u;
+}
+template <class T>
+constexpr uint32_t outputChannels() noexcept {
+    if constexpr (requires { T::kOutputs; }) return T::kOutputs;
+    else return 2u;
+}
 
 /// The static descriptor for class T.
 template <class T>
@@ -118,8 +142,8 @@ const rackterm_processor_v2* descriptorFor() noexcept {
         T::kId,
         T::kName,
         T::kVersion,
-        2u,
-        2u,
+        inputChannels<T>(),
+        outputChannels<T>(),
         T::kParams.size() ? T::kParams.data() : nullptr,
         static_cast<uint32_t>(T::kParams.size()),
         &Glue<T>::create,
@@ -128,6 +152,7 @@ const rackterm_processor_v2* descriptorFor() noexcept {
         &Glue<T>::apply,
         &Glue<T>::process,
         &Glue<T>::lastError,
+        &Glue<T>::latency,
     };
     return &d;
 }

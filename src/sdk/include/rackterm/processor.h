@@ -67,8 +67,14 @@ typedef struct rackterm_processor_v2 {
     const char* name;    /**< "Gain" */
     const char* version; /**< "1.0.0" */
 
-    uint32_t input_channels;  /**< 2 in this version of the rack */
-    uint32_t output_channels; /**< 2 in this version of the rack */
+    /**
+     * Channels of `inputs` and `outputs` in process(), 1 to 8 each. A
+     * processor with 1 input and 1 output placed on a connection of k
+     * channels runs as k instances sharing its parameter values (dual mono
+     * for k = 2); the host creates them.
+     */
+    uint32_t input_channels;
+    uint32_t output_channels;
 
     const rackterm_param_info* params; /**< table of param_count entries */
     uint32_t param_count;
@@ -108,7 +114,31 @@ typedef struct rackterm_processor_v2 {
      * the calling thread, or "" when none. Never NULL.
      */
     const char* (*last_error)(void);
+
+    /*
+     * Optional entries. A build made before an entry existed has a smaller
+     * struct_size; the host reads an entry only when struct_size covers it
+     * (RACKTERM_HAS_ENTRY), so such builds keep loading.
+     */
+
+    /**
+     * [control] Frames by which this instance's output lags its input (a
+     * look-ahead limiter, a linear-phase filter, an FFT block), at the
+     * current parameter values; 0 when none. The host reads it when it
+     * builds its graph and delays the other paths into every sum to match
+     * (plugin delay compensation). May be NULL: no latency. Optional; after
+     * last_error.
+     */
+    uint32_t (*latency_frames)(rackterm_instance* instance);
 } rackterm_processor_v2;
+
+/** Size of the ABI v2 descriptor without any optional entry: the smallest
+ * struct_size a host accepts. */
+#define RACKTERM_V2_BASE_SIZE (offsetof(rackterm_processor_v2, last_error) + sizeof(void*))
+
+/** True when descriptor `d` (its struct_size) includes optional entry `field`. */
+#define RACKTERM_HAS_ENTRY(d, field) \
+    ((d)->struct_size >= offsetof(rackterm_processor_v2, field) + sizeof((d)->field))
 
 /** Signature of the exported entry point. */
 typedef const rackterm_processor_v2* (*rackterm_entry_fn)(void);

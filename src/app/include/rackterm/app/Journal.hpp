@@ -22,7 +22,7 @@ inline constexpr size_t kJournalSteps = 1024;
 
 /// One reversible change.
 struct Edit {
-    enum class Kind { SetValue, SetBypass, AddNode, RemoveNode, Load };
+    enum class Kind { SetValue, SetBypass, AddNode, RemoveNode, Load, Connections };
     Kind kind = Kind::SetValue;
     std::string node;                     ///< node id (all but Load)
     std::string param;                    ///< SetValue: parameter id
@@ -32,10 +32,14 @@ struct Edit {
     size_t position = 0;                  ///< AddNode / RemoveNode: its chain position (0 = first)
     std::shared_ptr<const config::Session> sessionBefore, sessionAfter;  ///< Load: the documents
     bool unsavedBefore = false;           ///< Load: hot-swap changes unsaved in the document before
+    /// Connections / AddNode / RemoveNode: the document's connections before
+    /// and after (an add splices, a remove takes the node's connections along).
+    std::vector<config::ConnectionSpec> connectionsBefore, connectionsAfter;
+    std::string label;                    ///< Connections: "connect eq -> rev", "disconnect eq -> rev"
     double time = 0;                      ///< seconds (steady clock) of the newest change merged into it
     uint64_t serial = 0;                  ///< the state this edit leads to
 
-    /// "set gain.gain_db", "add eq", "remove eq", "bypass eq", "load FILE".
+    /// "set gain.gain_db", "add eq", "remove eq", "bypass eq", "load FILE", "connect eq -> rev".
     std::string what() const;
 };
 

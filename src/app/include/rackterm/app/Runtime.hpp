@@ -38,6 +38,7 @@
 namespace rackterm::engine {
 class Engine;
 class Recorder;
+struct GraphPlan;
 }  // namespace rackterm::engine
 
 namespace rackterm::app {
@@ -56,6 +57,17 @@ struct EngineStatus {
     float dspLoad = 0;         ///< percent of the block period (JACK's estimate live)
     uint64_t xruns = 0;        ///< since the session opened
     bool serverLost = false;   ///< the JACK server went away
+};
+
+/// The graph as the rack runs it: what `list nodes`, `status`, the rack
+/// pane and the graph view show.
+struct GraphInfo {
+    std::vector<size_t> order;         ///< node indices in processing order
+    std::vector<uint32_t> latency;     ///< per node: its own latency, frames
+    std::vector<uint32_t> outLatency;  ///< per node: lag of its output behind the graph input, frames
+    std::vector<uint32_t> copies;      ///< per node: instances run (2 = dual mono on a stereo connection)
+    std::vector<uint32_t> inWidth, outWidth;  ///< per node: channels read / written
+    uint32_t totalLatency = 0;         ///< lag of the graph output behind its input, frames
 };
 
 /// How a value change joins the journal.
@@ -104,6 +116,17 @@ public:
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
+    /// Channels of the reserved `input` and `output` nodes (the JACK ports),
+    /// fixed when the session opened.
+    uint32_t inputCount() const noexcept { return inputs_; }
+    uint32_t outputCount() const noexcept { return outputs_; }
+    /// True when the session has no connections: the nodes form a chain in file order.
+    bool isChain() const noexcept { return doc_.connections.empty(); }
+    /// The connections the graph runs: the document's, or for a chain the
+    /// chain written out (input -> first node -> ... -> output).
+    std::vector<config::ConnectionSpec> connections() const;
+    /// The graph of the newest rack: order, latency, dual-mono copies.
+    const GraphInfo& graph() const noexcept { return graph_; }
     /// Counts changes of the node list (add, remove, load, and their undo): hot reload re-watches when it moves.
     uint64_t structureSerial() const noexcept { return structureSerial_; }
 
@@ -120,19 +143,36 @@ public:
     /// Set or clear a node's bypass (crossfaded on the audio thread).
     void setBypass(size_t node, bool bypass);
     /// Add a node `id` running `processor` (a built-in name or a .so path,
-    /// relative to the session's folder), faded in from bypass (no click):
-    /// last, or after (`before` false) / before node `anchor` as the rack is
-    /// when the operation runs. Errors: id taken or malformed, the node
-    /// limit, no node `anchor`, a processor that does not load.
+    /// relative to the session's folder), faded in from bypass (no click).
+    /// In a chain: last, or after (`before` false) / before node `anchor` as
+    /// the rack is when the operation runs. In a graph: unconnected, or
+    /// spliced into `anchor`'s outgoing connections (after: anchor -> id ->
+    /// what anchor fed) or incoming ones (before). Errors: id taken or
+    /// malformed, the node limit, no node `anchor`, a processor that does
+    /// not load, a splice whose channel counts do not fit.
     Later<std::string> addNode(const std::string& id, const std::string& processor, const std::string& anchor = "",
                                bool before = false);
     /// Remove node `id`: it is faded out through its bypass, then a rack
-    /// without it goes out.
+    /// without it goes out. In a graph its connections go too; a node fed
+    /// by one connection is spliced out (its source feeds what it fed, the
+    /// levels multiplied), else its outgoing connections fade out first.
     Later<std::string> removeNode(const std::string& id);
     /// Replace the document by the session at `path` (the JACK client and
     /// control socket keep their name). The running session goes on when the
     /// new one fails to load.
     Later<std::string> loadSession(const std::string& path);
+    /// Connect `from` ("NODE", "NODE:out_K", "input") to `to` ("NODE",
+    /// "NODE:in_K", "output") at `gainDb` (a send level), or set the level of
+    /// that connection when it exists. The connection fades in (no click).
+    /// A chain is written out as connections first. Errors: an unknown node
+    /// or port (did you mean), channel counts that do not fit, a loop
+    /// without feedback (with its path), the connection limit.
+    Later<std::string> connect(const std::string& from, const std::string& to, double gainDb = 0,
+                               bool feedback = false);
+    /// Remove the connection `from` -> `to` (as listed): it fades out, then
+    /// goes. Errors: no such connection (the node's connections are named),
+    /// the last connection of a graph (a session without connections is a chain).
+    Later<std::string> disconnect(const std::string& from, const std::string& to);
     /// Reverse the newest edit / repeat the newest undone one, through the
     /// same paths as the edit (a removed node comes back faded in at its
     /// place with its values and bypass). Error when there is nothing to undo / redo.
@@ -201,6 +241,10 @@ private:
         std::shared_ptr<void> owner;  // keeps instance and module alive
         std::string path;             // module file ("" for the player)
         std::string note;             // a warning from loading it, or ""
+        /// Dual mono: more instances of the same module (made when a rack needs them).
+        std::vector<rackterm_instance*> copies;
+        std::vector<std::shared_ptr<void>> copyOwners;
+        std::shared_ptr<void> module;  // the loader::Module copies are made from (none for the player)
     };
     /// One node of the document with what plays it.
     struct Node {
@@ -227,9 +271,23 @@ private:
     /// says whether anything changed.
     Result<Processor> loadProcessor(config::NodeSpec& spec, const std::string& sessionPath, bool adapt = false,
                                     bool* adapted = nullptr) const;
-    /// Build a rack from the document (plus `fade`) and publish it.
-    void publishRack(const Fade& fade);
+    /// Build a rack from the document (plus `fade`) and publish it. With
+    /// `rampNew`, connections the previous rack did not have fade in and
+    /// changed levels ramp; connections in `fadeOut` ramp to silence.
+    void publishRack(const Fade& fade, bool rampNew = false,
+                     const std::vector<config::ConnectionSpec>& fadeOut = {});
     void publishRack() { publishRack(Fade{SIZE_MAX, false, {}}); }
+    /// Plan the graph of `nodes` with `connections` (the document's graph
+    /// when they are the document's). Errors name the connection's place.
+    Result<std::shared_ptr<engine::GraphPlan>> plan(const std::vector<const Node*>& nodes,
+                                                    const std::vector<config::ConnectionSpec>& connections,
+                                                    bool chain) const;
+    Result<std::shared_ptr<engine::GraphPlan>> planDocument(const std::vector<config::ConnectionSpec>& connections,
+                                                            const Node* extra = nullptr, size_t extraAt = 0,
+                                                            size_t without = SIZE_MAX) const;
+    /// The chain of the nodes written out as connections.
+    std::vector<config::ConnectionSpec> chainConnections() const;
+
     /// The document's plain values of node `n`, table order.
     std::vector<float> values(size_t n) const;
     /// True when the newest rack has no fade running and the audio thread
@@ -241,9 +299,18 @@ private:
 
     // Operations. `record`: add an undo step when done; `done` gets the result.
     using Done = std::function<void(const Result<std::string>&)>;
-    /// Add `spec` at `position`, or next to `anchor` when it is not "".
-    Operation addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record, Done done);
-    Operation removeOp(std::string id, bool record, Done done);
+    /// Add `spec` at `position`, or next to `anchor` when it is not "";
+    /// `connections` (from the journal) replaces the document's, else a graph is spliced.
+    Operation addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record, Done done,
+                    std::optional<std::vector<config::ConnectionSpec>> connections = std::nullopt);
+    Operation removeOp(std::string id, bool record, Done done,
+                       std::optional<std::vector<config::ConnectionSpec>> connections = std::nullopt);
+    /// Make `target` the document's connections: removed ones fade out
+    /// first, new ones fade in, changed levels ramp.
+    Operation graphOp(std::vector<config::ConnectionSpec> target, std::string label, bool record, Done done);
+    /// graphOp of the connections `make` computes when the operation starts (with its label).
+    Operation deferredGraphOp(
+        std::function<Result<std::pair<std::vector<config::ConnectionSpec>, std::string>>()> make, Done done);
     Operation loadOp(std::shared_ptr<const config::Session> target, bool record, Done done);
     Operation journalOp(bool undo, Later<std::string> later);
     /// Set one parameter's document value (nullopt: back to the default) and send it.
@@ -254,7 +321,10 @@ private:
     /// Why node `id` cannot be added to the rack as it is now (taken, the node limit), or nullopt.
     std::optional<Error> addRefusal(const std::string& id) const;
 
-    config::Session doc_;  // name, engine, path, sourceText; its nodes are nodes_[i].spec
+    config::Session doc_;  // name, engine, path, sourceText, connections; its nodes are nodes_[i].spec
+    uint32_t inputs_ = 2, outputs_ = 2;
+    GraphInfo graph_;
+    std::vector<config::ConnectionSpec> published_;  // the connections of the newest rack (a chain written out)
     std::vector<Node> nodes_;
     std::unique_ptr<engine::Engine> engine_;
     Journal journal_;
