@@ -154,3 +154,103 @@ params = { gain_db = -3.0 }
     EXPECT_LE(resyncs, 1 + compared / 10) << "too many discontinuities: " << resyncs << " in " << compared;
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+/// A JACK client with `channels` outputs (a constant k + 1 on out_k+1) and
+/// as many inputs, keeping the last value each input received.
+struct Prober {
+    jack_client_t* client = nullptr;
+    std::vector<jack_port_t*> in, out;
+    std::vector<std::atomic<float>> last;
+    explicit Prober(size_t channels) : last(channels) {}
+    static int process(jack_nframes_t n, void* arg) {
+        auto* p = static_cast<Prober*>(arg);
+        for (size_t c = 0; c < p->out.size(); ++c) {
+            auto* o = static_cast<float*>(jack_port_get_buffer(p->out[c], n));
+            std::fill(o, o + n, static_cast<float>(c + 1) * 0.1f);
+            p->last[c].store(static_cast<const float*>(jack_port_get_buffer(p->in[c], n))[n - 1]);
+        }
+        return 0;
+    }
+};
+
+}  // namespace
+
+TEST(Live, TheJackPortsFollowTheSessionForOneTwoAndSixChannelsAndCarryTheGraphsLatency) {
+    test::JackServer server(48000, 256);
+    ASSERT_TRUE(server.ready()) << server.error();
+    const std::string dir = test::tempDir("ports");
+    for (const uint32_t channels : {1u, 2u, 6u}) {
+        SCOPED_TRACE(channels);
+        const std::string name = "ports" + std::to_string(channels);
+        const std::string session = dir + "/" + name + ".toml";
+        // input -> late (a 100-frame delay reporting 100, on channels 1 and 2) -> output, the rest straight through.
+        std::string text = "[session]\nname = \"" + name + "\"\n[engine]\ninput_ports = " + std::to_string(channels) +
+                           "\noutput_ports = " + std::to_string(channels) + "\n[[node]]\nid = \"late\"\npath = \"" +
+                           test::fixtureDir() + "/libfixture_latency100.so\"\n";
+        text += "[[connection]]\nfrom = \"input:in_1\"\nto = \"late:in_1\"\n";
+        text += "[[connection]]\nfrom = \"late:out_1\"\nto = \"output:out_1\"\n";
+        for (uint32_t c = 2; c <= channels; ++c)
+            text += "[[connection]]\nfrom = \"input:in_" + std::to_string(c) + "\"\nto = \"output:out_" + std::to_string(c) + "\"\n";
+        test::writeText(session, text);
+        pid_t pid = test::spawn({test::binary(), "--headless", session},
+                                {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()}, dir + "/out",
+                                dir + "/err");
+        ASSERT_GT(pid, 0);
+        Prober probe(channels);
+        jack_status_t st{};
+        probe.client = jack_client_open("prober", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &st,
+                                        server.name().c_str());
+        ASSERT_TRUE(probe.client);
+        for (uint32_t c = 1; c <= channels; ++c) {
+            probe.out.push_back(jack_port_register(probe.client, ("out_" + std::to_string(c)).c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0));
+            probe.in.push_back(jack_port_register(probe.client, ("in_" + std::to_string(c)).c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0));
+        }
+        jack_set_process_callback(probe.client, &Prober::process, &probe);
+        ASSERT_EQ(jack_activate(probe.client), 0);
+        std::vector<std::string> ports;
+        for (int i = 0; i < 100; ++i) {  // wait for rackterm's ports
+            ports.clear();
+            if (const char** p = jack_get_ports(probe.client, (name + ":").c_str(), JACK_DEFAULT_AUDIO_TYPE, 0)) {
+                for (const char** q = p; *q; ++q) ports.emplace_back(*q);
+                jack_free(p);
+            }
+            if (ports.size() == 2 * channels) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::vector<std::string> expected;
+        for (uint32_t c = 1; c <= channels; ++c) expected.push_back(name + ":in_" + std::to_string(c));
+        for (uint32_t c = 1; c <= channels; ++c) expected.push_back(name + ":out_" + std::to_string(c));
+        std::sort(ports.begin(), ports.end());
+        std::sort(expected.begin(), expected.end());
+        ASSERT_EQ(ports, expected) << test::readText(dir + "/err");
+        for (uint32_t c = 1; c <= channels; ++c)
+            ASSERT_EQ(jack_connect(probe.client, ("prober:out_" + std::to_string(c)).c_str(), (name + ":in_" + std::to_string(c)).c_str()), 0);
+        // The graph's 100 frames are on rackterm's outputs, seen from the capture side
+        // (measured before the outputs come back to the prober, which would make a loop of clients).
+        jack_latency_range_t range{}, probeSide{};
+        for (int i = 0; i < 50; ++i) {
+            jack_port_get_latency_range(jack_port_by_name(probe.client, (name + ":out_1").c_str()), JackCaptureLatency, &range);
+            jack_port_get_latency_range(jack_port_by_name(probe.client, "prober:out_1"), JackCaptureLatency, &probeSide);
+            if (range.min == probeSide.min + 100) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_EQ(range.min, probeSide.min + 100u) << "the capture latency that comes in, plus the graph's";
+        EXPECT_EQ(range.max, probeSide.max + 100u);
+        for (uint32_t c = 1; c <= channels; ++c)
+            ASSERT_EQ(jack_connect(probe.client, (name + ":out_" + std::to_string(c)).c_str(), ("prober:in_" + std::to_string(c)).c_str()), 0);
+        // Every channel arrives at its own output.
+        bool arrived = false;
+        for (int i = 0; i < 100 && !arrived; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            arrived = true;
+            for (uint32_t c = 0; c < channels; ++c)
+                arrived = arrived && std::fabs(probe.last[c].load() - static_cast<float>(c + 1) * 0.1f) < 1e-6f;
+        }
+        EXPECT_TRUE(arrived) << "each input reaches its output";
+        jack_client_close(probe.client);
+        EXPECT_EQ(test::stop(pid, SIGTERM), 0) << test::readText(dir + "/err");
+    }
+    std::filesystem::remove_all(dir);
+}
