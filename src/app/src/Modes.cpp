@@ -145,10 +145,17 @@ int runCheck(const std::string& sessionPath, bool build) {
         return kExitUser;
     }
     for (const auto& e : rt.value()->takeEvents(nowSeconds())) std::fprintf(stderr, "rackterm: warning: %s\n", e.c_str());
+    const Runtime& r = *rt.value();
     std::string ids;
-    for (size_t n = 0; n < rt.value()->nodeCount(); ++n)
-        ids += (n ? " -> " : "") + rt.value()->nodeId(n);
-    std::printf("ok: %s: %zu nodes: %s\n", sessionPath.c_str(), rt.value()->nodeCount(), ids.c_str());
+    if (r.isChain()) {
+        for (size_t n = 0; n < r.nodeCount(); ++n) ids += (n ? " -> " : "") + r.nodeId(n);
+    } else {  // a graph: its processing order and size
+        for (size_t i = 0; i < r.graph().order.size(); ++i) ids += (i ? ", " : "") + r.nodeId(r.graph().order[i]);
+        ids += " (" + std::to_string(r.connections().size()) + " connections)";
+    }
+    if (r.graph().totalLatency)
+        ids += "; latency " + std::to_string(r.graph().totalLatency) + " frames";
+    std::printf("ok: %s: %zu nodes: %s\n", sessionPath.c_str(), r.nodeCount(), ids.c_str());
     return kExitOk;
 }
 
