@@ -283,3 +283,36 @@ TEST_F(Console, APendingWaitHoldsNeitherTheScreenNorOtherClients) {
     keys({":q!", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
+
+TEST_F(Console, TheGraphSessionListsInputsAndGOpensALayeredDrawing) {
+    test::writeText(session, test::readText(test::sourceDir() + "/examples/graph.toml"));
+    for (const std::string lang : {"C.UTF-8", "C"}) {
+        SCOPED_TRACE(lang);
+        start(lang, 80, 24);
+        const std::string rack = screen();
+        EXPECT_NE(rack.find("echo       delay      <- eq (-12 dB), fb"), std::string::npos) << rack;
+        EXPECT_LT(rack.find("fb         biquad"), rack.find("master     gain")) << "processing order";
+        keys({"g"});
+        ASSERT_TRUE(waitFor("graph: 6 nodes, 9 connections")) << screen();
+        const std::string drawing = screen();
+        EXPECT_NE(drawing.find("[input"), std::string::npos) << drawing;
+        EXPECT_NE(drawing.find("[eq"), std::string::npos) << drawing;
+        EXPECT_NE(drawing.find("[echo*"), std::string::npos) << drawing;
+        EXPECT_NE(drawing.find("* feedback fb -> echo (-6 dB), one block late"), std::string::npos) << drawing;
+        if (lang == "C") {
+            EXPECT_EQ(drawing.find("\u2500"), std::string::npos) << "ASCII lines under LANG=C";
+            EXPECT_NE(drawing.find("---+->[echo*"), std::string::npos) << drawing;
+        } else {
+            EXPECT_NE(drawing.find("\u2500\u2500\u2500\u252c\u2500\u25b6[echo*"), std::string::npos) << drawing;
+        }
+        EXPECT_EQ(drawing.find("[output"), std::string::npos) << "80 columns show the first five layers";
+        keys({"l", "l", "l", "l"});
+        EXPECT_TRUE(waitFor("[output")) << "scrolled right: " << screen();
+        keys({"g"});
+        EXPECT_TRUE(waitFor("src (Player)")) << "g closes it: " << screen();
+        EXPECT_EQ(screen().find("graph: 6 nodes"), std::string::npos) << "g closes it";
+        keys({":q", "Enter"});
+        ASSERT_TRUE(waitFor("EXITED:0")) << screen();
+        tmux({"kill-server"});
+    }
+}

@@ -113,6 +113,8 @@ private:
     void find(const std::string& text);
     void adjust(int steps);
     void moveParam(int delta);
+    /// The node indices in the order the rack pane lists them (the rack's processing order).
+    std::vector<size_t> order();
     /// Select the next (`delta` > 0) or previous node, wrapping around; its first parameter.
     void selectNode(int delta);
     void say(const app::Reply& r);
@@ -311,20 +313,30 @@ void Console::onCommandKey(int key) {
     }
 }
 
+std::vector<size_t> Console::order() {
+    std::vector<size_t> o = rt().graph().order;
+    if (o.size() != rt().nodeCount()) {
+        o.resize(rt().nodeCount());
+        for (size_t i = 0; i < o.size(); ++i) o[i] = i;
+    }
+    return o;
+}
+
 void Console::moveParam(int delta) {
     if (rt().nodeCount() == 0) return;
-    int node = static_cast<int>(view_.node), param = static_cast<int>(view_.param) + delta;
-    while (param < 0 && node > 0) {
-        --node;
-        param += std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count));
-    }
-    while (param >= std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count)) &&
-           node + 1 < static_cast<int>(rt().nodeCount())) {
-        param -= std::max<int>(1, static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count));
-        ++node;
-    }
-    const int count = static_cast<int>(rt().descriptor(static_cast<size_t>(node)).param_count);
-    view_.node = static_cast<size_t>(node);
+    // Across nodes in the order the rack pane shows them.
+    const std::vector<size_t> o = order();
+    auto params = [&](int position) {
+        return std::max<int>(1, static_cast<int>(rt().descriptor(o[static_cast<size_t>(position)]).param_count));
+    };
+    int position = static_cast<int>(std::find(o.begin(), o.end(), view_.node) - o.begin());
+    if (position >= static_cast<int>(o.size())) position = 0;
+    int param = static_cast<int>(view_.param) + delta;
+    while (param < 0 && position > 0) param += params(--position);
+    while (param >= params(position) && position + 1 < static_cast<int>(o.size())) param -= params(position++);
+    const size_t node = o[static_cast<size_t>(position)];
+    const int count = static_cast<int>(rt().descriptor(node).param_count);
+    view_.node = node;
     view_.param = static_cast<size_t>(std::clamp(param, 0, std::max(0, count - 1)));
 }
 
@@ -339,7 +351,9 @@ void Console::adjust(int steps) {
 
 void Console::selectNode(int delta) {
     if (const size_t nodes = rt().nodeCount()) {
-        view_.node = (view_.node + (delta > 0 ? 1 : nodes - 1)) % nodes;
+        const std::vector<size_t> o = order();
+        const size_t position = static_cast<size_t>(std::find(o.begin(), o.end(), view_.node) - o.begin()) % nodes;
+        view_.node = o[(position + (delta > 0 ? 1 : nodes - 1)) % nodes];
         view_.param = 0;
     }
 }
@@ -378,6 +392,11 @@ void Console::bindKeys() {
         {{KEY_PPAGE}, "PgUp PgDn End", "scroll the log", [this] { view_.logScroll += std::max(1, LINES / 3); }},
         {{KEY_NPAGE}, "", "", [this] { view_.logScroll = std::max(0, view_.logScroll - std::max(1, LINES / 3)); }},
         {{KEY_END}, "", "", [this] { view_.logScroll = 0; }},
+        {{'g'}, "g", "graph view: nodes and connections (h j k l scroll, g closes)",
+         [this] {
+             view_.graph = !view_.graph;
+             view_.graphX = view_.graphY = 0;
+         }},
         {{'?'}, "?", "this help (any key closes it)", [this] { view_.help = true; }},
         {{'q'}, "q", "quit (asks when unsaved)",
          [this] {
@@ -398,6 +417,16 @@ void Console::onNormalKey(int key) {
     if (view_.help) {
         view_.help = false;
         return;
+    }
+    if (view_.graph) {  // the graph view scrolls; g, q or Esc close it
+        switch (key) {
+            case 'h': case KEY_LEFT: view_.graphX = view_.graphX >= 8 ? view_.graphX - 8 : 0; return;
+            case 'l': case KEY_RIGHT: view_.graphX += 8; return;
+            case 'k': case KEY_UP: view_.graphY = view_.graphY >= 2 ? view_.graphY - 2 : 0; return;
+            case 'j': case KEY_DOWN: view_.graphY += 2; return;
+            case 'g': case 'q': case 27: view_.graph = false; return;
+            default: break;  // the other keys work as in the rack
+        }
     }
     if (confirmQuit_) {
         confirmQuit_ = false;

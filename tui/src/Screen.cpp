@@ -1,5 +1,7 @@
 #include "Screen.hpp"
 
+#include "GraphView.hpp"
+
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Values.hpp>
 
@@ -8,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 namespace rackterm::tui {
 
@@ -71,32 +74,89 @@ void drawStatus(const app::Runtime& rt, const app::EngineStatus& st, const View&
     else attroff(A_REVERSE);
 }
 
-/// The rack: one line per node, then the master. Returns the next free row.
+/// The nodes in the order the rack runs them (file order for a chain).
+std::vector<size_t> displayOrder(const app::Runtime& rt) {
+    std::vector<size_t> order = rt.graph().order;
+    if (order.size() != rt.nodeCount()) {
+        order.resize(rt.nodeCount());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    }
+    return order;
+}
+
+/// Per node id, what feeds it: "eq (-12 dB), fb~" (a graph session only).
+std::map<std::string, std::string> inputsOf(const app::Runtime& rt) {
+    std::map<std::string, std::string> out;
+    for (const auto& c : rt.connections()) {
+        std::string& text = out[nodeOf(c.to)];
+        text += (text.empty() ? "" : ", ") + nodeOf(c.from);
+        if (c.feedback) text += "*";  // fed back: one block late
+        if (c.gainDb != 0) {
+            char buf[24];
+            std::snprintf(buf, sizeof buf, " (%g dB)", c.gainDb);
+            text += buf;
+        }
+    }
+    return out;
+}
+
+/// The rack: one line per node in processing order (in a graph, with what
+/// feeds it), then the master. Returns the next free row.
 int drawRack(const app::Runtime& rt, const View& v, int top, int rows) {
-    const int meterWidth = std::max(10, COLS - 46);
-    const size_t count = rt.nodeCount();
-    const size_t first = v.node >= static_cast<size_t>(rows - 1) ? v.node - static_cast<size_t>(rows - 2) : 0;
+    const bool graph = !rt.isChain();
+    const int inputsWidth = graph ? std::min(24, std::max(8, COLS / 5)) : 0;
+    const int meterX = 23 + (graph ? inputsWidth + 4 : 0);
+    const int meterWidth = std::max(10, COLS - 46 - (graph ? inputsWidth + 4 : 0));
+    const std::vector<size_t> order = displayOrder(rt);
+    const std::map<std::string, std::string> inputs = graph ? inputsOf(rt) : std::map<std::string, std::string>{};
+    const size_t selected = static_cast<size_t>(std::find(order.begin(), order.end(), v.node) - order.begin());
+    const size_t first = selected >= static_cast<size_t>(rows - 1) ? selected - static_cast<size_t>(rows - 2) : 0;
     int y = top;
-    for (size_t n = first; n < count && y < top + rows - 1; ++n, ++y) {
+    for (size_t i = first; i < order.size() && y < top + rows - 1; ++i, ++y) {
+        const size_t n = order[i];
         const app::NodeMeter& m = rt.meters().nodes[n];
         const bool sel = n == v.node;
         if (sel) attron(A_BOLD);
         std::string label = std::string(sel ? ">" : " ") + fit(rt.nodeId(n), 10) + " " + fit(rt.descriptor(n).id, 10);
+        if (graph) {
+            const auto it = inputs.find(rt.nodeId(n));
+            label += " <- " + fit(it == inputs.end() ? "(nothing)" : it->second, static_cast<size_t>(inputsWidth));
+        }
         put(y, 0, label, COLS);
         if (sel) attroff(A_BOLD);
-        drawMeter(y, 23, meterWidth, m, v);
+        drawMeter(y, meterX, meterWidth, m, v);
         char tail[64];
         std::snprintf(tail, sizeof tail, " %s dB %4.1f%% %s", dbText(std::max(m.peakDb[0], m.peakDb[1])).c_str(),
                       static_cast<double>(m.cpuShare * 100.0f), rt.bypassed(n) ? "BYP" : "   ");
-        put(y, 23 + meterWidth, tail, COLS - 23 - meterWidth);
+        put(y, meterX + meterWidth, tail, COLS - meterX - meterWidth);
     }
     const app::NodeMeter& master = rt.meters().master;
-    put(y, 0, fit(" master", 22), COLS);
-    drawMeter(y, 23, meterWidth, master, v);
+    put(y, 0, fit(" master", static_cast<size_t>(meterX - 1)), COLS);
+    drawMeter(y, meterX, meterWidth, master, v);
     char tail[48];
     std::snprintf(tail, sizeof tail, " %s dB", dbText(std::max(master.peakDb[0], master.peakDb[1])).c_str());
-    put(y, 23 + meterWidth, tail, COLS - 23 - meterWidth);
+    put(y, meterX + meterWidth, tail, COLS - meterX - meterWidth);
     return y + 1;
+}
+
+/// The graph view in `rows` rows from `top`: a title line, then the drawing from the scroll position.
+int drawGraphPane(const app::Runtime& rt, const View& v, int top, int rows) {
+    if (rows <= 1) return top;
+    const GraphCanvas canvas = drawGraph(rt, v.unicode);
+    attron(A_UNDERLINE);
+    put(top, 0,
+        fit(" graph: " + std::to_string(rt.nodeCount()) + " nodes, " + std::to_string(rt.connections().size()) +
+                " connections   h j k l scroll, g closes",
+            static_cast<size_t>(COLS)),
+        COLS);
+    attroff(A_UNDERLINE);
+    const size_t y0 = std::min(v.graphY, canvas.rows.empty() ? 0 : canvas.rows.size() - 1);
+    int y = top + 1;
+    for (size_t r = y0; r < canvas.rows.size() && y < top + rows; ++r, ++y) {
+        const std::string text = canvas.line(r, v.graphX, static_cast<size_t>(COLS));
+        mvaddstr(y, 0, text.c_str());
+    }
+    return top + rows;
 }
 
 int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
@@ -193,6 +253,13 @@ void drawScreen(const app::Runtime& rt, const app::EngineStatus& status, const V
     erase();
     drawStatus(rt, status, v);
     const int body = LINES - 2;  // minus status and bottom line
+    if (v.graph) {
+        const int logRows = std::min(5, std::max(0, body / 4));
+        const int y = drawGraphPane(rt, v, 1, body - logRows);
+        drawLog(log, y, LINES - 1 - y, v.logScroll);
+        if (v.help) drawHelp(v);
+        return;
+    }
     const int rackRows = std::min(static_cast<int>(rt.nodeCount()) + 1, std::max(2, body / 3));
     int y = drawRack(rt, v, 1, rackRows);
     const int paramRows = rt.nodeCount()

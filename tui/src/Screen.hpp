@@ -17,6 +17,8 @@ struct View {
     bool unicode = true;   ///< UTF-8 glyphs, else ASCII
     bool color = true;
     bool help = false;     ///< help overlay shown
+    bool graph = false;    ///< the graph view replaces the rack and parameter panes
+    size_t graphX = 0, graphY = 0;  ///< the graph view's scroll position, cells
     int logScroll = 0;     ///< log lines scrolled back from the newest
     std::string prompt;    ///< the bottom line's question, "" when none
     std::string message;   ///< the bottom line's last reply
