@@ -61,13 +61,34 @@ bool Engine::latestMeters(MeterFrame& out) {
     bool any = false, timed = false;
     float nodeNs[kMaxNodes];
     float blockNs = 0;
+    // Peaks are the largest of every frame drained (of the newest rack), so a
+    // peak between two reads is never lost; RMS is the newest frame's.
+    float nodePeak[kMaxNodes][2];
+    float masterPeak[2] = {0.0f, 0.0f};
+    uint64_t serial = 0;
+    uint32_t count = 0;
     while (meters_.pop(out)) {
+        if (!any || out.rackSerial != serial) {
+            serial = out.rackSerial;
+            count = 0;
+            masterPeak[0] = masterPeak[1] = 0.0f;
+        }
+        for (uint32_t n = count; n < out.nodeCount; ++n) nodePeak[n][0] = nodePeak[n][1] = 0.0f;
+        count = std::max(count, out.nodeCount);
+        for (uint32_t n = 0; n < out.nodeCount; ++n)
+            for (int c = 0; c < 2; ++c) nodePeak[n][c] = std::max(nodePeak[n][c], out.nodePeak[n][c]);
+        for (int c = 0; c < 2; ++c) masterPeak[c] = std::max(masterPeak[c], out.masterPeak[c]);
         any = true;
         if (out.timed) {  // keep the newest timing even when the newest frame has none
             std::copy(out.nodeNanoseconds, out.nodeNanoseconds + out.nodeCount, nodeNs);
             blockNs = out.blockNanoseconds;
             timed = true;
         }
+    }
+    if (any) {
+        for (uint32_t n = 0; n < out.nodeCount; ++n)
+            for (int c = 0; c < 2; ++c) out.nodePeak[n][c] = nodePeak[n][c];
+        for (int c = 0; c < 2; ++c) out.masterPeak[c] = masterPeak[c];
     }
     if (any && timed && !out.timed) {
         std::copy(nodeNs, nodeNs + out.nodeCount, out.nodeNanoseconds);
@@ -105,9 +126,14 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
 }
 
 void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames) noexcept {
-    const bool timed = (blockCounter_++ & 15u) == 0;
+    // A meter frame once at least 256 frames have run (every 4th block of
+    // 64): the console redraws at 30 Hz, the peaks accumulate exactly in between.
+    meterFrames_ += frames;
+    const bool frame = metering_ && meterFrames_ >= 256;
+    const bool timed = frame && (blockCounter_++ & 3u) == 0;
     const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    MeterFrame* m = metering_ ? meters_.reserve() : nullptr;  // in place; nullptr when the reader fell behind
+    MeterFrame* m = frame ? meters_.reserve() : nullptr;  // in place; nullptr when the reader fell behind
+    if (frame) meterFrames_ = 0;
     uint32_t nonFiniteNode = UINT32_MAX;
     applied_.store(active_->process(in, out, frames, m, timed, nonFiniteNode), std::memory_order_release);
     if (nonFiniteNode != UINT32_MAX) {
@@ -116,7 +142,7 @@ void Engine::runChunk(const float* const* in, float* const* out, uint32_t frames
         events_.nonFiniteBlocks.fetch_add(1, std::memory_order_release);
     }
     if (!m) {
-        if (metering_) events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
+        if (frame) events_.meterDrops.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     if (timed)

@@ -269,12 +269,15 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
         for (uint32_t c = 0; c < n.inWidth; ++c) ins[c] = pointers_[step.in[c]];
         for (uint32_t c = 0; c < n.outWidth; ++c) outs[c] = pointers_[step.out[c]];
         rt::ChannelStats st[2];
-        if (!runNode(n, ins, outs, frames, p.bypass[i], meters ? st : nullptr) && nonFiniteNode == UINT32_MAX)
+        if (!runNode(n, ins, outs, frames, p.bypass[i], meters != nullptr, st) && nonFiniteNode == UINT32_MAX)
             nonFiniteNode = i;
+        n.peak[0] = std::max(n.peak[0], st[0].peak);
+        n.peak[1] = std::max(n.peak[1], st[1].peak);
         if (meters) {
             for (uint32_t c = 0; c < 2; ++c) {
-                meters->nodePeak[i][c] = st[c].peak;
+                meters->nodePeak[i][c] = n.peak[c];
                 meters->nodeRms[i][c] = std::sqrt(st[c].meanSquare);
+                n.peak[c] = 0.0f;
             }
             if (timed) {
                 const uint64_t now = nowNs();
@@ -295,21 +298,26 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
         }
         edgesSettled_.store(settled, std::memory_order_release);
     }
+    rt::ChannelStats master[2];  // the master: its peaks every block, its RMS with a meter frame
+    rt::measurePair(out[0], out[outputs > 1 ? 1 : 0], frames, meters != nullptr, master);
+    for (uint32_t c = 0; c < 2; ++c) {
+        masterPeak_[c] = std::max(masterPeak_[c], master[c].peak);
+        if (meters) {
+            meters->masterPeak[c] = masterPeak_[c];
+            meters->masterRms[c] = std::sqrt(master[c].meanSquare);
+            masterPeak_[c] = 0.0f;
+        }
+    }
     if (meters) {
         meters->rackSerial = serial_;
         meters->nodeCount = static_cast<uint32_t>(nodes_.size());
         meters->frames = frames;
         meters->timed = timed;
-        for (uint32_t c = 0; c < 2; ++c) {
-            const rt::ChannelStats st = rt::measure(out[std::min(c, outputs - 1)], frames);
-            meters->masterPeak[c] = st.peak;
-            meters->masterRms[c] = std::sqrt(st.meanSquare);
-        }
     }
     return p.generation;
 }
 
-bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
+bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass, bool full,
                    rt::ChannelStats* stats) noexcept {
     const float target = bypass ? 1.0f : 0.0f;
     const uint32_t outW = n.outWidth, lastIn = n.inWidth - 1;
@@ -337,20 +345,14 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
             n.bypassSettled.store(m == target, std::memory_order_release);
         }
     }
-    // One pass per channel gives the meters and the NaN/Inf guard; without
-    // meters, a cheaper pass gives the guard alone.
-    bool finite = true;
-    if (stats) {
-        stats[0] = rt::measure(out[0], frames);
-        stats[1] = outW > 1 ? rt::measure(out[1], frames) : stats[0];
-        finite = stats[0].finite && stats[1].finite;
-        for (uint32_t c = 2; c < outW; ++c) finite = finite && rt::allFinite(out[c], frames);
-    } else {
-        for (uint32_t c = 0; c < outW; ++c) finite = finite && rt::allFinite(out[c], frames);
-    }
+    // One pass per channel gives the NaN/Inf guard and the exact peak; the
+    // mean square is added only on the blocks that make a meter frame.
+    rt::measurePair(out[0], out[outW > 1 ? 1 : 0], frames, full, stats);
+    bool finite = stats[0].finite && stats[1].finite;
+    for (uint32_t c = 2; c < outW; ++c) finite = finite && rt::allFinite(out[c], frames);
     if (finite) return true;
     for (uint32_t c = 0; c < outW; ++c) std::memset(out[c], 0, frames * sizeof(float));
-    if (stats) stats[0] = stats[1] = {0.0f, 0.0f, true};
+    stats[0] = stats[1] = {0.0f, 0.0f, true};
     for (uint32_t c = 0; c < n.available; ++c) n.descriptor->reset(n.instance[c]);
     n.nonFinite.fetch_add(1, std::memory_order_relaxed);
     return false;

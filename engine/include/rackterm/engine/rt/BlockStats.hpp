@@ -15,38 +15,13 @@ struct ChannelStats {
     bool finite;       ///< no NaN or Inf (and no value whose square overflows)
 };
 
-/// Peak, mean square and finiteness of `frames` samples of `x`. Written
-/// with GCC/Clang vector extensions (4 x float, any target) so it is SIMD at
-/// any optimisation level.
-inline ChannelStats measure(const float* x, uint32_t frames) noexcept {
-    typedef float F4 __attribute__((vector_size(16)));
-    typedef uint32_t U4 __attribute__((vector_size(16)));
-    const U4 absMask = {0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu};
-    F4 p0 = {0, 0, 0, 0}, p1 = p0, s0 = p0, s1 = p0;
-    uint32_t i = 0;
-    for (; i + 8 <= frames; i += 8) {
-        F4 a, b;
-        __builtin_memcpy(&a, x + i, sizeof a);
-        __builtin_memcpy(&b, x + i + 4, sizeof b);
-        s0 += a * a;
-        s1 += b * b;
-        const F4 aa = reinterpret_cast<F4>(reinterpret_cast<U4>(a) & absMask);
-        const F4 ab = reinterpret_cast<F4>(reinterpret_cast<U4>(b) & absMask);
-        p0 = p0 > aa ? p0 : aa;
-        p1 = p1 > ab ? p1 : ab;
-    }
-    float peak = 0, sum = 0;
-    for (int k = 0; k < 4; ++k) {
-        peak = std::max(peak, std::max(p0[k], p1[k]));
-        sum += s0[k] + s1[k];
-    }
-    for (; i < frames; ++i) {
-        peak = std::max(peak, std::fabs(x[i]));
-        sum += x[i] * x[i];
-    }
-    // NaN or Inf in x makes the sum non-finite.
-    return {peak, frames ? sum / static_cast<float>(frames) : 0.0f, std::isfinite(sum)};
-}
+/// Both channels of a stereo pair in one pass: peak and finiteness of
+/// `frames` samples of `a` and of `b` into out[0] and out[1], plus the mean
+/// square when `squares` (else 0). One call per node and block: the NaN/Inf
+/// guard and the exact peak the meters hold, the RMS only on the blocks that
+/// make a meter frame. 8 floats a step (AVX2 where the CPU has it, two SSE
+/// halves elsewhere).
+void measurePair(const float* a, const float* b, uint32_t frames, bool squares, ChannelStats out[2]) noexcept;
 
 /// True when no sample of `x` is NaN or Inf: integer tests of the exponent
 /// bits, which vectorise without -ffast-math.

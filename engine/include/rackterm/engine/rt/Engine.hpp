@@ -61,8 +61,9 @@ public:
 
     /// [control] Free racks the audio thread has handed back. Call often.
     void collectGarbage();
-    /// [control] Drain the meter ring into `out` (the newest frame, with the
-    /// newest timing seen); false when the ring was empty.
+    /// [control] Drain the meter ring into `out`: the newest frame, with the
+    /// largest peaks of every frame drained (of the same rack) and the
+    /// newest timing seen; false when the ring was empty.
     bool latestMeters(MeterFrame& out);
 
     /// [control] Start feeding `recorder` with the master output (output
@@ -98,7 +99,8 @@ private:
     uint64_t generation_ = 0;
     uint32_t inputs_, outputs_;
     EngineEvents events_;
-    uint32_t blockCounter_ = 0;             // [audio]
+    uint32_t blockCounter_ = 0;             // [audio] meter frames made
+    uint32_t meterFrames_ = 0;              // [audio] frames run since the last meter frame
     bool metering_ = true;
     std::atomic<Recorder*> recorder_{nullptr};
 };

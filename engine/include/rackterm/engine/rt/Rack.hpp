@@ -144,6 +144,7 @@ private:
         uint32_t fadeLength = 0, fadePosition = 0;
         uint64_t appliedGeneration = UINT64_MAX;
         float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
+        float peak[2] = {0.0f, 0.0f};  // largest |x| of channels 1 and 2 since the last meter frame
         std::atomic<uint64_t> nonFinite{0};
         std::atomic<bool> fadeDone{true};
         std::atomic<bool> bypassSettled{true};
@@ -178,10 +179,10 @@ private:
         float* data = nullptr;
         uint32_t size = 0, delay = 0, write = 0;
     };
-    /// Run one node from `in` to `out` and measure its output into
-    /// stats[2] (nullptr: only check it); false when that output was
-    /// non-finite (and muted).
-    bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass,
+    /// Run one node from `in` to `out` and measure its output into stats[2]
+    /// (peak and finiteness; the mean square too when `full`); false when
+    /// that output was non-finite (and muted).
+    bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass, bool full,
                  rt::ChannelStats* stats) noexcept;
     /// Call the processor (every copy) of `d` / `instances` from `in` to `out`.
     void callProcess(const Node& n, const rackterm_processor_v2* d, rackterm_instance* const* instances,
@@ -202,6 +203,7 @@ private:
     std::vector<float> delayStorage_;
     std::vector<DelayLine> delays_;
     std::atomic<bool> edgesSettled_{true};
+    float masterPeak_[2] = {0.0f, 0.0f};  // largest |x| of output channels 1 and 2 since the last meter frame
     uint32_t maxBlockFrames_;
     uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
     float* base_ = nullptr;  // first 64-byte aligned float of buffers_
