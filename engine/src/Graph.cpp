@@ -21,6 +21,14 @@ std::string portsText(const std::string& node, bool output, int32_t port, uint32
 
 }  // namespace
 
+namespace {
+/// FNV-1a over `text`, continuing from `h`.
+uint64_t hashText(uint64_t h, const std::string& text) {
+    for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return (h ^ 0xffu) * 1099511628211ull;  // a separator: "ab","c" differs from "a","bc"
+}
+}  // namespace
+
 std::vector<GraphEdge> GraphSpec::chain(size_t nodeCount) {
     std::vector<GraphEdge> edges;
     uint32_t from = kGraphInput;
@@ -251,6 +259,11 @@ Result<GraphPlan> planGraph(const GraphSpec& g, uint32_t* badEdge) {
                 plan.delayFrames.push_back(lag);
                 plan.delayEdge.push_back(c.edge);
                 plan.delayChannel.push_back(c.termIndex);
+                uint64_t key = hashText(1469598103934665603ull, name(e.from));
+                key = hashText(key, name(e.to));
+                key = hashText(key, std::to_string(e.fromPort) + "," + std::to_string(e.toPort) + "," +
+                                        std::to_string(c.termIndex) + "," + std::to_string(lag));
+                plan.delayKey.push_back(key);
             }
         }
         return t;
@@ -301,7 +314,11 @@ Result<GraphPlan> planGraph(const GraphSpec& g, uint32_t* badEdge) {
         plan.mixes.push_back(mix);
     }
     for (size_t slot = 0; slot < fedBack.size(); ++slot)
-        if (fedBack[slot]) plan.feedbackCopies.push_back({plan.nodeOut[slot], feedbackBuffer[slot]});
+        if (fedBack[slot]) {
+            plan.feedbackCopies.push_back({plan.nodeOut[slot], feedbackBuffer[slot]});
+            plan.feedbackKey.push_back(hashText(hashText(1469598103934665603ull, g.nodes[slot / kMaxChannels].id),
+                                                std::to_string(slot % kMaxChannels)));
+        }
     plan.pooledBuffers = nextBuffer - plan.firstPooled();
     for (const GraphEdge& e : g.edges) {
         plan.edgeStartGain.push_back(e.startGain);

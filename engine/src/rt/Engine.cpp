@@ -34,6 +34,9 @@ Engine::~Engine() {
 
 void Engine::publish(std::unique_ptr<Rack> rack) {
     collectGarbage();
+    // The rack the audio thread runs before this one (or the one it
+    // replaces, never run: then its state is silence, as a fresh one's).
+    if (newest_ && rack) rack->planHandOver(*newest_);
     newest_ = rack.get();
     delete pending_.exchange(rack.release(), std::memory_order_acq_rel);  // never taken: ours to free
 }
@@ -100,9 +103,21 @@ bool Engine::latestMeters(MeterFrame& out) {
 
 void Engine::process(const float* const* in, float* const* out, uint32_t frames) noexcept {
     flushDenormals();
-    // Control never stores nullptr into pending_, so once seen non-null it stays so until we take it.
-    if (pending_.load(std::memory_order_acquire) && (!active_ || retired_.push(active_)))
-        active_ = pending_.exchange(nullptr, std::memory_order_acq_rel);
+    // Control never stores nullptr into pending_, so once seen non-null it
+    // stays so until we take it. The outgoing rack is handed to the control
+    // thread only after the incoming one has copied its signal state.
+    if (pending_.load(std::memory_order_acquire)) {
+        Rack** slot = active_ ? retired_.reserve() : nullptr;
+        if (!active_ || slot) {
+            Rack* next = pending_.exchange(nullptr, std::memory_order_acq_rel);
+            if (active_) {
+                next->handOver(*active_);
+                *slot = active_;
+                retired_.publish();
+            }
+            active_ = next;
+        }
+    }
     if (!active_) {
         for (uint32_t c = 0; c < outputs_; ++c) std::memset(out[c], 0, frames * sizeof(float));
         events_.blocks.fetch_add(1, std::memory_order_relaxed);

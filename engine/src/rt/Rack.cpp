@@ -124,6 +124,37 @@ Rack::Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames
     shared_.publish();  // the first block sees these values
 }
 
+void Rack::planHandOver(const Rack& previous) {
+    delayHandOver_.clear();
+    feedbackHandOver_.clear();
+    for (uint32_t i = 0; i < plan_.delayKey.size(); ++i)
+        for (uint32_t j = 0; j < previous.plan_.delayKey.size(); ++j)
+            if (plan_.delayKey[i] == previous.plan_.delayKey[j] && delays_[i].size == previous.delays_[j].size) {
+                delayHandOver_.emplace_back(i, j);
+                break;
+            }
+    for (uint32_t i = 0; i < plan_.feedbackKey.size(); ++i)
+        for (uint32_t j = 0; j < previous.plan_.feedbackKey.size(); ++j)
+            if (plan_.feedbackKey[i] == previous.plan_.feedbackKey[j]) {
+                feedbackHandOver_.emplace_back(i, j);
+                break;
+            }
+    handOverFrom_ = delayHandOver_.empty() && feedbackHandOver_.empty() ? 0 : previous.serial_;
+}
+
+void Rack::handOver(const Rack& previous) noexcept {
+    if (handOverFrom_ == 0 || previous.serial_ != handOverFrom_) return;
+    for (const auto& [mine, theirs] : delayHandOver_) {
+        const DelayLine& from = previous.delays_[theirs];
+        DelayLine& to = delays_[mine];
+        std::memcpy(to.data, from.data, to.size * sizeof(float));
+        to.write = from.write;
+    }
+    for (const auto& [mine, theirs] : feedbackHandOver_)
+        std::memcpy(pointers_[plan_.feedbackCopies[mine].target],
+                    previous.pointers_[previous.plan_.feedbackCopies[theirs].target], maxBlockFrames_ * sizeof(float));
+}
+
 Rack::~Rack() {
     nodes_.clear();
     owners_.clear();  // instances and modules go here, on the control thread

@@ -131,6 +131,8 @@ struct GraphPlan {
     std::vector<uint32_t> delayChannel;///< per delay line, the source channel (its index among the edge's terms)
     uint32_t pooledBuffers = 0;        ///< buffers the pool needs
     std::vector<uint32_t> nodeOut;     ///< buffer id of node n's output channel c: nodeOut[n * kMaxChannels + c]
+    std::vector<uint64_t> delayKey;    ///< per delay line: its connection's ends and channel, hashed (matches across plans)
+    std::vector<uint64_t> feedbackKey; ///< per feedback copy: the node and channel it carries, hashed
     std::vector<float> edgeStartGain;  ///< per connection, linear gain at the first block
     std::vector<float> edgeGain;       ///< per connection, linear gain it ramps to
 

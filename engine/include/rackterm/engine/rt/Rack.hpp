@@ -107,6 +107,17 @@ public:
     /// the instance it replaced is no longer run.
     bool fadeDone(uint32_t node) const noexcept;
 
+    /// [control] Prepare to take over `previous`'s signal state (the delay
+    /// lines of delay compensation and the blocks that feedback connections
+    /// carry) when the audio thread switches from it to this rack: lines and
+    /// copies are matched by their connection, node and channel. Called by
+    /// Engine::publish with the rack published before this one.
+    void planHandOver(const Rack& previous);
+    /// [audio] Copy that state from `previous` (the rack the audio thread ran
+    /// until now) when it is the one planHandOver() saw; bounded memcpy, no
+    /// allocation.
+    void handOver(const Rack& previous) noexcept;
+
     /// [any] True once every connection's gain ramp (connect, disconnect, a
     /// new send level) has reached its target.
     bool edgesSettled() const noexcept { return edgesSettled_.load(std::memory_order_acquire); }
@@ -203,6 +214,9 @@ private:
     std::vector<float> delayStorage_;
     std::vector<DelayLine> delays_;
     std::atomic<bool> edgesSettled_{true};
+    uint64_t handOverFrom_ = 0;  // serial of the rack whose state this one takes over, 0 = none
+    std::vector<std::pair<uint32_t, uint32_t>> delayHandOver_;     // (this rack's line, the previous rack's)
+    std::vector<std::pair<uint32_t, uint32_t>> feedbackHandOver_;  // (this rack's copy, the previous rack's)
     float masterPeak_[2] = {0.0f, 0.0f};  // largest |x| of output channels 1 and 2 since the last meter frame
     uint32_t maxBlockFrames_;
     uint32_t stride_ = 0;  // floats between channel buffers (64-byte aligned)
