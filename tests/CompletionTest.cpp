@@ -47,6 +47,18 @@ TEST(Completion, CommandsNodesParamsChoices) {
     EXPECT_TRUE(app::complete(*rt, "get gain.gain_db ", "").words.empty()) << "past the last argument: nothing";
 }
 
+TEST(Completion, ConnectionEndsAndPorts) {
+    auto rt = demo();
+    EXPECT_EQ(app::complete(*rt, "connect ", "").words, V({"input", "src", "eq", "drive", "gain"}));
+    EXPECT_EQ(app::complete(*rt, "connect ", "eq:").words, V({"eq:out_1", "eq:out_2"}));
+    EXPECT_EQ(app::complete(*rt, "connect eq ", "").words, V({"output", "src", "eq", "drive", "gain"}));
+    EXPECT_EQ(app::complete(*rt, "connect eq ", "gain:i").words, V({"gain:in_1", "gain:in_2"}));
+    EXPECT_EQ(app::complete(*rt, "connect ", "input:").words, V({"input:in_1", "input:in_2"})) << "the JACK port names";
+    EXPECT_EQ(app::complete(*rt, "connect eq gain ", "f").words, V({"feedback"}));
+    EXPECT_EQ(app::complete(*rt, "disconnect ", "dr").words, V({"drive"}));
+    EXPECT_EQ(app::complete(*rt, "list ", "c").words, V({"connections"}));
+}
+
 // Every row of the table completes, helps and runs through the same table:
 // each name resolves to itself, and `help NAME` gives its usage.
 TEST(Completion, TableDrivesHelpAndCompletion) {
