@@ -12,6 +12,8 @@
 #include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Loader.hpp>
 
+#include "EngineLoop.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -94,13 +96,6 @@ Setup make(uint32_t frames, bool graph) {
     return s;
 }
 
-std::vector<float> noise(size_t n) {
-    std::vector<float> v(n);
-    uint32_t s = 1;
-    for (auto& x : v) x = static_cast<float>((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-    return v;
-}
-
 /// The plan's steps as plain code: sums as loops, then the process() call.
 void BM_GraphBare(benchmark::State& state) {
     const auto frames = static_cast<uint32_t>(state.range(0));
@@ -110,7 +105,7 @@ void BM_GraphBare(benchmark::State& state) {
     std::vector<std::vector<float>> store(buffers, std::vector<float>(frames, 0.0f));
     std::vector<float*> ptr(buffers);
     for (size_t b = 0; b < buffers; ++b) ptr[b] = store[b].data();
-    auto l = noise(frames), r = noise(frames);
+    auto l = bench::noise(frames), r = bench::noise(frames);
     std::memcpy(ptr[1], l.data(), frames * sizeof(float));
     std::memcpy(ptr[2], r.data(), frames * sizeof(float));
     std::fill(store[0].begin(), store[0].end(), 0.0f);
@@ -152,20 +147,7 @@ void BM_GraphBare(benchmark::State& state) {
 void BM_GraphRack(benchmark::State& state) {
     const auto frames = static_cast<uint32_t>(state.range(0));
     Setup s = make(frames, state.range(1) != 0);
-    auto l = noise(frames), r = noise(frames);
-    std::vector<float> ol(frames), orr(frames);
-    for (auto _ : state) {
-        const float* in[2] = {l.data(), r.data()};
-        float* out[2] = {ol.data(), orr.data()};
-        s.engine->process(in, out, frames);
-        benchmark::DoNotOptimize(ol.data());
-        benchmark::ClobberMemory();
-        if ((state.iterations() & 63) == 0) {
-            engine::MeterFrame m;
-            s.engine->latestMeters(m);
-        }
-    }
-    state.SetItemsProcessed(state.iterations() * frames);
+    bench::runEngine(state, *s.engine, frames);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Loader.hpp>
 
+#include "EngineLoop.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -51,17 +53,10 @@ Chain makeChain(uint32_t frames, bool mixed = false) {
     return c;
 }
 
-std::vector<float> noise(size_t n) {
-    std::vector<float> v(n);
-    uint32_t s = 1;
-    for (auto& x : v) x = static_cast<float>((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-    return v;
-}
-
 void BM_BareProcess(benchmark::State& state) {
     const auto frames = static_cast<uint32_t>(state.range(0));
     Chain c = makeChain(frames, state.range(1) != 0);
-    auto l = noise(frames), r = noise(frames);
+    auto l = bench::noise(frames), r = bench::noise(frames);
     std::vector<float> al(frames), ar(frames), bl(frames), br(frames);
     engine::flushDenormals();
     for (auto _ : state) {
@@ -84,20 +79,7 @@ void BM_BareProcess(benchmark::State& state) {
 void BM_RackProcess(benchmark::State& state) {
     const auto frames = static_cast<uint32_t>(state.range(0));
     Chain c = makeChain(frames, state.range(1) != 0);
-    auto l = noise(frames), r = noise(frames);
-    std::vector<float> ol(frames), orr(frames);
-    for (auto _ : state) {
-        const float* in[2] = {l.data(), r.data()};
-        float* out[2] = {ol.data(), orr.data()};
-        c.engine->process(in, out, frames);
-        benchmark::DoNotOptimize(ol.data());
-        benchmark::ClobberMemory();
-        if ((state.iterations() & 63) == 0) {
-            engine::MeterFrame m;
-            c.engine->latestMeters(m);
-        }
-    }
-    state.SetItemsProcessed(state.iterations() * frames);
+    bench::runEngine(state, *c.engine, frames);
 }
 
 void BM_SnapshotPublish(benchmark::State& state) {
