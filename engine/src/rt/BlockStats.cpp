@@ -12,62 +12,67 @@ namespace rackterm::engine::rt {
 
 RACKTERM_CLONES
 void measurePair(const float* a, const float* b, uint32_t frames, bool squares, ChannelStats out[2]) noexcept {
+    // |x| as an integer orders like |x| as a float, and NaN and Inf lie above
+    // every finite value: one integer max gives both the peak and the guard.
     typedef float F8 __attribute__((vector_size(32)));
-    typedef uint32_t U8 __attribute__((vector_size(32)));
-    const U8 absMask = U8{} + 0x7fffffffu, expMask = U8{} + 0x7f800000u, oneExp = U8{} + 0x00800000u;
-    F8 pa = F8{}, pb = F8{}, sa = F8{}, sb = F8{};
-    U8 bad = U8{};
+    typedef int32_t I8 __attribute__((vector_size(32)));
+    const I8 absMask = I8{} + 0x7fffffff;
+    I8 ma = I8{}, mb = I8{};
+    F8 sa = F8{}, sb = F8{};
     uint32_t i = 0;
     if (squares) {
         for (; i + 8 <= frames; i += 8) {
-            U8 x, y;
+            I8 x, y;
             __builtin_memcpy(&x, a + i, sizeof x);
             __builtin_memcpy(&y, b + i, sizeof y);
-            bad |= ((x & expMask) + oneExp) | ((y & expMask) + oneExp);
             const F8 fx = reinterpret_cast<F8>(x), fy = reinterpret_cast<F8>(y);
             sa += fx * fx;
             sb += fy * fy;
-            const F8 ax = reinterpret_cast<F8>(x & absMask), ay = reinterpret_cast<F8>(y & absMask);
-            pa = pa > ax ? pa : ax;
-            pb = pb > ay ? pb : ay;
+            x &= absMask;
+            y &= absMask;
+            ma = ma > x ? ma : x;
+            mb = mb > y ? mb : y;
         }
     } else {
         for (; i + 8 <= frames; i += 8) {
-            U8 x, y;
+            I8 x, y;
             __builtin_memcpy(&x, a + i, sizeof x);
             __builtin_memcpy(&y, b + i, sizeof y);
-            bad |= ((x & expMask) + oneExp) | ((y & expMask) + oneExp);
-            const F8 ax = reinterpret_cast<F8>(x & absMask), ay = reinterpret_cast<F8>(y & absMask);
-            pa = pa > ax ? pa : ax;
-            pb = pb > ay ? pb : ay;
+            x &= absMask;
+            y &= absMask;
+            ma = ma > x ? ma : x;
+            mb = mb > y ? mb : y;
         }
     }
-    float peakA = 0, peakB = 0, sumA = 0, sumB = 0;
-    uint32_t badA = 0, badB = 0;
+    int32_t maxA = 0, maxB = 0;
+    float sumA = 0, sumB = 0;
     for (int k = 0; k < 8; ++k) {
-        peakA = std::max(peakA, pa[k]);
-        peakB = std::max(peakB, pb[k]);
+        maxA = std::max(maxA, ma[k]);
+        maxB = std::max(maxB, mb[k]);
         sumA += sa[k];
         sumB += sb[k];
-        badA |= bad[k];
     }
-    badB = badA;  // one word for both: either channel non-finite mutes the node
     for (; i < frames; ++i) {
-        uint32_t x, y;
+        int32_t x, y;
         __builtin_memcpy(&x, a + i, sizeof x);
         __builtin_memcpy(&y, b + i, sizeof y);
-        badA |= (x & 0x7f800000u) + 0x00800000u;
-        badB |= (y & 0x7f800000u) + 0x00800000u;
-        peakA = std::max(peakA, std::fabs(a[i]));
-        peakB = std::max(peakB, std::fabs(b[i]));
+        maxA = std::max(maxA, x & 0x7fffffff);
+        maxB = std::max(maxB, y & 0x7fffffff);
         if (squares) {
             sumA += a[i] * a[i];
             sumB += b[i] * b[i];
         }
     }
-    const float n = frames ? static_cast<float>(frames) : 1.0f;
-    out[0] = {peakA, squares ? sumA / n : 0.0f, (badA & 0x80000000u) == 0 && std::isfinite(sumA)};
-    out[1] = {peakB, squares ? sumB / n : 0.0f, (badB & 0x80000000u) == 0 && std::isfinite(sumB)};
+    constexpr int32_t kInf = 0x7f800000;  // the bits of +Inf: NaN and Inf are >= it
+    auto stats = [&](int32_t peakBits, float sum) {
+        float peak;
+        __builtin_memcpy(&peak, &peakBits, sizeof peak);
+        const bool finite = peakBits < kInf;  // huge but finite samples pass; their square may not
+        const float meanSquare = squares && frames ? std::min(sum / static_cast<float>(frames), 3.4e38f) : 0.0f;
+        return ChannelStats{finite ? peak : 0.0f, finite ? meanSquare : 0.0f, finite};
+    };
+    out[0] = stats(maxA, sumA);
+    out[1] = stats(maxB, sumB);
 }
 
 }  // namespace rackterm::engine::rt
