@@ -88,6 +88,13 @@ TEST(GraphPlan, ALoopIsRefusedWithItsPath) {
     EXPECT_EQ(bad, 2u);
     g.edges[2].feedback = true;
     EXPECT_TRUE(engine::planGraph(g));
+    // The newest connection of the loop comes first in signal order: it is still the one named.
+    auto back = stereoNodes({"eq", "comp"});
+    back.edges = {edge(kGraphInput, 0), edge(1, 0), edge(0, 1), edge(1, kGraphOutput)};
+    auto b = engine::planGraph(back, &bad);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error(), "connection eq -> comp closes a loop comp -> eq -> comp; mark one connection feedback = true");
+    EXPECT_EQ(bad, 2u);
     auto self = stereoNodes({"x"});
     self.edges = {edge(kGraphInput, 0), edge(0, 0), edge(0, kGraphOutput)};
     auto s = engine::planGraph(self);
@@ -190,6 +197,15 @@ std::unique_ptr<app::Runtime> open(const std::string& text, std::string* error =
     }
     r.value()->setOffline(true);
     return std::move(r.value());
+}
+
+std::string fixtureNode(const std::string& id, const std::string& fixture, const std::string& params = "") {
+    return "[[node]]\nid = \"" + id + "\"\npath = \"" + test::fixtureDir() + "/libfixture_" + fixture + ".so\"\n" +
+           (params.empty() ? "" : "params = { " + params + " }\n");
+}
+
+std::string connection(const std::string& from, const std::string& to, const std::string& extra = "") {
+    return "[[connection]]\nfrom = \"" + from + "\"\nto = \"" + to + "\"\n" + extra;
 }
 
 }  // namespace
@@ -325,6 +341,31 @@ TEST(GraphEdits, AddAfterSplicesAndRemoveSplicesOut) {
     EXPECT_FALSE(rt->dirty());
 }
 
+TEST(GraphEdits, ARemoveThatWouldLeaveAGraphThatDoesNotFitIsRefused) {
+    // x feeds the mono m, which runs dual mono because of it; m:out_2 is connected.
+    auto rt = open("[[node]]\nid = \"x\"\nprocessor = \"gain\"\n" + fixtureNode("m", "mono_gain") +
+                   connection("input:in_1", "x:in_1") + connection("input:in_2", "x:in_2") + connection("x", "m") +
+                   connection("m:out_1", "output:out_1") + connection("m:out_2", "output:out_2"));
+    ASSERT_TRUE(rt);
+    app::CommandContext ctx{*rt};
+    const app::Reply r = test::run(ctx, "remove x");
+    ASSERT_FALSE(r.ok);
+    EXPECT_EQ(r.text, "cannot remove x: the graph without it does not fit: g.toml:19:1: m has 1 output; there is no out_2; change its "
+                      "connections first");
+    EXPECT_EQ(rt->nodeCount(), 2u);
+}
+
+TEST(GraphEdits, ALevelChangeBelowTheFloatsResolutionStillSettles) {
+    auto rt = open(kTwoGains);
+    ASSERT_TRUE(rt);
+    rt->setOffline(false);
+    app::CommandContext ctx{*rt};
+    for (const char* line : {"connect input output -6", "connect input output -6.000001", "connect input output -12"}) {
+        const app::Reply r = test::settle(*rt, app::execute(ctx, line), 64, 2000);
+        ASSERT_TRUE(r.ok) << line << ": " << r.text;
+    }
+}
+
 TEST(GraphEdits, LatencyIsShownPerNodeAndInTotalAndAnOldBuildStillLoads) {
     auto rt = open("[[node]]\nid = \"la\"\npath = \"" + test::fixtureDir() + "/libfixture_latency100.so\"\n"
                    "[[node]]\nid = \"old\"\npath = \"" + test::fixtureDir() + "/libfixture_old_v2.so\"\n");
@@ -361,14 +402,6 @@ protected:
     std::string dir;
 };
 
-std::string fixtureNode(const std::string& id, const std::string& fixture, const std::string& params = "") {
-    return "[[node]]\nid = \"" + id + "\"\npath = \"" + test::fixtureDir() + "/libfixture_" + fixture + ".so\"\n" +
-           (params.empty() ? "" : "params = { " + params + " }\n");
-}
-
-std::string connection(const std::string& from, const std::string& to, const std::string& extra = "") {
-    return "[[connection]]\nfrom = \"" + from + "\"\nto = \"" + to + "\"\n" + extra;
-}
 
 }  // namespace
 
@@ -437,6 +470,20 @@ TEST_F(GraphRender, AFeedbackNetworkEqualsItsReferenceAndDecays) {
     double worst = 0;
     for (size_t i = 0; i < y.size(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(got.samples[i] - y[i])));
     EXPECT_LE(worst, 1e-6) << "feedback one block late, at -6 dB";
+    // Blocks split by a script's `at` lines: the feedback is still exactly one rack block (256 frames) late.
+    test::writeText(dir + "/split.script", "at 0.0101s set mix.gain_db 0\nat 0.0333s set fb.gain_db 0\nat 0.5s set mix.gain_db 0\n");
+    {
+        const std::string path = dir + "/s.toml";
+        test::writeText(path, "[session]\nname = \"r\"\n" + session);
+        auto split = test::run({test::binary(), "render", path, "-i", in, "-o", dir + "/split.wav", "--script", dir + "/split.script"},
+                               {"RACKTERM_PROCESSOR_PATH=" + test::moduleDir()});
+        ASSERT_EQ(split.exitCode, 0) << split.err;
+        const auto cut = test::readSound(dir + "/split.wav");
+        ASSERT_EQ(cut.frames(), y.size());
+        double worstCut = 0;
+        for (size_t i = 0; i < y.size(); ++i) worstCut = std::max(worstCut, static_cast<double>(std::fabs(cut.samples[i] - y[i])));
+        EXPECT_LE(worstCut, 1e-6) << "blocks of other lengths change nothing";
+    }
     // An impulse decays: each block later it is 6 dB lower.
     test::Sound impulse;
     impulse.rate = 48000;

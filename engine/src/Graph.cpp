@@ -121,12 +121,13 @@ Result<GraphPlan> planGraph(const GraphSpec& g, uint32_t* badEdge) {
         // The loop's edges (walked backwards from walk[seenAt[v]]).
         std::vector<uint32_t> loop(walkEdges.begin() + seenAt[v], walkEdges.end());
         std::reverse(loop.begin(), loop.end());  // now in signal order
-        const auto newest = std::max_element(loop.begin(), loop.end());
-        std::rotate(loop.begin(), newest + 1, loop.end());  // starts after the newest: at its `to`
+        const auto newestAt = std::max_element(loop.begin(), loop.end());
+        const uint32_t newest = *newestAt;  // read before the rotation moves the elements
+        std::rotate(loop.begin(), newestAt + 1, loop.end());  // starts after the newest: at its `to`
         std::string path = name(g.edges[loop.front()].from);
         for (uint32_t i : loop) path += " -> " + name(g.edges[i].to);
-        return fail(*newest, "connection " + connectionText(g.edges[*newest]) + " closes a loop " + path +
-                                 "; mark one connection feedback = true");
+        return fail(newest, "connection " + connectionText(g.edges[newest]) + " closes a loop " + path +
+                                "; mark one connection feedback = true");
     }
 
     // ---- channel counts (dual mono) ----

@@ -63,6 +63,7 @@ void Engine::collectGarbage() {
 bool Engine::latestMeters(MeterFrame& out) {
     bool any = false, timed = false;
     float nodeNs[kMaxNodes];
+    uint32_t timedCount = 0;
     float blockNs = 0;
     // Peaks are the largest of every frame drained (of the newest rack), so a
     // peak between two reads is never lost; RMS is the newest frame's.
@@ -84,6 +85,7 @@ bool Engine::latestMeters(MeterFrame& out) {
         any = true;
         if (out.timed) {  // keep the newest timing even when the newest frame has none
             std::copy(out.nodeNanoseconds, out.nodeNanoseconds + out.nodeCount, nodeNs);
+            timedCount = out.nodeCount;
             blockNs = out.blockNanoseconds;
             timed = true;
         }
@@ -94,7 +96,8 @@ bool Engine::latestMeters(MeterFrame& out) {
         for (int c = 0; c < 2; ++c) out.masterPeak[c] = masterPeak[c];
     }
     if (any && timed && !out.timed) {
-        std::copy(nodeNs, nodeNs + out.nodeCount, out.nodeNanoseconds);
+        std::copy(nodeNs, nodeNs + std::min(timedCount, out.nodeCount), out.nodeNanoseconds);
+        std::fill(out.nodeNanoseconds + std::min(timedCount, out.nodeCount), out.nodeNanoseconds + out.nodeCount, 0.0f);
         out.blockNanoseconds = blockNs;
         out.timed = true;
     }
@@ -111,7 +114,7 @@ void Engine::process(const float* const* in, float* const* out, uint32_t frames)
         if (!active_ || slot) {
             Rack* next = pending_.exchange(nullptr, std::memory_order_acq_rel);
             if (active_) {
-                next->handOver(*active_);
+                next->handOver(*active_);  // before the old rack goes back to the control thread
                 *slot = active_;
                 retired_.publish();
             }

@@ -108,17 +108,12 @@ Rack::Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames
         if (g.current != g.target) edgesSettled_.store(false);
         edges_.push_back(g);
     }
-    size_t delayFloats = 0;
-    for (uint32_t d : plan_.delayFrames) delayFloats += static_cast<size_t>(d) + maxBlockFrames_;
-    delayStorage_.assign(delayFloats, 0.0f);
-    float* at = delayStorage_.data();
     for (uint32_t d : plan_.delayFrames) {
         DelayLine line;
-        line.data = at;
         line.size = d + maxBlockFrames_;
+        line.data = std::make_unique<float[]>(line.size);  // zeroed
         line.delay = d;
-        delays_.push_back(line);
-        at += line.size;
+        delays_.push_back(std::move(line));
     }
     shared_.reset(control_);
     shared_.publish();  // the first block sees these values
@@ -142,12 +137,12 @@ void Rack::planHandOver(const Rack& previous) {
     handOverFrom_ = delayHandOver_.empty() && feedbackHandOver_.empty() ? 0 : previous.serial_;
 }
 
-void Rack::handOver(const Rack& previous) noexcept {
+void Rack::handOver(Rack& previous) noexcept {
     if (handOverFrom_ == 0 || previous.serial_ != handOverFrom_) return;
-    for (const auto& [mine, theirs] : delayHandOver_) {
-        const DelayLine& from = previous.delays_[theirs];
+    for (const auto& [mine, theirs] : delayHandOver_) {  // equal sizes: swap the rings, whatever their length
+        DelayLine& from = previous.delays_[theirs];
         DelayLine& to = delays_[mine];
-        std::memcpy(to.data, from.data, to.size * sizeof(float));
+        std::swap(to.data, from.data);
         to.write = from.write;
     }
     for (const auto& [mine, theirs] : feedbackHandOver_)
@@ -229,10 +224,11 @@ void Rack::runMix(const GraphPlan::Mix& m, uint32_t frames) noexcept {
         if (t.delay != UINT32_MAX) {  // plugin delay compensation: read `delay` frames back
             DelayLine& d = delays_[t.delay];
             float* const out = buffer(kScratch);
+            float* const ring = d.data.get();
             uint32_t w = d.write;
             for (uint32_t f = 0; f < frames; ++f) {
-                d.data[w] = src[f];
-                out[f] = d.data[w >= d.delay ? w - d.delay : w + d.size - d.delay];
+                ring[w] = src[f];
+                out[f] = ring[w >= d.delay ? w - d.delay : w + d.size - d.delay];
                 if (++w == d.size) w = 0;
             }
             d.write = w;
@@ -318,13 +314,21 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
         }
     }
     for (uint32_t c = 0; c < outputs; ++c) runMix(plan_.mixes[plan_.firstOutputMix + c], frames);
-    for (const GraphPlan::Copy& c : plan_.feedbackCopies)
-        std::memcpy(pointers_[c.target], pointers_[c.source], frames * sizeof(float));
+    // A feedback buffer holds the last maxBlockFrames() frames of its source,
+    // so the next block, whatever its length, reads exactly one rack block back.
+    for (const GraphPlan::Copy& c : plan_.feedbackCopies) {
+        float* const held = pointers_[c.target];
+        const uint32_t keep = maxBlockFrames_ - std::min(frames, maxBlockFrames_);
+        std::memmove(held, held + (maxBlockFrames_ - keep), keep * sizeof(float));
+        std::memcpy(held + keep, pointers_[c.source], (maxBlockFrames_ - keep) * sizeof(float));
+    }
     if (!edgesSettled_.load(std::memory_order_relaxed)) {
         bool settled = true;
         for (EdgeGain& e : edges_) {
             const float move = e.step * static_cast<float>(frames);
-            e.current = e.target > e.current ? std::min(e.target, e.current + move) : std::max(e.target, e.current - move);
+            float next = e.target > e.current ? std::min(e.target, e.current + move) : std::max(e.target, e.current - move);
+            if (next == e.current) next = e.target;  // a step below the float's resolution: arrived
+            e.current = next;
             settled = settled && e.current == e.target;
         }
         edgesSettled_.store(settled, std::memory_order_release);

@@ -687,12 +687,19 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done,
                 for (const config::ConnectionSpec& o : outgoing) {
                     config::ConnectionSpec c = o;
                     c.from = incoming[0].from;
-                    c.gainDb = incoming[0].gainDb + o.gainDb;
+                    c.gainDb = std::clamp(incoming[0].gainDb + o.gainDb, -120.0, 24.0);  // the levels multiplied
                     c.where = {};
                     if (!contains(spliced, c)) spliced.push_back(c);
                 }
             const bool fits = spliced.size() <= kMaxConnections && planDocument(spliced, nullptr, 0, index);
             *target = fits ? spliced : kept;
+            if (!fits) {  // without the splice, what is left must still plan (a dual-mono width, a chain)
+                if (auto planned = planDocument(kept, nullptr, 0, index); !planned) {
+                    done(Error{"cannot remove " + id + ": the graph without it does not fit: " + planned.error() +
+                               "; change its connections first"});
+                    return true;
+                }
+            }
         } else {
             for (const config::ConnectionSpec& c : doc_.connections)
                 if (config::endpointNode(c.from) == id && config::endpointNode(c.to) != id) outgoing.push_back(c);

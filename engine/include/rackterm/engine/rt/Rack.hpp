@@ -113,10 +113,11 @@ public:
     /// copies are matched by their connection, node and channel. Called by
     /// Engine::publish with the rack published before this one.
     void planHandOver(const Rack& previous);
-    /// [audio] Copy that state from `previous` (the rack the audio thread ran
-    /// until now) when it is the one planHandOver() saw; bounded memcpy, no
-    /// allocation.
-    void handOver(const Rack& previous) noexcept;
+    /// [audio] Take that state from `previous` (the rack the audio thread ran
+    /// until now) when it is the one planHandOver() saw: delay lines are
+    /// swapped (the old rack frees the fresh ones on the control thread),
+    /// feedback blocks copied (one block each); no allocation.
+    void handOver(Rack& previous) noexcept;
 
     /// [any] True once every connection's gain ramp (connect, disconnect, a
     /// new send level) has reached its target.
@@ -185,9 +186,10 @@ private:
     struct EdgeGain {
         float current = 1.0f, target = 1.0f, step = 0.0f;
     };
-    /// A delay line of plugin delay compensation: a ring of `size` floats.
+    /// A delay line of plugin delay compensation: a ring of `size` floats,
+    /// allocated on its own so that a rack taking over can swap it in (O(1)).
     struct DelayLine {
-        float* data = nullptr;
+        std::unique_ptr<float[]> data;
         uint32_t size = 0, delay = 0, write = 0;
     };
     /// Run one node from `in` to `out` and measure its output into stats[2]
@@ -211,7 +213,6 @@ private:
     std::vector<float> buffers_;  // silence, scratch (delay reads), crossfade (kMaxChannels), then the pool
     std::vector<float*> pointers_;  // every buffer id of the plan -> its samples (inputs and outputs set per block)
     std::vector<EdgeGain> edges_;
-    std::vector<float> delayStorage_;
     std::vector<DelayLine> delays_;
     std::atomic<bool> edgesSettled_{true};
     uint64_t handOverFrom_ = 0;  // serial of the rack whose state this one takes over, 0 = none
