@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -225,12 +226,21 @@ TEST(Live, TheJackPortsFollowTheSessionForOneTwoAndSixChannelsAndCarryTheGraphsL
         std::sort(ports.begin(), ports.end());
         std::sort(expected.begin(), expected.end());
         ASSERT_EQ(ports, expected) << test::readText(dir + "/err");
+        // rackterm registers its ports before it activates: connecting waits for that.
+        auto connectRetrying = [&](const std::string& from, const std::string& to) {
+            for (int i = 0; i < 200; ++i) {
+                const int r = jack_connect(probe.client, from.c_str(), to.c_str());
+                if (r == 0 || r == EEXIST) return true;
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            return false;
+        };
         for (uint32_t c = 1; c <= channels; ++c)
-            ASSERT_EQ(jack_connect(probe.client, ("prober:out_" + std::to_string(c)).c_str(), (name + ":in_" + std::to_string(c)).c_str()), 0);
+            ASSERT_TRUE(connectRetrying("prober:out_" + std::to_string(c), name + ":in_" + std::to_string(c))) << test::readText(dir + "/err");
         // The graph's 100 frames are on rackterm's outputs, seen from the capture side
         // (measured before the outputs come back to the prober, which would make a loop of clients).
         jack_latency_range_t range{}, probeSide{};
-        for (int i = 0; i < 50; ++i) {
+        for (int i = 0; i < 200; ++i) {
             jack_port_get_latency_range(jack_port_by_name(probe.client, (name + ":out_1").c_str()), JackCaptureLatency, &range);
             jack_port_get_latency_range(jack_port_by_name(probe.client, "prober:out_1"), JackCaptureLatency, &probeSide);
             if (range.min == probeSide.min + 100) break;
@@ -239,7 +249,7 @@ TEST(Live, TheJackPortsFollowTheSessionForOneTwoAndSixChannelsAndCarryTheGraphsL
         EXPECT_EQ(range.min, probeSide.min + 100u) << "the capture latency that comes in, plus the graph's";
         EXPECT_EQ(range.max, probeSide.max + 100u);
         for (uint32_t c = 1; c <= channels; ++c)
-            ASSERT_EQ(jack_connect(probe.client, (name + ":out_" + std::to_string(c)).c_str(), ("prober:in_" + std::to_string(c)).c_str()), 0);
+            ASSERT_TRUE(connectRetrying(name + ":out_" + std::to_string(c), "prober:in_" + std::to_string(c)));
         // Every channel arrives at its own output.
         bool arrived = false;
         for (int i = 0; i < 100 && !arrived; ++i) {
