@@ -401,8 +401,10 @@ private:
                 removeBlock(t);
                 continue;
             }
-            for (size_t k = next; k < j; ++k)  // new ones before a kept one go right before it
-                insertConnectionBefore(t, is[k]), keptNow[k] = true;
+            for (size_t k = next; k < j; ++k) {  // new ones before a kept one go right before it
+                insertConnectionBefore(t, is[k]);
+                keptNow[k] = true;
+            }
             keptNow[j] = true;
             next = j + 1;
             if (is[j].gainDb != was[i].gainDb) {

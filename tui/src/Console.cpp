@@ -113,8 +113,6 @@ private:
     void find(const std::string& text);
     void adjust(int steps);
     void moveParam(int delta);
-    /// The node indices in the order the rack pane lists them (the rack's processing order).
-    std::vector<size_t> order();
     /// Select the next (`delta` > 0) or previous node, wrapping around; its first parameter.
     void selectNode(int delta);
     void say(const app::Reply& r);
@@ -313,19 +311,10 @@ void Console::onCommandKey(int key) {
     }
 }
 
-std::vector<size_t> Console::order() {
-    std::vector<size_t> o = rt().graph().order;
-    if (o.size() != rt().nodeCount()) {
-        o.resize(rt().nodeCount());
-        for (size_t i = 0; i < o.size(); ++i) o[i] = i;
-    }
-    return o;
-}
-
 void Console::moveParam(int delta) {
     if (rt().nodeCount() == 0) return;
     // Across nodes in the order the rack pane shows them.
-    const std::vector<size_t> o = order();
+    const std::vector<size_t> o = rt().processingOrder();
     auto params = [&](int position) {
         return std::max<int>(1, static_cast<int>(rt().descriptor(o[static_cast<size_t>(position)]).param_count));
     };
@@ -351,7 +340,7 @@ void Console::adjust(int steps) {
 
 void Console::selectNode(int delta) {
     if (const size_t nodes = rt().nodeCount()) {
-        const std::vector<size_t> o = order();
+        const std::vector<size_t> o = rt().processingOrder();
         const size_t position = static_cast<size_t>(std::find(o.begin(), o.end(), view_.node) - o.begin()) % nodes;
         view_.node = o[(position + (delta > 0 ? 1 : nodes - 1)) % nodes];
         view_.param = 0;

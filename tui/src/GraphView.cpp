@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <numeric>
 #include <set>
 
 namespace rackterm::tui {
@@ -91,11 +90,7 @@ GraphCanvas drawGraph(const app::Runtime& rt, bool unicode) {
     // Layers: one right of the furthest source, in processing order.
     std::vector<size_t> layer(n + 2, 1);
     layer[in] = 0;
-    std::vector<size_t> order = rt.graph().order;
-    if (order.size() != n) {
-        order.resize(n);
-        std::iota(order.begin(), order.end(), size_t{0});
-    }
+    const std::vector<size_t> order = rt.processingOrder();
     for (size_t v : order)
         for (const auto& [a, b] : links)
             if (b == v) layer[v] = std::max(layer[v], layer[a] + 1);

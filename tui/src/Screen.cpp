@@ -74,16 +74,6 @@ void drawStatus(const app::Runtime& rt, const app::EngineStatus& st, const View&
     else attroff(A_REVERSE);
 }
 
-/// The nodes in the order the rack runs them (file order for a chain).
-std::vector<size_t> displayOrder(const app::Runtime& rt) {
-    std::vector<size_t> order = rt.graph().order;
-    if (order.size() != rt.nodeCount()) {
-        order.resize(rt.nodeCount());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    }
-    return order;
-}
-
 /// Per node id, what feeds it: "eq (-12 dB), fb~" (a graph session only).
 std::map<std::string, std::string> inputsOf(const app::Runtime& rt) {
     std::map<std::string, std::string> out;
@@ -107,7 +97,7 @@ int drawRack(const app::Runtime& rt, const View& v, int top, int rows) {
     const int inputsWidth = graph ? std::min(24, std::max(8, COLS / 5)) : 0;
     const int meterX = 23 + (graph ? inputsWidth + 4 : 0);
     const int meterWidth = std::max(10, COLS - 46 - (graph ? inputsWidth + 4 : 0));
-    const std::vector<size_t> order = displayOrder(rt);
+    const std::vector<size_t> order = rt.processingOrder();
     const std::map<std::string, std::string> inputs = graph ? inputsOf(rt) : std::map<std::string, std::string>{};
     const size_t selected = static_cast<size_t>(std::find(order.begin(), order.end(), v.node) - order.begin());
     const size_t first = selected >= static_cast<size_t>(rows - 1) ? selected - static_cast<size_t>(rows - 2) : 0;

@@ -150,7 +150,7 @@ int runCheck(const std::string& sessionPath, bool build) {
     if (r.isChain()) {
         for (size_t n = 0; n < r.nodeCount(); ++n) ids += (n ? " -> " : "") + r.nodeId(n);
     } else {  // a graph: its processing order and size
-        for (size_t i = 0; i < r.graph().order.size(); ++i) ids += (i ? ", " : "") + r.nodeId(r.graph().order[i]);
+        for (size_t n : r.processingOrder()) ids += (ids.empty() ? "" : ", ") + r.nodeId(n);
         ids += " (" + std::to_string(r.connections().size()) + " connections)";
     }
     if (r.graph().totalLatency)

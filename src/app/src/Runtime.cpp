@@ -95,6 +95,30 @@ std::string portSuffix(const std::string& endpoint) {
     return colon == std::string::npos ? "" : endpoint.substr(colon);
 }
 
+/// The chain of nodes `ids` written out: input -> ids[0] -> ... -> output.
+std::vector<config::ConnectionSpec> chainOf(const std::vector<std::string>& ids) {
+    std::vector<config::ConnectionSpec> out;
+    std::string from = "input";
+    for (const std::string& id : ids) {
+        config::ConnectionSpec c;
+        c.from = from;
+        c.to = from = id;
+        out.push_back(std::move(c));
+    }
+    config::ConnectionSpec last;
+    last.from = from;
+    last.to = "output";
+    out.push_back(std::move(last));
+    return out;
+}
+
+/// Keeps a processor's instance and its dual-mono copies alive, for a rack's owner list.
+std::shared_ptr<void> ownersOf(const std::shared_ptr<void>& owner, const std::vector<std::shared_ptr<void>>& copies) {
+    auto owners = std::make_shared<std::vector<std::shared_ptr<void>>>(copies);
+    owners->push_back(owner);
+    return owners;
+}
+
 /// Completes `later` with an operation's result.
 std::function<void(const Result<std::string>&)> finishing(const Later<std::string>& later) {
     return [later](const Result<std::string>& r) { later.finish(r); };
@@ -234,19 +258,16 @@ std::vector<float> Runtime::values(size_t n) const {
 }
 
 std::vector<config::ConnectionSpec> Runtime::chainConnections() const {
-    std::vector<config::ConnectionSpec> out;
-    std::string from = "input";
-    for (const Node& n : nodes_) {
-        config::ConnectionSpec c;
-        c.from = from;
-        c.to = from = n.spec.id;
-        out.push_back(std::move(c));
-    }
-    config::ConnectionSpec last;
-    last.from = from;
-    last.to = "output";
-    out.push_back(std::move(last));
-    return out;
+    std::vector<std::string> ids;
+    for (const Node& n : nodes_) ids.push_back(n.spec.id);
+    return chainOf(ids);
+}
+
+std::vector<size_t> Runtime::processingOrder() const {
+    if (graph_.order.size() == nodes_.size()) return graph_.order;
+    std::vector<size_t> order(nodes_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    return order;
 }
 
 std::vector<config::ConnectionSpec> Runtime::connections() const {
@@ -255,18 +276,21 @@ std::vector<config::ConnectionSpec> Runtime::connections() const {
 
 namespace {
 
-/// The engine's view of `nodes` joined by `connections` (gains as written, no ramps).
-Result<engine::GraphSpec> graphSpec(const std::vector<std::string>& ids,
-                                    const std::vector<const rackterm_processor_v2*>& descriptors,
-                                    const std::vector<rackterm_instance*>& instances,
+/// The engine's view of `nodes` (id, channels, latency) joined by
+/// `connections` (gains as written, no ramps).
+template <class NodeT>
+Result<engine::GraphSpec> graphSpec(const std::vector<const NodeT*>& nodes,
                                     const std::vector<config::ConnectionSpec>& connections, uint32_t inputs,
                                     uint32_t outputs) {
     engine::GraphSpec g;
     g.inputs = inputs;
     g.outputs = outputs;
-    for (size_t n = 0; n < ids.size(); ++n)
-        g.nodes.push_back({ids[n], descriptors[n]->input_channels, descriptors[n]->output_channels,
-                           loader::latencyFrames(*descriptors[n], instances[n])});
+    std::vector<std::string> ids;
+    for (const NodeT* n : nodes) {
+        const rackterm_processor_v2& d = *n->proc.descriptor;
+        ids.push_back(n->spec.id);
+        g.nodes.push_back({n->spec.id, d.input_channels, d.output_channels, loader::latencyFrames(d, n->proc.instance)});
+    }
     auto where = [](const config::ConnectionSpec& c, const config::SourceLocation& at) {
         return at.line ? at.str() + ": " : c.where.line ? c.where.str() + ": " : std::string();
     };
@@ -301,25 +325,14 @@ Result<engine::GraphSpec> graphSpec(const std::vector<std::string>& ids,
 Result<std::shared_ptr<engine::GraphPlan>> Runtime::plan(const std::vector<const Node*>& nodes,
                                                          const std::vector<config::ConnectionSpec>& connections,
                                                          bool chain) const {
-    std::vector<std::string> ids;
-    std::vector<const rackterm_processor_v2*> descriptors;
-    std::vector<rackterm_instance*> instances;
-    for (const Node* n : nodes) {
-        ids.push_back(n->spec.id);
-        descriptors.push_back(n->proc.descriptor);
-        instances.push_back(n->proc.instance);
-    }
     std::vector<config::ConnectionSpec> chained;
     if (chain) {
-        std::string from = "input";
-        for (const std::string& id : ids) {
-            chained.push_back({from, id, 0, false, {}, {}, {}});
-            from = id;
-        }
-        chained.push_back({from, "output", 0, false, {}, {}, {}});
+        std::vector<std::string> ids;
+        for (const Node* n : nodes) ids.push_back(n->spec.id);
+        chained = chainOf(ids);
     }
     const auto& list = chain ? chained : connections;
-    auto g = graphSpec(ids, descriptors, instances, list, inputs_, outputs_);
+    auto g = graphSpec(nodes, list, inputs_, outputs_);
     if (!g) return Error{g.error()};
     uint32_t bad = UINT32_MAX;
     auto planned = engine::planGraph(g.value(), &bad);
@@ -347,15 +360,9 @@ Result<std::shared_ptr<engine::GraphPlan>> Runtime::planDocument(const std::vect
 
 void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<config::ConnectionSpec>& fadeOut) {
     const std::vector<config::ConnectionSpec> conns = connections();
-    std::vector<std::string> ids;
-    std::vector<const rackterm_processor_v2*> descriptors;
-    std::vector<rackterm_instance*> instances;
-    for (const Node& n : nodes_) {
-        ids.push_back(n.spec.id);
-        descriptors.push_back(n.proc.descriptor);
-        instances.push_back(n.proc.instance);
-    }
-    auto g = graphSpec(ids, descriptors, instances, conns, inputs_, outputs_);
+    std::vector<const Node*> all;
+    for (const Node& n : nodes_) all.push_back(&n);
+    auto g = graphSpec(all, conns, inputs_, outputs_);
     std::optional<engine::GraphPlan> planned;
     if (g) {
         for (size_t i = 0; i < conns.size(); ++i) {
@@ -398,9 +405,7 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
         s.instance = proc.instance;
         const size_t extra = std::min<size_t>(copies - 1, proc.copies.size());
         s.extraInstances.assign(proc.copies.begin(), proc.copies.begin() + static_cast<long>(extra));
-        auto owners = std::make_shared<std::vector<std::shared_ptr<void>>>(proc.copyOwners);
-        owners->push_back(proc.owner);
-        s.owner = owners;
+        s.owner = ownersOf(proc.owner, proc.copyOwners);
         s.values = values(n);
         s.bypass = node.spec.bypass;
         if (n == fade.node) {
@@ -409,9 +414,7 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
                 s.fadeFromDescriptor = fade.from.descriptor;
                 s.fadeFromInstance = fade.from.instance;
                 s.fadeFromExtraInstances = fade.from.copies;
-                auto fromOwners = std::make_shared<std::vector<std::shared_ptr<void>>>(fade.from.copyOwners);
-                fromOwners->push_back(fade.from.owner);
-                s.fadeFromOwner = fromOwners;
+                s.fadeFromOwner = ownersOf(fade.from.owner, fade.from.copyOwners);
                 s.fadeFrames = std::max<uint32_t>(
                     1, static_cast<uint32_t>(doc_.engine.crossfadeMs.value_or(10.0) * 0.001 * sampleRate_));
             }

@@ -127,6 +127,9 @@ public:
     std::vector<config::ConnectionSpec> connections() const;
     /// The graph of the newest rack: order, latency, dual-mono copies.
     const GraphInfo& graph() const noexcept { return graph_; }
+    /// Node indices in the order the rack runs them (file order when the
+    /// newest rack does not cover every node).
+    std::vector<size_t> processingOrder() const;
     /// Counts changes of the node list (add, remove, load, and their undo): hot reload re-watches when it moves.
     uint64_t structureSerial() const noexcept { return structureSerial_; }
 
