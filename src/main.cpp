@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
     bool headless = false;
     cli.add_flag("--headless", headless, "run the session with no console; log to stderr");
     cli.add_option("session", session, "session file (TOML)");
+    LiveOptions live;
+    cli.add_flag("--exit-on-server-loss", live.exitOnServerLoss,
+                 "exit (status 3) when the JACK server goes away, instead of waiting for it to come back");
 
     auto* check = cli.add_subcommand("check", "validate a session and load every processor");
     std::string checkSession;
@@ -38,6 +41,8 @@ int main(int argc, char** argv) {
     std::string script, runSession;
     run->add_option("script", script, "command script")->required();
     run->add_option("session", runSession, "session file")->required();
+    run->add_flag("--exit-on-server-loss", live.exitOnServerLoss,
+                  "exit (status 3) when the JACK server goes away, instead of waiting for it to come back");
 
     auto* ctl = cli.add_subcommand("ctl", "send one command to a running rackterm and print its reply");
     std::string ctlSession, ctlCommand;
@@ -66,12 +71,12 @@ int main(int argc, char** argv) {
     }
     if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);
-    if (*run) return runScript(script, runSession);
+    if (*run) return runScript(script, runSession, live);
     if (*ctl) return runCtl(ctlSession, ctlCommand, ctlTimeout);
     if (session.empty()) {
         std::fprintf(stderr, "rackterm: give a session file: rackterm SESSION.toml (see rackterm --help)\n");
         return kExitUsage;
     }
-    if (headless) return runHeadless(session);
-    return rackterm::tui::runConsole(session);
+    if (headless) return runHeadless(session, live);
+    return rackterm::tui::runConsole(session, live);
 }

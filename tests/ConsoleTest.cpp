@@ -316,3 +316,18 @@ TEST_F(Console, TheGraphSessionListsInputsAndGOpensALayeredDrawing) {
         tmux({"kill-server"});
     }
 }
+
+TEST_F(Console, AServerThatGoesAwayIsWaitedForAndEditsGoOn) {
+    start("C.UTF-8", 80, 24);
+    server.kill(SIGKILL);
+    ASSERT_TRUE(waitFor("JACK server lost - waiting for it")) << screen();
+    keys({":set gain.gain_db -7", "Enter"});  // edits go on while the server is away
+    EXPECT_TRUE(waitFor("gain.gain_db = -7.0 dB")) << screen();
+    ASSERT_TRUE(server.start()) << server.error();
+    EXPECT_TRUE(waitFor("48000 Hz 256 fr")) << screen();
+    const std::string shown = screen();
+    EXPECT_EQ(shown.substr(0, shown.find('\n')).find("JACK server lost"), std::string::npos) << shown;
+    EXPECT_TRUE(waitFor("JACK server back after")) << screen();
+    keys({":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+}

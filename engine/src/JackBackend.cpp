@@ -83,6 +83,11 @@ Result<std::unique_ptr<JackBackend>> JackBackend::open(const std::string& name, 
         b.get());
     jack_set_xrun_callback(c, &JackBackend::onXrun, b.get());
     jack_on_shutdown(c, &JackBackend::onShutdown, b.get());
+    jack_set_port_connect_callback(
+        c, [](jack_port_id_t a, jack_port_id_t p, int on, void* arg) { JackBackend::onPortConnect(a, p, on, arg); },
+        b.get());
+    jack_set_port_registration_callback(
+        c, [](jack_port_id_t p, int on, void* arg) { JackBackend::onPortRegistration(p, on, arg); }, b.get());
     return b;
 }
 
@@ -90,7 +95,7 @@ JackBackend::~JackBackend() { close(); }
 
 void JackBackend::close() {
     if (!client_) return;
-    if (active_ && !engine_->events().shutdown.load()) {
+    if (active_ && !lost_.load()) {
         // Silence first and let a running callback return; jack_deactivate
         // then stops JACK's thread while it waits in JACK's own code.
         // seq_cst on both sides: either the callback sees stopping_, or this sees inCallback_.
@@ -205,7 +210,39 @@ int JackBackend::onXrun(void* arg) noexcept {
 }
 
 void JackBackend::onShutdown(void* arg) noexcept {
-    if (Engine* e = static_cast<JackBackend*>(arg)->engine_) e->events().shutdown.store(true);
+    auto* b = static_cast<JackBackend*>(arg);
+    b->lost_.store(true, std::memory_order_release);
+}
+
+void JackBackend::onPortConnect(uint32_t, uint32_t, int, void* arg) noexcept {
+    static_cast<JackBackend*>(arg)->connectionsChanged_.store(true);
+}
+
+void JackBackend::onPortRegistration(uint32_t, int registered, void* arg) noexcept {
+    if (registered) static_cast<JackBackend*>(arg)->portsRegistered_.store(true);
+}
+
+std::vector<std::pair<std::string, std::string>> JackBackend::connections() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!client_ || lost()) return out;
+    auto add = [&](jack_port_t* port, bool input) {
+        const std::string mine = jack_port_name(port);
+        if (const char** theirs = jack_port_get_all_connections(client_, port)) {
+            for (const char** t = theirs; *t; ++t)
+                out.emplace_back(input ? std::string(*t) : mine, input ? mine : std::string(*t));
+            jack_free(theirs);
+        }
+    };
+    for (jack_port_t* p : in_) add(p, true);
+    for (jack_port_t* p : out_) add(p, false);
+    return out;
+}
+
+bool JackBackend::connectPorts(const std::string& source, const std::string& destination) {
+    if (!client_ || lost()) return false;
+    if (!jack_port_by_name(client_, source.c_str()) || !jack_port_by_name(client_, destination.c_str())) return false;
+    const int r = jack_connect(client_, source.c_str(), destination.c_str());
+    return r == 0 || r == EEXIST;
 }
 
 }  // namespace rackterm::engine

@@ -247,25 +247,66 @@ bool privateJackRegistry(std::string* why) {
     return gIsolation.isolated;
 }
 
+std::string JackServer::log(size_t bytes) const {
+    const std::string text = dir_.empty() ? "" : readText(dir_ + "/out") + readText(dir_ + "/err");
+    // Repeated lines (one per cycle while the graph is stuck) once each, with their count.
+    std::string out, previous;
+    size_t repeats = 0;
+    auto flush = [&] {
+        if (repeats > 1) out += "  (" + std::to_string(repeats) + " times)";
+        if (repeats) out += "\n";
+    };
+    for (size_t at = 0; at < text.size();) {
+        const size_t end = std::min(text.find('\n', at), text.size());
+        const std::string line = text.substr(at, end - at);
+        at = end + 1;
+        if (line == previous) {
+            ++repeats;
+            continue;
+        }
+        flush();
+        out += line;
+        previous = line;
+        repeats = 1;
+    }
+    flush();
+    return out.size() > bytes ? out.substr(out.size() - bytes) : out;
+}
+
+bool Child::running(int* status) {
+    if (pid_ <= 0) return false;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == 0) return true;
+    if (status) *status = st;
+    pid_ = -1;
+    return false;
+}
+
 JackServer::JackServer(uint32_t rate, uint32_t period, const std::string& name) {
     static std::atomic<int> counter{0};
     name_ = name.empty() ? "rackterm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) : name;
+    start(rate, period);
+}
+
+bool JackServer::start(uint32_t rate, uint32_t period) {
+    ready_ = false;
+    error_.clear();
     // Up front: on the machine's shared registry, a full one means jackd cannot start; say so now.
     if (!gIsolation.isolated)
         if (auto reg = engine::readJackRegistry(); reg && !reg->problem().empty()) {
             error_ = "jackd cannot start: " + reg->problem() + " (tests use a private /dev/shm where they can: " +
                      gIsolation.why + ")";
-            return;
+            return false;
         }
     // The readiness probe below fails until jackd listens; libjack would print each failure.
     jack_set_error_function([](const char*) {});
     jack_set_info_function([](const char*) {});
-    dir_ = tempDir("jackd");
+    if (dir_.empty()) dir_ = tempDir("jackd");
     pid_ = spawn({"jackd", "--no-realtime", "-d", "dummy", "-r", std::to_string(rate), "-p", std::to_string(period)},
                  {"JACK_DEFAULT_SERVER=" + name_, "JACK_NO_AUDIO_RESERVATION=1"}, dir_ + "/out", dir_ + "/err");
     if (pid_ <= 0) {
         error_ = "jackd could not be started (is jackd2 installed?)";
-        return;
+        return false;
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -274,23 +315,31 @@ JackServer::JackServer(uint32_t rate, uint32_t period, const std::string& name) 
             pid_ = -1;
             error_ = "jackd (server " + name_ + ") exited at start: " + jackdReason(dir_);
             if (auto reg = engine::readJackRegistry(); reg && !reg->problem().empty()) error_ += "; " + reg->problem();
-            return;
+            return false;
         }
         jack_status_t st{};
         jack_client_t* c = jack_client_open("probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &st,
                                             name_.c_str());
         if (c) {
-            jack_client_close(c);
+            readyAt_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+            // The probe stays open while the server runs. Closed now, it would
+            // leave at the moment other clients open, and libjack (jackd2 1.9.21)
+            // may miss that removal in a client opening at the same time: when a
+            // new client later takes the freed client number downstream of it,
+            // it is never woken (`client = X was not finished`).
+            probe_ = c;
             ready_ = true;
-            return;
+            return true;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     error_ = "jackd (server " + name_ + ") accepted no client within 15 s: " + jackdReason(dir_);
+    return false;
 }
 
 JackServer::~JackServer() {
     stop(pid_, SIGTERM);
+    if (probe_) jack_client_close(probe_);
     if (!dir_.empty()) {
         std::error_code ec;
         fs::remove_all(dir_, ec);
@@ -299,6 +348,8 @@ JackServer::~JackServer() {
 
 void JackServer::kill(int sig) {
     stop(pid_, sig);
+    if (probe_) jack_client_close(probe_);  // its server is gone
+    probe_ = nullptr;
     pid_ = -1;
     ready_ = false;
 }

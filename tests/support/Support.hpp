@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+typedef struct _jack_client jack_client_t;
+
 namespace rackterm::test {
 
 /// Paths baked in by CMake.
@@ -35,6 +37,30 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
             const std::string& errFile, int* stdinWrite = nullptr);
 /// Send `sig` to `pid` (one we started) and wait for it; returns its exit status or -1.
 int stop(pid_t pid, int sig, double timeoutSeconds = 10);
+
+/// A process started by spawn(), killed (SIGKILL) and reaped when it goes
+/// out of scope still running: a failing assertion never leaves it behind.
+class Child {
+public:
+    explicit Child(pid_t pid) : pid_(pid) {}
+    ~Child() {
+        if (pid_ > 0) test::stop(pid_, 9, 5);
+    }
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    pid_t pid() const { return pid_; }
+    /// Stop it with `sig` and wait: its exit status, or -1.
+    int stop(int sig, double timeoutSeconds = 10) {
+        const int status = test::stop(pid_, sig, timeoutSeconds);
+        pid_ = -1;
+        return status;
+    }
+    /// True while it runs (not yet exited); once it has exited, `status` gets its wait status.
+    bool running(int* status = nullptr);
+
+private:
+    pid_t pid_;
+};
 
 /// A Unix stream socket bound at `path`, listening when `backlog` >= 0;
 /// its descriptor (the caller closes it), or -1.
@@ -71,12 +97,20 @@ public:
     std::string envEntry() const { return "JACK_DEFAULT_SERVER=" + name_; }
     /// Kill the server with `sig` (it is ours) and wait for it.
     void kill(int sig);
+    /// Start it again under the same name (after kill()); as the constructor.
+    bool start(uint32_t rate = 48000, uint32_t period = 256);
+    /// The tail (at most `bytes`) of what jackd printed since it last started.
+    std::string log(size_t bytes = 6000) const;
+    /// When a client could first open on it, seconds on the steady clock.
+    double readyAt() const { return readyAt_; }
 
 private:
     std::string name_, dir_;
     pid_t pid_ = -1;
     bool ready_ = false;
     std::string error_;
+    double readyAt_ = 0;
+    jack_client_t* probe_ = nullptr;  // open while the server runs (see start())
 };
 
 /// A sound file's frames, interleaved.

@@ -511,7 +511,7 @@ int Console::run(int stopFd) {
             if (quit_) break;
         }
         tick();
-        if (live_.status().serverLost) {
+        if (app::stopForServerLoss(live_)) {
             code = app::kExitEnvironment;
             break;
         }
@@ -535,14 +535,14 @@ int Console::run(int stopFd) {
 
 }  // namespace
 
-int runConsole(const std::string& sessionPath) {
+int runConsole(const std::string& sessionPath, app::LiveOptions options) {
     std::setlocale(LC_ALL, "");
     auto sink = std::make_shared<PaneSink>();
     sink->set_pattern("%H:%M:%S %v");
     app::initLogging(false, sink);
     const int stopFd = app::installStopSignals();
     int code = app::kExitOk;
-    auto live = app::openLive(sessionPath, code);
+    auto live = app::openLive(sessionPath, code, options);
     if (!live) {
         std::fprintf(stderr, "rackterm: %s\n", live.error().c_str());
         return code;

@@ -64,9 +64,13 @@ void drawMeter(int y, int x, int width, const app::NodeMeter& m, const View& v) 
 
 void drawStatus(const app::Runtime& rt, const app::EngineStatus& st, const View& v) {
     char buf[512];
-    std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s%s", rt.name().c_str(),
-                  st.sampleRate, st.blockFrames, static_cast<double>(st.dspLoad), static_cast<unsigned long long>(st.xruns),
-                  rt.dirty() ? "[+] unsaved" : "saved", st.serverLost ? " | JACK server lost" : "");
+    if (st.serverLost)  // edits go on; the rack plays again when the server is back
+        std::snprintf(buf, sizeof buf, " rackterm  %s | JACK server lost - waiting for it | xruns %llu | %s",
+                      rt.name().c_str(), static_cast<unsigned long long>(st.xruns), rt.dirty() ? "[+] unsaved" : "saved");
+    else
+        std::snprintf(buf, sizeof buf, " rackterm  %s | %.0f Hz %u fr | DSP %4.1f%% | xruns %llu | %s", rt.name().c_str(),
+                      st.sampleRate, st.blockFrames, static_cast<double>(st.dspLoad),
+                      static_cast<unsigned long long>(st.xruns), rt.dirty() ? "[+] unsaved" : "saved");
     if (v.color) attron(COLOR_PAIR(kPairStatus));
     else attron(A_REVERSE);
     put(0, 0, fit(buf, static_cast<size_t>(COLS)), COLS);

@@ -122,6 +122,9 @@ Rack::Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames
 void Rack::planHandOver(const Rack& previous) {
     delayHandOver_.clear();
     feedbackHandOver_.clear();
+    handOverFrom_ = 0;
+    // A new sample rate or block size (a JACK server back with other settings): nothing carries over.
+    if (previous.maxBlockFrames_ != maxBlockFrames_ || previous.sampleRate_ != sampleRate_) return;
     for (uint32_t i = 0; i < plan_.delayKey.size(); ++i)
         for (uint32_t j = 0; j < previous.plan_.delayKey.size(); ++j)
             if (plan_.delayKey[i] == previous.plan_.delayKey[j] && delays_[i].size == previous.delays_[j].size) {

@@ -249,7 +249,7 @@ Reply cmdStatus(CommandContext& c, const Args&) {
     std::snprintf(buf, sizeof buf, "session %s: %zu nodes, %.0f Hz, %u frames, DSP %.1f %%, xruns %llu, %s%s",
                   rt.name().c_str(), rt.nodeCount(), s.sampleRate, s.blockFrames, static_cast<double>(s.dspLoad),
                   static_cast<unsigned long long>(s.xruns), rt.dirty() ? "unsaved" : "saved",
-                  s.serverLost ? ", JACK server lost" : "");
+                  s.serverLost ? ", JACK server lost - waiting for it" : "");
     std::string text = buf;
     if (rt.graph().totalLatency > 0) text += ", latency " + latencyText(rt.graph().totalLatency, rt.sampleRate());
     return done(text);

@@ -37,71 +37,6 @@ void onStopSignal(int) {
 
 }  // namespace
 
-Live::Live() = default;
-
-Live::~Live() {
-    socket.reset();
-    reload.reset();
-    jack.reset();  // the JACK client closes before the engine it runs goes
-    runtime.reset();
-}
-
-CommandContext Live::context(Source source) {
-    CommandContext ctx{*runtime, source};
-    ctx.status = [this] { return status(); };
-    if (jack) ctx.ports = [this] { return jack->ports(); };
-    if (reload) {
-        ctx.reload = [this](const std::string& id) { return reload->reload(id); };
-        ctx.buildStatus = [this] { return reload->status(); };
-    }
-    return ctx;
-}
-
-EngineStatus Live::status() const {
-    EngineStatus s = runtime->status();
-    if (jack) {
-        s.blockFrames = jack->bufferSize();
-        s.dspLoad = jack->cpuLoad();
-    }
-    return s;
-}
-
-std::vector<pollfd> Live::pollFds() const {
-    std::vector<pollfd> fds;
-    if (reload) fds = reload->pollFds();
-    if (socket)
-        for (const auto& f : socket->pollFds()) fds.push_back(f);
-    return fds;
-}
-
-int Live::pollTimeout(int idle) const {
-    if (socket && socket->backlog()) return 0;
-    return runtime->busy() ? std::min(idle, 2) : idle;
-}
-
-bool serviceLive(Live& live) {
-    const double now = nowSeconds();
-    live.runtime->tick();
-    if (live.jack) live.jack->setLatency(live.runtime->graph().totalLatency);  // JACK recomputes only when it moved
-    if (live.reload) {
-        if (live.runtime->structureSerial() != live.watchedStructure) {  // add, remove, load: watch the nodes now there
-            live.watchedStructure = live.runtime->structureSerial();
-            for (const auto& w : live.reload->start()) spdlog::warn("{}", w);
-        }
-        live.reload->onReadable(now);
-        live.reload->tick(now);
-    }
-    bool quit = false;
-    if (live.socket)
-        quit = live.socket->service([&live](const std::string& line) {
-            CommandContext ctx = live.context(Source::Socket);
-            return execute(ctx, line);
-        });
-    live.runtime->updateMeters(now);
-    for (const auto& e : live.runtime->takeEvents(now)) spdlog::warn("{}", e);
-    return quit;
-}
-
 int installStopSignals() {
     if (stopPipe[0] < 0) {
         if (::pipe2(stopPipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
@@ -240,52 +175,13 @@ int runRender(const RenderOptions& o) {
     return kExitOk;
 }
 
-Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exitCode) {
-    exitCode = kExitUser;
-    auto session = config::loadSession(sessionPath);
-    if (!session) return Error{session.error()};
-    if (auto b = buildMissingModules(session.value(), [](const std::string& l) { spdlog::info("{}", l); }); !b)
-        return Error{b.error()};
-    auto jack = engine::JackBackend::open(session->name, session->engine.inputCount(), session->engine.outputCount());
-    if (!jack) {
-        exitCode = kExitEnvironment;
-        return Error{jack.error()};
-    }
-    auto rt = Runtime::open(session.value(), jack.value()->sampleRate(), jack.value()->bufferSize());
-    if (!rt) return Error{rt.error()};
-    auto live = std::make_unique<Live>();
-    live->runtime = std::move(rt.value());
-    live->jack = std::move(jack.value());
-    if (auto a = live->jack->activate(live->runtime->engine()); !a) {
-        exitCode = kExitEnvironment;
-        return Error{a.error()};
-    }
-    for (const auto& w : live->jack->connect(session->engine.inputs, session->engine.outputs)) spdlog::warn("{}", w);
-    live->jack->setLatency(live->runtime->graph().totalLatency);
-    live->reload = std::make_unique<HotReload>(
-        *live->runtime, [](const std::string& l) { spdlog::info("{}", l); },
-        [](const std::string& l) { spdlog::warn("{}", l); });
-    for (const auto& w : live->reload->start()) spdlog::warn("{}", w);
-    live->watchedStructure = live->runtime->structureSerial();
-    if (auto sock = ControlSocket::open(session->name); sock) {
-        live->socket = std::move(sock.value());
-        spdlog::info("control socket {}", live->socket->path());
-    } else {
-        spdlog::warn("no control socket: {}", sock.error());
-    }
-    spdlog::info("session '{}' live on JACK server '{}' as '{}': {} Hz, {} frames", session->name,
-                 engine::jackServerName(), live->jack->clientName(), live->jack->sampleRate(), live->jack->bufferSize());
-    exitCode = kExitOk;
-    return live;
-}
-
 namespace {
 /// Headless start-up shared by `run` and `--headless`: stderr logging, stop
 /// signals, the session live on JACK. On failure logs the error and sets `code`.
-std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd, int& code) {
+std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd, int& code, LiveOptions options) {
     initLogging(true);
     stopFd = installStopSignals();
-    auto live = openLive(sessionPath, code);
+    auto live = openLive(sessionPath, code, options);
     if (!live) {
         spdlog::error("{}", live.error());
         return nullptr;
@@ -293,14 +189,9 @@ std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd,
     return std::move(live.value());
 }
 
-bool serverGone(const Live& l) {
-    if (!l.runtime->status().serverLost) return false;
-    spdlog::error("the JACK server stopped; start it again and reopen the session");
-    return true;
-}
 }  // namespace
 
-int runScript(const std::string& scriptPath, const std::string& sessionPath) {
+int runScript(const std::string& scriptPath, const std::string& sessionPath, LiveOptions options) {
     auto script = loadScript(scriptPath);
     if (!script) {
         initLogging(true);
@@ -308,7 +199,7 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
         return kExitUser;
     }
     int stopFd = -1, code = kExitOk;
-    auto live = startHeadless(sessionPath, stopFd, code);
+    auto live = startHeadless(sessionPath, stopFd, code, options);
     if (!live) return code;
     Live& l = *live;
     // Lines run in order, each once the reply to the one before it is final:
@@ -367,13 +258,13 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath) {
             return kExitOk;
         }
         if (serviceLive(l)) return kExitOk;
-        if (serverGone(l)) return kExitEnvironment;
+        if (stopForServerLoss(l)) return kExitEnvironment;
     }
 }
 
-int runHeadless(const std::string& sessionPath) {
+int runHeadless(const std::string& sessionPath, LiveOptions options) {
     int stopFd = -1, code = kExitOk;
-    auto live = startHeadless(sessionPath, stopFd, code);
+    auto live = startHeadless(sessionPath, stopFd, code, options);
     if (!live) return code;
     Live& l = *live;
     // Commands on standard input when it is a pipe or file: one per line, one
@@ -414,7 +305,7 @@ int runHeadless(const std::string& sessionPath) {
             });
         if (quit) break;
         if (serviceLive(l)) break;
-        if (serverGone(l)) return kExitEnvironment;
+        if (stopForServerLoss(l)) return kExitEnvironment;
     }
     return kExitOk;
 }

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string_view>
+#include <utility>
 
 namespace rackterm::app {
 
@@ -233,6 +234,28 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         ++p;
     }
     return proc;
+}
+
+Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
+    if (sampleRateHz == sampleRate_ && maxBlockFrames == maxBlockFrames_) return {};
+    const double oldRate = std::exchange(sampleRate_, sampleRateHz);
+    const uint32_t oldBlock = std::exchange(maxBlockFrames_, maxBlockFrames);
+    std::vector<Processor> fresh;
+    fresh.reserve(nodes_.size());
+    for (const Node& node : nodes_) {
+        config::NodeSpec spec = node.spec;  // adapt: a module rebuilt since may lack an id; the document keeps it
+        auto proc = loadProcessor(spec, doc_.path, true);
+        if (!proc) {
+            sampleRate_ = oldRate;
+            maxBlockFrames_ = oldBlock;
+            return Error{"node '" + node.spec.id + "' does not load at " + std::to_string(std::lround(sampleRateHz)) +
+                         " Hz: " + proc.error()};
+        }
+        fresh.push_back(std::move(proc.value()));
+    }
+    for (size_t n = 0; n < nodes_.size(); ++n) nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
+    publishRack();
+    return {};
 }
 
 config::Session Runtime::document() const {
@@ -1185,7 +1208,6 @@ EngineStatus Runtime::status() const {
     s.blockFrames = maxBlockFrames_;
     s.dspLoad = meterView_.dspLoad * 100.0f;
     s.xruns = engine_->events().xruns.load();
-    s.serverLost = engine_->events().shutdown.load();
     return s;
 }
 

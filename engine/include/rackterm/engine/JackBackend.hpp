@@ -5,7 +5,12 @@
 // libjack's: $JACK_DEFAULT_SERVER or "default".
 //
 // All member functions are [control]. The process callback runs the engine
-// on JACK's thread; xruns and server shutdown arrive as EngineEvents atomics.
+// on JACK's thread; xruns arrive as EngineEvents atomics. When the server goes
+// away, JACK's shutdown callback only sets a flag (lost()); the control thread
+// then closes this client and opens a new one (JACK's rule: never from JACK's
+// own threads). Connection changes and port registrations on the server set
+// flags too, so the control thread can keep a list of this client's
+// connections to restore after a restart.
 #pragma once
 
 #include <rackterm/common/Result.hpp>
@@ -30,13 +35,30 @@ public:
     static Result<std::unique_ptr<JackBackend>> open(const std::string& name, uint32_t inputs = 2, uint32_t outputs = 2);
     /// close().
     ~JackBackend();
+    JackBackend(const JackBackend&) = delete;
+    JackBackend& operator=(const JackBackend&) = delete;
 
     /// Stop and close the client: outputs go silent, a running process
     /// callback is let return (at most 1 s), then jack_deactivate() and
     /// jack_client_close(). Safe under a busy callback: the callback holds
     /// off thread cancellation while it runs, so stopping never aborts the
-    /// program. Idempotent.
+    /// program. After the server went away (lost()), only
+    /// jack_client_close(), which frees libjack's side. Idempotent.
     void close();
+
+    /// [any] True once the server has gone away (JACK's shutdown callback ran):
+    /// nothing more will be processed; close() and open a new client.
+    bool lost() const noexcept { return lost_.load(std::memory_order_acquire); }
+    /// Connections of this client's ports as (source, destination) full port
+    /// names, e.g. ("system:capture_1", "demo:in_1") and ("demo:out_1", "recorder:in_1").
+    std::vector<std::pair<std::string, std::string>> connections() const;
+    /// Make the connection `source` -> `destination` (full port names).
+    /// False when a port does not exist (yet) or JACK refused; an existing connection counts as made.
+    bool connectPorts(const std::string& source, const std::string& destination);
+    /// True when a connection to or from any port changed on the server since the last call.
+    bool takeConnectionsChanged() noexcept { return connectionsChanged_.exchange(false); }
+    /// True when a port was registered on the server since the last call.
+    bool takePortsRegistered() noexcept { return portsRegistered_.exchange(false); }
 
     /// Start processing: `engine`'s process() runs on JACK's thread from now
     /// on. `engine` must outlive this backend.
@@ -72,6 +94,8 @@ private:
     static int onXrun(void* arg) noexcept;
     static void onShutdown(void* arg) noexcept;
     static void onLatency(int mode, void* arg) noexcept;
+    static void onPortConnect(uint32_t a, uint32_t b, int connect, void* arg) noexcept;
+    static void onPortRegistration(uint32_t port, int registered, void* arg) noexcept;
 
     jack_client_t* client_;
     Engine* engine_ = nullptr;
@@ -80,6 +104,8 @@ private:
     bool active_ = false;
     std::atomic<bool> stopping_{false};    // control -> audio: output silence
     std::atomic<bool> inCallback_{false};  // audio -> control: a block is running
+    std::atomic<bool> lost_{false};        // JACK's thread -> control: the server went away
+    std::atomic<bool> connectionsChanged_{false}, portsRegistered_{false};  // JACK's thread -> control
 };
 
 /// [control] The name of the JACK server libjack will use.

@@ -5,13 +5,16 @@
 // Runs on the main (control) thread.
 #pragma once
 
+#include <rackterm/app/Live.hpp>
+
 #include <string>
 
 namespace rackterm::tui {
 
 /// Open `sessionPath` live on JACK and run the console until quit. Returns
 /// the exit status: 0, 1 (session error), 3 (no JACK server; one line on
-/// stderr naming the command that starts one, before the screen opens).
-int runConsole(const std::string& sessionPath);
+/// stderr naming the command that starts one, before the screen opens; or,
+/// with options.exitOnServerLoss, when the server goes away later).
+int runConsole(const std::string& sessionPath, app::LiveOptions options = {});
 
 }  // namespace rackterm::tui

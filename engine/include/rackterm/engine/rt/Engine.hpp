@@ -25,7 +25,6 @@ struct EngineEvents {
     std::atomic<uint64_t> lastNonFiniteRack{0};
     std::atomic<uint64_t> meterDrops{0};      ///< meter frames lost to a full ring
     std::atomic<uint64_t> blocks{0};          ///< blocks processed
-    std::atomic<bool> shutdown{false};        ///< the backend stopped (JACK server went away)
 };
 
 class Engine {

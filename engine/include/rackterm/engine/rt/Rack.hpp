@@ -110,7 +110,8 @@ public:
     /// [control] Prepare to take over `previous`'s signal state (the delay
     /// lines of delay compensation and the blocks that feedback connections
     /// carry) when the audio thread switches from it to this rack: lines and
-    /// copies are matched by their connection, node and channel. Called by
+    /// copies are matched by their connection, node and channel; nothing
+    /// carries over when the sample rate or the block size differs. Called by
     /// Engine::publish with the rack published before this one.
     void planHandOver(const Rack& previous);
     /// [audio] Take that state from `previous` (the rack the audio thread ran

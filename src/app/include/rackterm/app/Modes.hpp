@@ -3,17 +3,11 @@
 // [control] (the main thread).
 #pragma once
 
-#include <rackterm/app/ControlSocket.hpp>
-#include <rackterm/app/HotReload.hpp>
-#include <rackterm/app/Runtime.hpp>
+#include <rackterm/app/Live.hpp>
 #include <rackterm/common/Result.hpp>
 
 #include <memory>
 #include <string>
-
-namespace rackterm::engine {
-class JackBackend;
-}
 
 namespace rackterm::app {
 
@@ -35,47 +29,18 @@ struct RenderOptions {
 /// terminal; a summary line on stdout. 0, or 1 with one error line.
 int runRender(const RenderOptions& options);
 
-/// A session running live on JACK. The destructor closes the JACK client
-/// before the runtime (and its engine) goes.
-struct Live {
-    std::unique_ptr<Runtime> runtime;
-    std::unique_ptr<engine::JackBackend> jack;
-    std::unique_ptr<HotReload> reload;  ///< watches and rebuilds; started by openLive
-    std::unique_ptr<ControlSocket> socket;  ///< commands from other programs; nullptr when it could not open
-    uint64_t watchedStructure = 0;          ///< Runtime::structureSerial() hot reload last watched
-    Live();
-    ~Live();
-    /// A command context wired to this session (status, ports, reload, build status).
-    CommandContext context(Source source = Source::Socket);
-    /// The engine's state with JACK's buffer size and DSP load.
-    EngineStatus status() const;
-    /// Descriptors the control loop polls for this session (reload, socket).
-    std::vector<pollfd> pollFds() const;
-    /// Poll timeout in ms: `idle`, 0 while socket lines wait, at most 2 while
-    /// operations are pending (a fade-out completes within a few ms).
-    int pollTimeout(int idle) const;
-};
-/// Open `sessionPath` on JACK: client named after the session, rack at the
-/// server's rate and buffer size, ports connected (failures logged as
-/// warnings). On error, `exitCode` is 1 (session) or 3 (no JACK server).
-Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exitCode);
-
 /// `rackterm run SCRIPT SESSION`: open the session live (headless), run the
 /// script's plain lines at once in order, its `at` lines at their times
 /// (scheduled by the control thread), and stop after the last one or at
 /// `quit`. The first failing command stops it: "SCRIPT:LINE: message", exit 1.
-int runScript(const std::string& scriptPath, const std::string& sessionPath);
+int runScript(const std::string& scriptPath, const std::string& sessionPath, LiveOptions options = {});
 
-/// `rackterm --headless SESSION`: run until SIGINT/SIGTERM or the JACK
-/// server stops, logging to stderr.
-int runHeadless(const std::string& sessionPath);
+/// `rackterm --headless SESSION`: run until SIGINT/SIGTERM/SIGHUP or
+/// `quit`, logging to stderr; through a JACK server restart unless
+/// `options.exitOnServerLoss`.
+int runHeadless(const std::string& sessionPath, LiveOptions options = {});
 
 /// Route SIGINT, SIGTERM and SIGHUP to a self-pipe; returns its read end.
 int installStopSignals();
-
-/// One turn of a live session's control loop after poll(): hot-reload
-/// events and builds, control-socket commands, finished swaps, meters,
-/// engine events to the log. Returns true when a socket command asked to quit.
-bool serviceLive(Live& live);
 
 }  // namespace rackterm::app

@@ -56,7 +56,7 @@ struct EngineStatus {
     uint32_t blockFrames = 0;  ///< frames per block (JACK's buffer size live)
     float dspLoad = 0;         ///< percent of the block period (JACK's estimate live)
     uint64_t xruns = 0;        ///< since the session opened
-    bool serverLost = false;   ///< the JACK server went away
+    bool serverLost = false;   ///< the JACK server went away and is not back yet (set by Live)
 };
 
 /// The graph as the rack runs it: what `list nodes`, `status`, the rack
@@ -217,6 +217,15 @@ public:
     /// operations before it are done, so what is saved is one state of the
     /// journal.
     Later<std::string> save(const std::string& path);
+
+    /// Rebuild the rack for `sampleRateHz` and blocks of at most
+    /// `maxBlockFrames` (a JACK server that came back with other settings):
+    /// every node's processor is created again with its current values
+    /// (player files decoded again at the new rate) and a fresh rack is
+    /// published; delay lines and feedback blocks start empty. Call when
+    /// !busy() and the audio is stopped. Error, with nothing changed, when a
+    /// processor does not load again.
+    Result<void> reformat(double sampleRateHz, uint32_t maxBlockFrames);
 
     /// Offline render: operations never wait for the audio thread (racks
     /// change at the next block).
