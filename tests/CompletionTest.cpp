@@ -41,7 +41,7 @@ TEST(Completion, CommandsNodesParamsChoices) {
     EXPECT_EQ(app::complete(*rt, "add x ", "ga").words, V({"gain"}));
     EXPECT_EQ(app::complete(*rt, "add x gain ", "a").words, V({"after"}));
     EXPECT_EQ(app::complete(*rt, "add x gain after ", "e").words, V({"eq"}));
-    EXPECT_EQ(app::complete(*rt, "help ", "re").words, V({"remove", "redo", "reload", "record"}));
+    EXPECT_EQ(app::complete(*rt, "help ", "re").words, V({"remove", "redo", "reload", "recover", "record"}));
     EXPECT_TRUE(app::complete(*rt, "w ", "").files) << "the vim aliases are rows with their own completer";
     EXPECT_TRUE(app::complete(*rt, "undo ", "").words.empty()) << "undo takes no argument";
     EXPECT_TRUE(app::complete(*rt, "get gain.gain_db ", "").words.empty()) << "past the last argument: nothing";

@@ -331,3 +331,20 @@ TEST_F(Console, AServerThatGoesAwayIsWaitedForAndEditsGoOn) {
     keys({":q!", "Enter"});
     EXPECT_TRUE(waitFor("EXITED:0")) << screen();
 }
+
+TEST_F(Console, OffersTheEditsARecoveryFileKeptAndRecoversThemWithR) {
+    const std::string text = test::readText(session);
+    test::writeText(dir + "/.demo.toml.recover", "rackterm-recovery 1\nsession " + session + "\ndoc " +
+                                                     std::to_string(text.size()) + "\n" + text +
+                                                     "\nset gain.gain_db -9\n");
+    start("C.UTF-8", 80, 24);
+    ASSERT_TRUE(waitFor("(r)ecover, (d)iscard")) << screen();
+    keys({"r"});
+    EXPECT_TRUE(waitFor("recovered the unsaved edits")) << screen();
+    EXPECT_TRUE(waitFor("[+] unsaved")) << screen();
+    keys({":get gain.gain_db", "Enter"});
+    EXPECT_TRUE(waitFor("gain.gain_db = -9.0 dB")) << screen();
+    keys({":q!", "Enter"});
+    EXPECT_TRUE(waitFor("EXITED:0")) << screen();
+    EXPECT_FALSE(std::filesystem::exists(dir + "/.demo.toml.recover")) << "taken, then a clean quit";
+}

@@ -120,8 +120,10 @@ CaptureMatch matchCapture(const std::vector<float>& left, const std::vector<floa
         if (!(lag && matches(at, lag))) {
             lag = search(at);
             if (lag == 0) {
-                m.failure = "capture period at frame " + std::to_string(at) + " matches no part of the offline render";
-                return m;
+                if (m.failure.empty())
+                    m.failure = "capture period at frame " + std::to_string(at) + " matches no part of the offline render";
+                ++m.mismatched;
+                continue;
             }
             ++m.resyncs;
         }

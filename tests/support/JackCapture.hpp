@@ -66,12 +66,14 @@ ProcessCapture captureInProcess(const std::string& server, const std::string& na
 struct CaptureMatch {
     size_t compared = 0;       ///< periods with sound, each equal to the render at its offset
     size_t resyncs = 0;        ///< times the offset had to be found again (a dropped cycle)
-    std::string failure;       ///< "" or where a period matched no part of the render
+    size_t mismatched = 0;     ///< periods with sound that matched no part of the render
+    std::string failure;       ///< "" or where the first such period is
 };
 /// Compare a two-channel capture (`left`, `right`) period by period
 /// (`block` frames) with the offline render `offline` (two channels) of a
 /// session whose source loops every `loop` frames: each period that carries
-/// sound must equal the render, within 1e-4, at some offset in [loop, 2 loop).
+/// sound must equal the render, within 1e-4, at some offset in [loop, 2 loop);
+/// those that do not are counted (a strict caller asserts none).
 /// The render must hold at least 2 loop + capture length frames.
 CaptureMatch matchCapture(const std::vector<float>& left, const std::vector<float>& right, const Sound& offline,
                           size_t loop, size_t block);

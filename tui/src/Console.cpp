@@ -131,6 +131,7 @@ private:
     LineMode lineMode_ = LineMode::Command;
     std::string prompt_ = ":";
     bool confirmQuit_ = false;
+    bool confirmRecover_ = false;  // the bottom line offers the recovery file found at open
     bool quit_ = false;
     std::string feed_;
     size_t feedPos_ = 0;
@@ -417,6 +418,13 @@ void Console::onNormalKey(int key) {
             default: break;  // the other keys work as in the rack
         }
     }
+    if (confirmRecover_) {
+        confirmRecover_ = false;
+        view_.prompt.clear();
+        if (key == 'r' || key == 'R') run("recover");
+        else if (key == 'd' || key == 'D') run("discard");
+        return;
+    }
     if (confirmQuit_) {
         confirmQuit_ = false;
         view_.prompt.clear();
@@ -500,12 +508,20 @@ int Console::run(int stopFd) {
     active = this;
 
     int code = app::kExitOk;
+    bool signalled = false;
     double lastDraw = 0;
+    if (live_.recovery && live_.recovery->offered()) {
+        confirmRecover_ = true;
+        view_.prompt = "Unsaved edits of an earlier session were kept: (r)ecover, (d)iscard, other key: later";
+    }
     while (!quit_) {
         std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0}, {stopFd, POLLIN, 0}};
         for (const auto& f : live_.pollFds()) fds.push_back(f);
         ::poll(fds.data(), fds.size(), live_.pollTimeout(pending_.empty() ? 30 : 2));
-        if (fds[1].revents & POLLIN) break;
+        if (fds[1].revents & POLLIN) {  // SIGHUP (the terminal went away), SIGTERM, SIGINT
+            signalled = true;
+            break;
+        }
         for (int key; (key = getch()) != ERR;) {
             onKey(key);
             if (quit_) break;
@@ -528,6 +544,7 @@ int Console::run(int stopFd) {
     }
     endwin();
     if (devnull) std::fclose(devnull);
+    live_.end(!signalled && code == app::kExitOk);
     if (code == app::kExitEnvironment)
         std::fprintf(stderr, "rackterm: the JACK server stopped; start it again and reopen the session\n");
     return code;

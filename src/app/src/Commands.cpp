@@ -136,6 +136,16 @@ Reply cmdBuild(CommandContext& c, const Args& a) {
     return done(c.buildStatus());
 }
 
+Reply cmdRecover(CommandContext& c, const Args&) {
+    if (!c.recover) return fail("recover works in a live session (the console, --headless, run)");
+    return c.recover();
+}
+
+Reply cmdDiscard(CommandContext& c, const Args&) {
+    if (!c.discard) return fail("discard works in a live session (the console, --headless, run)");
+    return c.discard();
+}
+
 Reply cmdSave(CommandContext& c, const Args& a) { return replyLater(c.runtime.save(a.size() > 1 ? a[1] : "")); }
 
 Reply cmdLoad(CommandContext& c, const Args& a) {
@@ -444,6 +454,10 @@ const std::vector<CommandInfo> kTable = {
      &completeFile, kAnywhere},
     {"load", "load FILE [!]", "replace the nodes by another session's (! discards unsaved changes)", 1, 2, &cmdLoad,
      &completeLoad, kEdits | kAnywhere},
+    {"recover", "recover", "bring back the unsaved edits a recovery file kept (unsaved, one undo step)", 0, 0,
+     &cmdRecover, nullptr, kEdits | kLiveOnly | kSocket},
+    {"discard", "discard", "drop the unsaved edits a recovery file kept", 0, 0, &cmdDiscard, nullptr,
+     kLiveOnly | kSocket},
     {"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)", 1, 2,
      &cmdRecord, &completeRecord, kAnywhere},
     {"list", "list nodes|connections|params NODE|processors|ports", "list what the session holds", 1, 2, &cmdList, &completeList,

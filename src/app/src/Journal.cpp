@@ -10,7 +10,7 @@ std::string Edit::what() const {
         case Kind::SetBypass: return "bypass " + node;
         case Kind::AddNode: return "add " + node;
         case Kind::RemoveNode: return "remove " + node;
-        case Kind::Load: return "load " + (sessionAfter ? sessionAfter->path : std::string("?"));
+        case Kind::Load: return label.empty() ? "load " + (sessionAfter ? sessionAfter->path : std::string("?")) : label;
         case Kind::Connections: return label;
     }
     return "edit";

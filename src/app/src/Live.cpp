@@ -1,6 +1,8 @@
 #include <rackterm/app/Live.hpp>
 #include <rackterm/app/Modes.hpp>
 
+#include <rackterm/common/Limits.hpp>
+#include <rackterm/common/Text.hpp>
 #include <rackterm/engine/JackBackend.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
 
@@ -34,11 +36,52 @@ CommandContext Live::context(Source source) {
     CommandContext ctx{*runtime, source};
     ctx.status = [this] { return status(); };
     ctx.ports = [this] { return serverLost() ? std::vector<std::string>{} : jack->ports(); };
+    ctx.recover = [this] { return recoverEdits(); };
+    ctx.discard = [this] { return discardEdits(); };
     if (reload) {
         ctx.reload = [this](const std::string& id) { return reload->reload(id); };
         ctx.buildStatus = [this] { return reload->status(); };
     }
     return ctx;
+}
+
+Reply Live::recoverEdits() {
+    if (!recovery || !recovery->offered())
+        return Reply{false, "nothing to recover: no recovery file was waiting when the session opened", false};
+    auto found = readRecovery(recovery->offeredFile(), runtime->path());
+    if (!found) return Reply{false, found.error(), false};
+    Reply reply = replyLater(runtime->recoverDocument(std::move(found.value().session)));
+    RecoveryJournal* journal = recovery.get();
+    if (!reply.waiting()) {
+        if (reply.ok) journal->closeOffer();
+        return reply;
+    }
+    reply.pending = [inner = std::move(reply.pending), journal]() -> std::optional<Reply> {
+        std::optional<Reply> r = inner();
+        if (r && r->ok) journal->closeOffer();
+        return r;
+    };
+    return reply;
+}
+
+Reply Live::discardEdits() {
+    if (!recovery || !recovery->offered())
+        return Reply{false, "nothing to discard: no recovery file was waiting when the session opened", false};
+    const std::string file = recovery->offeredFile();
+    recovery->closeOffer();
+    return Reply{true, "dropped the unsaved edits of the earlier session (" + printable(file, kPathChars) + " removed)", false};
+}
+
+void Live::end(bool clean) {
+    if (!recovery) return;
+    if (clean) {
+        recovery->remove();
+        return;
+    }
+    recovery->sync(*runtime);
+    if (runtime->dirty())
+        spdlog::info("unsaved edits kept in {}; opening the session again offers `recover`",
+                     printable(recovery->path(), kPathChars));
 }
 
 bool Live::serverLost() const { return !jack || !active_ || jack->lost(); }
@@ -180,6 +223,7 @@ bool serviceLive(Live& live) {
             CommandContext ctx = live.context(Source::Socket);
             return execute(ctx, line);
         });
+    if (live.recovery) live.recovery->update(*live.runtime, now);
     live.runtime->updateMeters(now);
     for (const auto& e : live.runtime->takeEvents(now)) spdlog::warn("{}", e);
     return quit;
@@ -224,6 +268,8 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         [](const std::string& l) { spdlog::warn("{}", l); });
     for (const auto& w : live->reload->start()) spdlog::warn("{}", w);
     live->watchedStructure = live->runtime->structureSerial();
+    live->recovery = std::make_unique<RecoveryJournal>(session->path);
+    if (live->recovery->offered()) spdlog::warn("{}", live->recovery->offerText());
     if (auto sock = ControlSocket::open(session->name); sock) {
         live->socket = std::move(sock.value());
         spdlog::info("control socket {}", live->socket->path());

@@ -189,6 +189,14 @@ std::unique_ptr<Live> startHeadless(const std::string& sessionPath, int& stopFd,
     return std::move(live.value());
 }
 
+/// Ends a live session when it goes out of scope: cleanly (the recovery
+/// file goes) once `clean` is set, else keeping the unsaved edits on disk.
+struct EndOfSession {
+    Live& live;
+    bool clean = false;
+    ~EndOfSession() { live.end(clean); }
+};
+
 }  // namespace
 
 int runScript(const std::string& scriptPath, const std::string& sessionPath, LiveOptions options) {
@@ -202,6 +210,7 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath, Liv
     auto live = startHeadless(sessionPath, stopFd, code, options);
     if (!live) return code;
     Live& l = *live;
+    EndOfSession end{l};
     // Lines run in order, each once the reply to the one before it is final:
     // the plain lines at once, then the `at` lines at their times (counted
     // from the end of the plain lines).
@@ -216,7 +225,10 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath, Liv
         }
         if (!r.text.empty()) std::printf("%s\n", r.line().c_str());
         std::fflush(stdout);
-        if (r.quit) return kExitOk;
+        if (r.quit) {
+            end.clean = true;
+            return kExitOk;
+        }
         return std::nullopt;
     };
     size_t nextPlain = 0, nextTimed = 0;
@@ -248,7 +260,10 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath, Liv
             }
             if (auto stop = finish(*line, r)) return *stop;
         }
-        if (!pending && nextPlain == plain.size() && nextTimed == timed.size()) return kExitOk;
+        if (!pending && nextPlain == plain.size() && nextTimed == timed.size()) {
+            end.clean = true;
+            return kExitOk;
+        }
         const double wait = pending || start < 0 ? 0.0 : *timed[nextTimed].atSeconds - (nowSeconds() - start);
         std::vector<pollfd> fds = {{stopFd, POLLIN, 0}};
         for (const auto& f : l.pollFds()) fds.push_back(f);
@@ -257,7 +272,10 @@ int runScript(const std::string& scriptPath, const std::string& sessionPath, Liv
             spdlog::info("stopping on signal");
             return kExitOk;
         }
-        if (serviceLive(l)) return kExitOk;
+        if (serviceLive(l)) {
+            end.clean = true;
+            return kExitOk;
+        }
         if (stopForServerLoss(l)) return kExitEnvironment;
     }
 }
@@ -267,6 +285,7 @@ int runHeadless(const std::string& sessionPath, LiveOptions options) {
     auto live = startHeadless(sessionPath, stopFd, code, options);
     if (!live) return code;
     Live& l = *live;
+    EndOfSession end{l};
     // Commands on standard input when it is a pipe or file: one per line, one
     // reply line on stdout; framed like the control socket (bounded lines).
     int commandFd = ::isatty(STDIN_FILENO) ? -1 : STDIN_FILENO;
@@ -303,8 +322,10 @@ int runHeadless(const std::string& sessionPath, LiveOptions options) {
                 if (!r.text.empty() || !r.ok) std::printf("%s\n", r.line().c_str());
                 std::fflush(stdout);
             });
-        if (quit) break;
-        if (serviceLive(l)) break;
+        if (quit || serviceLive(l)) {
+            end.clean = true;
+            break;
+        }
         if (stopForServerLoss(l)) return kExitEnvironment;
     }
     return kExitOk;

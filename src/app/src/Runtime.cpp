@@ -893,8 +893,18 @@ Later<std::string> Runtime::loadSession(const std::string& path) {
     return later;
 }
 
-Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target, bool record, Done done) {
-    return Operation{[this, target, record, done]() {
+Later<std::string> Runtime::recoverDocument(config::Session recovered) {
+    if (recovered.nodes.size() > kMaxNodes)
+        return Later<std::string>::done(Error{"the recovered session: " + nodeLimitMessage(recovered.nodes.size())});
+    recovered.path = doc_.path;
+    Later<std::string> later;
+    submit(loadOp(std::make_shared<const config::Session>(std::move(recovered)), true, finishing(later), true));
+    return later;
+}
+
+Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target, bool record, Done done,
+                                   bool recovered) {
+    return Operation{[this, target, record, done, recovered]() {
         if (!settled()) return false;
         if (target->engine.inputCount() != inputs_ || target->engine.outputCount() != outputs_) {
             done(Error{printable(target->path, kPathChars) + " has " + std::to_string(target->engine.inputCount()) +
@@ -928,6 +938,7 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         e.sessionBefore = std::make_shared<const config::Session>(document());
         e.sessionAfter = target;
         e.unsavedBefore = extraDirty_;
+        if (recovered) e.label = "recover";
         doc_ = *target;
         doc_.nodes.clear();
         nodes_ = std::move(fresh);
@@ -936,9 +947,13 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         extraDirty_ = adapted;
         if (record) {
             journal_.record(std::move(e), nowSeconds());
-            journal_.markSaved(doc_.path);  // the document is what the file holds
+            if (!recovered) journal_.markSaved(doc_.path);  // the document is what the file holds
         }
-        done("loaded " + printable(target->path, kPathChars) + " (" + std::to_string(nodes_.size()) + " nodes)");
+        if (recovered)
+            done("recovered the unsaved edits (" + std::to_string(nodes_.size()) +
+                 " nodes); `save` keeps them, `undo` goes back to the file");
+        else
+            done("loaded " + printable(target->path, kPathChars) + " (" + std::to_string(nodes_.size()) + " nodes)");
         return true;
     }};
 }

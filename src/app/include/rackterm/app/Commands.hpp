@@ -41,6 +41,9 @@ struct CommandContext {
     std::function<Reply(const std::string& id)> reload = {};
     /// `build status` when a hot-reload pipeline runs.
     std::function<std::string()> buildStatus = {};
+    /// `recover` / `discard` of a recovery file offered at open (a live session).
+    std::function<Reply()> recover = {};
+    std::function<Reply()> discard = {};
 };
 
 /// The answer to one command: one line of text. `quit` asks the caller to stop.

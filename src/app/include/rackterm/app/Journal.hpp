@@ -35,7 +35,7 @@ struct Edit {
     /// Connections / AddNode / RemoveNode: the document's connections before
     /// and after (an add splices, a remove takes the node's connections along).
     std::vector<config::ConnectionSpec> connectionsBefore, connectionsAfter;
-    std::string label;                    ///< Connections: "connect eq -> rev", "disconnect eq -> rev"
+    std::string label;                    ///< Connections: "connect eq -> rev", "disconnect eq -> rev"; Load: "recover" (recovered edits)
     double time = 0;                      ///< seconds (steady clock) of the newest change merged into it
     uint64_t serial = 0;                  ///< the state this edit leads to
 

@@ -19,6 +19,7 @@
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/ControlSocket.hpp>
 #include <rackterm/app/HotReload.hpp>
+#include <rackterm/app/Recovery.hpp>
 #include <rackterm/app/Runtime.hpp>
 #include <rackterm/common/Result.hpp>
 
@@ -55,6 +56,7 @@ struct Live {
     std::unique_ptr<engine::JackBackend> jack;  ///< nullptr while the server is away
     std::unique_ptr<HotReload> reload;          ///< watches and rebuilds; started by openLive
     std::unique_ptr<ControlSocket> socket;      ///< commands from other programs; nullptr when it could not open
+    std::unique_ptr<RecoveryJournal> recovery;  ///< unsaved edits on disk (serviceLive keeps it up to date)
     uint64_t watchedStructure = 0;              ///< Runtime::structureSerial() hot reload last watched
     LiveOptions options;
 
@@ -80,6 +82,16 @@ struct Live {
     /// settles, so the teardown of a stopping server is not taken for the
     /// user's wish). `now` in seconds (nowSeconds()).
     void serviceJack(double now);
+    /// `recover`: load the edits the offered recovery file kept (unsaved,
+    /// one undo step); the offer closes when that succeeded.
+    Reply recoverEdits();
+    /// `discard`: drop the offered recovery file.
+    Reply discardEdits();
+    /// The session ends: `clean` (quit) removes the recovery file; otherwise
+    /// (SIGHUP, SIGTERM, a failed script) it is brought up to date and
+    /// fsync'd, and stays for the next open.
+    void end(bool clean);
+
     /// The connections that would be restored after a loss now.
     const std::vector<PortConnection>& rememberedConnections() const { return remembered_; }
     /// Times the client came back after a loss.

@@ -164,6 +164,10 @@ public:
     /// control socket keep their name). The running session goes on when the
     /// new one fails to load.
     Later<std::string> loadSession(const std::string& path);
+    /// Make `recovered` (the same session with the edits a recovery file
+    /// kept) the document, as unsaved edits and one undo step ("recover"):
+    /// `undo` goes back to the file's state. Errors as loadSession.
+    Later<std::string> recoverDocument(config::Session recovered);
     /// Connect `from` ("NODE", "NODE:out_K", "input") to `to` ("NODE",
     /// "NODE:in_K", "output") at `gainDb` (a send level), or set the level of
     /// that connection when it exists. The connection fades in (no click).
@@ -323,7 +327,8 @@ private:
     /// graphOp of the connections `make` computes when the operation starts (with its label).
     Operation deferredGraphOp(
         std::function<Result<std::pair<std::vector<config::ConnectionSpec>, std::string>>()> make, Done done);
-    Operation loadOp(std::shared_ptr<const config::Session> target, bool record, Done done);
+    /// With `recovered`, the document becomes `target` as unsaved edits (recoverDocument).
+    Operation loadOp(std::shared_ptr<const config::Session> target, bool record, Done done, bool recovered = false);
     Operation journalOp(bool undo, Later<std::string> later);
     /// Set one parameter's document value (nullopt: back to the default) and send it.
     Result<std::string> applyValue(const std::string& node, const std::string& param, std::optional<double> value);
