@@ -1,6 +1,7 @@
 #include <rackterm/app/Runtime.hpp>
 
 #include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Trial.hpp>
 #include <rackterm/app/Values.hpp>
 #include <rackterm/common/Files.hpp>
 #include <rackterm/common/Limits.hpp>
@@ -605,9 +606,26 @@ std::optional<Error> Runtime::addRefusal(const std::string& id) const {
 Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::string anchor, bool before, bool record,
                                   Done done, std::optional<std::vector<config::ConnectionSpec>> connections) {
     auto started = std::make_shared<bool>(false);
-    return Operation{[this, spec, position, anchor, before, record, done, started, connections]() mutable {
+    auto trial = std::make_shared<std::unique_ptr<TrialRun>>();
+    return Operation{[this, spec, position, anchor, before, record, done, started, connections, trial]() mutable {
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
+        if (!spec.path.empty() && record) {  // a module file (not a built-in) passes its trial before it is heard
+            if (!*trial) {
+                std::vector<std::pair<std::string, float>> byId;
+                for (const auto& p : spec.params) byId.emplace_back(p.id, static_cast<float>(p.value));
+                *trial = TrialRun::start(resolveAgainst(doc_.path, spec.path), sampleRate_, maxBlockFrames_, byId,
+                                         nowSeconds());
+            }
+            if (offline_) (*trial)->wait();
+            if (!(*trial)->poll(nowSeconds())) return false;
+            if (!(*trial)->problem().empty() && !(*trial)->loadError()) {  // a load error: loadProcessor says it with its place
+                done(Error{"cannot add " + spec.id + ": " + printable(spec.path, kPathChars) + " failed its trial (" +
+                           std::to_string(maxBlockFrames_) + "-frame blocks at " +
+                           std::to_string(std::lround(sampleRate_)) + " Hz): " + (*trial)->problem()});
+                return true;
+            }
+        }
         *started = true;
         if (auto refused = addRefusal(spec.id)) {  // as things are now, after the operations before it
             done(std::move(*refused));
@@ -1024,7 +1042,8 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
 Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& path, bool sameModule) {
     Later<SwapReport> later;
     auto crossfading = std::make_shared<bool>(false);
-    submit(Operation{[this, id, path, sameModule, later, crossfading]() {
+    auto trial = std::make_shared<std::unique_ptr<TrialRun>>();
+    submit(Operation{[this, id, path, sameModule, later, crossfading, trial]() {
         if (*crossfading) {
             if (!settled()) return false;
             publishRack();  // without the replaced instance: it is freed with the fading rack
@@ -1047,6 +1066,21 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
                                " now (the rack changed since); not swapped"});
             return true;
         }
+        const rackterm_processor_v2& od = *node.proc.descriptor;
+        const std::vector<float> current = values(n);
+        // The new build runs its trial first, in rackterm-sandbox: nothing of it is heard before it passes.
+        if (!*trial) {
+            std::vector<std::pair<std::string, float>> byId;
+            for (uint32_t i = 0; i < od.param_count; ++i) byId.emplace_back(od.params[i].id, current[i]);
+            *trial = TrialRun::start(path, sampleRate_, maxBlockFrames_, byId, nowSeconds());
+        }
+        if (offline_) (*trial)->wait();
+        if (!(*trial)->poll(nowSeconds())) return false;
+        if (!(*trial)->problem().empty() && !(*trial)->loadError()) {  // a load error: said below as before
+            later.finish(Error{"the new build failed its trial (" + std::to_string(maxBlockFrames_) + "-frame blocks at " +
+                               std::to_string(std::lround(sampleRate_)) + " Hz): " + (*trial)->problem()});
+            return true;
+        }
         auto module = loader::loadModule(path);
         if (!module) {
             later.finish(Error{module.error()});
@@ -1059,8 +1093,6 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
         }
         std::shared_ptr<loader::Instance> owned = std::move(inst.value());
         const rackterm_processor_v2& nd = owned->descriptor();
-        const rackterm_processor_v2& od = *node.proc.descriptor;
-        const std::vector<float> current = values(n);
         ParamMapping m = mapParameters({od.params, od.param_count}, {nd.params, nd.param_count}, current);
         // The document follows: ids the new processor lacks go, values that
         // moved (clamped, or kept where the default changed) are written.

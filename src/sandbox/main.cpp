@@ -1,0 +1,69 @@
+// rackterm-sandbox: runs third-party processor code in a process of its own,
+// so that a crash or an endless loop in it cannot take rackterm down.
+//
+//   rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...]
+//
+// loads MODULE through the loader (ABI and table checks), creates an
+// instance at RATE Hz for blocks of BLOCK frames, sends it the values (by
+// parameter id; others keep their defaults), and runs the trial
+// (loader/Trial.hpp). Standard output, one line each: "stage NAME N" before
+// every block (so the host knows where a crash happened), then "ok MEDIAN
+// MAX" (seconds per block) and exit 0, "refused PROBLEM" and exit 1, or
+// "error MESSAGE" and exit 2 (usage, a module that does not load).
+#include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Trial.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+namespace {
+
+int fail(const std::string& message) {
+    std::printf("error %s\n", message.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 5 || std::string(argv[1]) != "trial")
+        return fail("usage: rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...]");
+    const double rate = std::atof(argv[3]);
+    const long block = std::atol(argv[4]);
+    if (!(rate >= 1000 && rate <= 1536000) || block < 1 || block > 8192) return fail("RATE or BLOCK out of range");
+    std::vector<std::pair<std::string, float>> byId;
+    for (int i = 5; i < argc; ++i) {
+        const std::string a = argv[i];
+        const size_t eq = a.find('=');
+        if (eq == std::string::npos) return fail("a value must be ID=VALUE, not " + a);
+        byId.emplace_back(a.substr(0, eq), std::strtof(a.c_str() + eq + 1, nullptr));
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040);  // flush denormals to zero, as the audio thread does
+#endif
+    auto module = rackterm::loader::loadModule(argv[2]);
+    if (!module) return fail(module.error());
+    auto instance = rackterm::loader::createInstance(module.value(), rate, static_cast<uint32_t>(block));
+    if (!instance) return fail(instance.error());
+    const rackterm_processor_v2& d = instance.value()->descriptor();
+    const std::vector<float> values = rackterm::loader::valuesById(d, byId);
+    d.apply_plain_values(instance.value()->get(), values.data(), values.size());
+    const auto report = rackterm::loader::runTrial(d, instance.value()->get(), rate, static_cast<uint32_t>(block),
+                                                   [](const char* stage, uint32_t n) {
+                                                       std::printf("stage %s %u\n", stage, n);
+                                                       std::fflush(stdout);
+                                                   });
+    if (!report.problem.empty()) {
+        std::printf("refused %s\n", report.problem.c_str());
+        return 1;
+    }
+    std::printf("ok %.9f %.9f\n", report.medianBlockSeconds, report.maxBlockSeconds);
+    return 0;
+}
