@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -63,11 +64,13 @@ size_t openDescriptors(pid_t pid) {
     return n;
 }
 
+/// Resident anonymous memory (kB): the heap and stacks, not the JACK
+/// server's shared memory, whose pages count in VmRSS as they are touched.
 long residentKb(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+        if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
     return -1;
 }
 
@@ -228,8 +231,12 @@ processor = "oscillator"
 id = "g"
 processor = "gain"
 )");
+    // Under AddressSanitizer, freed memory waits in a quarantine (and counts
+    // as resident): without one, what is resident is what is in use.
+    const char* asan = std::getenv("ASAN_OPTIONS");
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
-                                          "XDG_RUNTIME_DIR=" + dir};
+                                          "XDG_RUNTIME_DIR=" + dir,
+                                          std::string("ASAN_OPTIONS=") + (asan && *asan ? std::string(asan) + ":" : "") + "quarantine_size_mb=0"};
     test::Child rackterm(test::spawn({test::binary(), "--headless", session}, env, dir + "/out", dir + "/err"));
     ASSERT_GT(rackterm.pid(), 0);
     auto capture = std::make_unique<test::JackCapture>(server.name(), "recorder", 256, 1);
@@ -254,7 +261,7 @@ processor = "gain"
         ASSERT_TRUE(capture->ok());
         ASSERT_TRUE(capture->connectFrom("tenrestarts:out_1", 1));
         sleepSeconds(0.4);  // rackterm remembers the connection (250 ms) before the next loss
-        if (round == 0) {
+        if (round == 1) {  // the first restart may set up what later ones reuse
             fdsAfterFirst = openDescriptors(rackterm.pid());
             kbAfterFirst = residentKb(rackterm.pid());
         }
@@ -262,11 +269,11 @@ processor = "gain"
     capture.reset();
     const size_t fds = openDescriptors(rackterm.pid());
     const long kb = residentKb(rackterm.pid());
-    EXPECT_LE(fds, fdsAfterFirst) << "open descriptors after the 1st and the 10th restart";
+    EXPECT_LE(fds, fdsAfterFirst) << "open descriptors after the 2nd and the 10th restart";
     EXPECT_LT(kb - kbAfterFirst, 2048) << "resident memory grew from " << kbAfterFirst << " kB to " << kb << " kB";
     std::sort(ms.begin(), ms.end());
     std::printf("[ figure ] server accepts clients -> sound, 10 restarts: median %.0f ms, min %.0f, max %.0f; "
-                "descriptors %zu -> %zu, resident %ld -> %ld kB\n",
+                "descriptors %zu -> %zu, resident anonymous memory %ld -> %ld kB (2nd -> 10th restart)\n",
                 (ms[4] + ms[5]) / 2, ms.front(), ms.back(), fdsAfterFirst, fds, kbAfterFirst, kb);
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
     std::filesystem::remove_all(dir);

@@ -12,6 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <cmath>
 #include <fstream>
 
@@ -190,7 +193,12 @@ TEST(Swap, OldModuleIsUnloadedOnceNothingReachesIt) {
     play(*rt, 20, phase, out);  // fade over, clean rack published and taken
     play(*rt, 2, phase, out);
     rt->tick();
-    EXPECT_EQ(mappedCount("-libfixture_swap_1.so"), 0u) << "build 1 was dlclose()d";
+    EXPECT_GT(mappedCount("-libfixture_swap_1.so"), 0u) << "build 1 stays loaded while build 2 is watched";
+    std::this_thread::sleep_for(std::chrono::duration<double>(app::kWatchSeconds + 0.1));
+    rt->tick();
+    play(*rt, 2, phase, out);
+    rt->tick();
+    EXPECT_EQ(mappedCount("-libfixture_swap_1.so"), 0u) << "build 1 was dlclose()d once the watch ended";
     EXPECT_GT(mappedCount("-libfixture_swap_2.so"), 0u);
 }
 

@@ -118,3 +118,47 @@ TEST(Trial, HotReloadRefusesBadBuildsAndKeepsTheOldOnePlaying) {
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
     fs::remove_all(dir);
 }
+
+TEST(Watchdog, ASwappedBuildThatGoesBadWithinFiveSecondsIsRevertedAndASlowNodeIsBypassed) {
+    test::JackServer server(48000, 256);
+    ASSERT_TRUE(server.ready()) << server.error();
+    const std::string dir = test::tempDir("watchdog");
+    const std::string module = dir + "/mod.so";
+    fs::copy_file(fixture("segfaults"), module);  // with after_blocks = 1000000: plays on for the whole test
+    test::writeText(dir + "/w.toml", "[session]\nname = \"watchdog\"\n[engine]\noutputs = []\n[[node]]\nid = \"m\"\npath = \"" +
+                                         module + "\"\nparams = { after_blocks = 1000000 }\n[[node]]\nid = \"hog\"\npath = \"" +
+                                         fixture("slow_later") + "\"\n");
+    const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
+                                          "XDG_RUNTIME_DIR=" + dir};
+    test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/w.toml"}, env, dir + "/out", dir + "/err"));
+    auto waitLog = [&](const std::string& text, size_t from, double seconds = 15) {
+        for (int i = 0; i < seconds * 20; ++i) {
+            if (test::readText(dir + "/err").find(text, from) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
+    // A node that goes over the period by itself (opened with the session, in process) is bypassed and named.
+    EXPECT_TRUE(waitLog("node 'hog' (slow_later) took ", 0)) << test::readText(dir + "/err");
+    EXPECT_TRUE(waitLog("in 8 blocks in a row: bypassed; `bypass hog off` tries it again", 0));
+    auto nodes = test::run({test::binary(), "ctl", "--session", "watchdog", "list nodes"}, env, 20);
+    EXPECT_NE(nodes.out.find("bypassed"), std::string::npos) << nodes.out;
+    auto replace = [&](const std::string& with) {
+        fs::copy_file(with, dir + "/mod.tmp", fs::copy_options::overwrite_existing);
+        fs::rename(dir + "/mod.tmp", module);
+    };
+    for (const auto& [later, why] : std::vector<std::pair<std::string, std::string>>{
+             {"nan_later", "the new build output NaN/Inf"}, {"slow_later", "the new build took "}}) {
+        SCOPED_TRACE(later);
+        const size_t from = test::readText(dir + "/err").size();
+        replace(fixture(later));  // passes the trial (32 blocks), goes bad after 200 (about 1 s)
+        ASSERT_TRUE(waitLog("parameters (+", from)) << test::readText(dir + "/err");
+        EXPECT_TRUE(waitLog(why, from)) << test::readText(dir + "/err");
+        EXPECT_TRUE(waitLog("after the swap: reverted to the previous build (crossfaded)", from))
+            << test::readText(dir + "/err");
+        ASSERT_TRUE(rackterm.running());
+    }
+    EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
+    fs::remove_all(dir);
+}

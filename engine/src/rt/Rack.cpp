@@ -273,6 +273,18 @@ uint64_t Rack::nonFiniteCount(uint32_t node) const noexcept {
     return node < nodes_.size() ? nodes_[node].nonFinite.load(std::memory_order_relaxed) : 0;
 }
 
+bool Rack::overBudget(uint32_t node, uint32_t* nanoseconds) const noexcept {
+    if (node >= nodes_.size() || !nodes_[node].overBudget.load(std::memory_order_acquire)) return false;
+    if (nanoseconds) *nanoseconds = nodes_[node].lateNanoseconds.load(std::memory_order_relaxed);
+    return true;
+}
+
+bool Rack::takeOverBudget(uint32_t node, uint32_t* nanoseconds) noexcept {
+    if (!overBudget(node, nanoseconds)) return false;
+    nodes_[node].overBudget.store(false, std::memory_order_relaxed);
+    return true;
+}
+
 uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frames, MeterFrame* meters, bool timed,
                        uint32_t& nonFiniteNode) noexcept {
     if (shared_.consume() || !current_) current_ = &shared_.readBuffer();
@@ -284,7 +296,10 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
     for (uint32_t c = 0; c < inputs; ++c) pointers_[1 + c] = in && in[c] ? const_cast<float*>(in[c]) : silence;
     for (uint32_t c = 0; c < outputs; ++c) pointers_[1 + inputs + c] = out[c];
 
-    uint64_t start = timed ? nowNs() : 0;
+    const uint64_t blockStart = nowNs();
+    const uint64_t period = static_cast<uint64_t>(static_cast<double>(frames) * 1e9 / sampleRate_);
+    const bool perNode = timed || diagnose_ > 0;
+    uint64_t start = blockStart;
     const float* ins[kMaxChannels];
     float* outs[kMaxChannels];
     for (const GraphPlan::Step& step : plan_.steps) {
@@ -309,10 +324,22 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
                 meters->nodeRms[i][c] = std::sqrt(st[c].meanSquare);
                 n.peak[c] = 0.0f;
             }
-            if (timed) {
-                const uint64_t now = nowNs();
-                meters->nodeNanoseconds[i] = static_cast<float>(now - start);
-                start = now;
+        }
+        if (perNode) {
+            const uint64_t now = nowNs(), took = now - start;
+            start = now;
+            if (meters && timed) meters->nodeNanoseconds[i] = static_cast<float>(took);
+            if (diagnose_ > 0) {
+                if (took > period && !p.bypass[i]) {
+                    n.lateNanoseconds.store(static_cast<uint32_t>(std::min<uint64_t>(took, UINT32_MAX)),
+                                            std::memory_order_relaxed);
+                    if (++n.lateRun >= kLateBlocks) {
+                        n.overBudget.store(true, std::memory_order_release);
+                        n.lateRun = 0;  // once taken, the next report needs kLateBlocks more
+                    }
+                } else {
+                    n.lateRun = 0;
+                }
             }
         }
     }
@@ -346,6 +373,8 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
             masterPeak_[c] = 0.0f;
         }
     }
+    if (nowNs() - blockStart > period) diagnose_ = kDiagnoseBlocks;  // find the node that makes it late
+    else if (diagnose_ > 0) --diagnose_;
     if (meters) {
         meters->rackSerial = serial_;
         meters->nodeCount = static_cast<uint32_t>(nodes_.size());

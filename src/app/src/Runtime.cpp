@@ -501,8 +501,68 @@ void Runtime::runOperations() {
 
 void Runtime::tick() {
     engine_->collectGarbage();
+    watchNodes();
     runOperations();
     std::erase_if(waits_, [](const std::function<bool()>& w) { return w(); });
+}
+
+void Runtime::watchNodes() {
+    const double now = nowSeconds();
+    std::erase_if(watches_, [now](const Watch& w) { return now >= w.until; });  // watched long enough: the old build goes
+    engine::Rack* rack = engine_->rack();
+    if (!rack || engine_->rackPending() || offline_) return;
+    const double periodMs = maxBlockFrames_ / sampleRate_ * 1e3;
+    for (size_t n = 0; n < nodes_.size() && n < rack->nodeCount(); ++n) {
+        Node& node = nodes_[n];
+        uint32_t ns = 0;
+        const bool late = rack->takeOverBudget(static_cast<uint32_t>(n), &ns);
+        char took[160];
+        std::snprintf(took, sizeof took, "took %.2f ms, over the %.2f ms period, in %u blocks in a row",
+                      ns / 1e6, periodMs, engine::Rack::kLateBlocks);
+        auto w = std::find_if(watches_.begin(), watches_.end(), [&](const Watch& x) {
+            return x.id == node.spec.id && x.build == node.proc.module && !x.reverting;
+        });
+        if (w != watches_.end() && (late || rack->nonFiniteCount(static_cast<uint32_t>(n)) > 0)) {
+            w->reverting = true;
+            submit(revertOp(*w, late ? std::string(took) : "output NaN/Inf", kWatchSeconds - (w->until - now)));
+            continue;
+        }
+        if (late && !node.spec.bypass) {  // in process: bypass it before it takes the rack down with it
+            playBypass(n, true);
+            notes_.push_back("node '" + node.spec.id + "' (" + node.proc.descriptor->id + ") " + took +
+                             ": bypassed; `bypass " + node.spec.id + " off` tries it again");
+        }
+    }
+}
+
+Runtime::Operation Runtime::revertOp(const Watch& watch, std::string why, double after) {
+    const std::string id = watch.id;
+    const std::shared_ptr<void> build = watch.build, previous = watch.previous;
+    const std::string path = watch.previousPath;
+    auto crossfading = std::make_shared<bool>(false);
+    return Operation{[this, id, build, previous, path, why, after, crossfading]() {
+        if (*crossfading) {
+            if (!settled()) return false;
+            publishRack();
+            return true;
+        }
+        auto found = findNode(id);
+        if (!found || nodes_[found.value()].proc.module != build) return true;  // replaced since: nothing to revert
+        char when[64];
+        std::snprintf(when, sizeof when, "%.1f s", after);
+        Later<SwapReport> later;
+        if (!installBuild(found.value(), previous, path, later)) {
+            notes_.push_back("node '" + id + "': the new build " + why + " " + when +
+                             " after the swap, and the previous build could not come back: " +
+                             (later.ready() && !later.result() ? later.result().error() : std::string("?")));
+            return true;
+        }
+        std::erase_if(watches_, [&](const Watch& w) { return w.id == id; });
+        notes_.push_back("node '" + id + "': the new build " + why + " " + when +
+                         " after the swap: reverted to the previous build (crossfaded); fix it and build again");
+        *crossfading = true;
+        return false;
+    }};
 }
 
 Result<size_t> Runtime::findNode(std::string_view id) const {
@@ -1086,55 +1146,70 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
             later.finish(Error{module.error()});
             return true;
         }
-        auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
-        if (!inst) {
-            later.finish(Error{inst.error()});
-            return true;
-        }
-        std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-        const rackterm_processor_v2& nd = owned->descriptor();
-        ParamMapping m = mapParameters({od.params, od.param_count}, {nd.params, nd.param_count}, current);
-        // The document follows: ids the new processor lacks go, values that
-        // moved (clamped, or kept where the default changed) are written.
-        std::vector<config::ParamSetting> params;
-        for (const auto& p : node.spec.params)
-            for (uint32_t j = 0; j < nd.param_count; ++j)
-                if (p.id == nd.params[j].id)  // a value the mapping kept stays as written (no float rounding)
-                    params.push_back({p.id, static_cast<float>(p.value) == m.values[j] ? p.value : m.values[j], p.where});
-        for (uint32_t j = 0; j < nd.param_count; ++j) {
-            const bool written = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.id == nd.params[j].id; });
-            if (!written && m.values[j] != nd.params[j].default_value) params.push_back({nd.params[j].id, m.values[j], {}});
-        }
-        auto sameParams = [](const std::vector<config::ParamSetting>& a, const std::vector<config::ParamSetting>& b) {
-            if (a.size() != b.size()) return false;
-            for (size_t i = 0; i < a.size(); ++i)
-                if (a[i].id != b[i].id || a[i].value != b[i].value) return false;
-            return true;
-        };
-        Processor next{&nd, owned->get(), owned, path, {}, {}, {}, module.value()};
-        const bool sameChannels = nd.input_channels == od.input_channels && nd.output_channels == od.output_channels;
-        if (!sameChannels) {  // the graph must still fit the new build's channels
-            Node probe{node.spec, next, {}};
-            if (auto planned = planDocument(doc_.connections, &probe, n, n); !planned) {
-                later.finish(Error{"the new build has " + std::to_string(nd.input_channels) + " in / " +
-                                   std::to_string(nd.output_channels) + " out channels and does not fit: " +
-                                   planned.error() + "; the old build keeps playing"});
-                return true;
-            }
-        }
-        if (!sameParams(params, node.spec.params)) extraDirty_ = true;
-        node.spec.params = std::move(params);
-        Fade fade;
-        fade.node = n;
-        if (sameChannels) fade.from = node.proc;  // else the new build starts at once: nothing to crossfade channel by channel
-        node.proc = std::move(next);
-        publishRack(fade);
-        later.finish(std::move(m.report));
+        std::shared_ptr<void> previous = node.proc.module;
+        const std::string previousPath = node.proc.path;
+        if (!installBuild(n, module.value(), path, later)) return true;
+        // The previous build stays loaded for kWatchSeconds: the new one goes back to it if it misbehaves.
+        std::erase_if(watches_, [&](const Watch& w) { return w.id == id; });
+        watches_.push_back(Watch{id, module.value(), previous, previousPath, nowSeconds() + kWatchSeconds});
         if (offline_) return true;
         *crossfading = true;
         return false;
     }});
     return later;
+}
+
+bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, const std::string& path,
+                           const Later<SwapReport>& later) {
+    Node& node = nodes_[n];
+    const auto module = std::static_pointer_cast<loader::Module>(moduleHandle);
+    const rackterm_processor_v2& od = *node.proc.descriptor;
+    const std::vector<float> current = values(n);
+    auto inst = loader::createInstance(module, sampleRate_, maxBlockFrames_);
+    if (!inst) {
+        later.finish(Error{inst.error()});
+        return false;
+    }
+    std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+    const rackterm_processor_v2& nd = owned->descriptor();
+    ParamMapping m = mapParameters({od.params, od.param_count}, {nd.params, nd.param_count}, current);
+    // The document follows: ids the new processor lacks go, values that
+    // moved (clamped, or kept where the default changed) are written.
+    std::vector<config::ParamSetting> params;
+    for (const auto& p : node.spec.params)
+        for (uint32_t j = 0; j < nd.param_count; ++j)
+            if (p.id == nd.params[j].id)  // a value the mapping kept stays as written (no float rounding)
+                params.push_back({p.id, static_cast<float>(p.value) == m.values[j] ? p.value : m.values[j], p.where});
+    for (uint32_t j = 0; j < nd.param_count; ++j) {
+        const bool written = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.id == nd.params[j].id; });
+        if (!written && m.values[j] != nd.params[j].default_value) params.push_back({nd.params[j].id, m.values[j], {}});
+    }
+    auto sameParams = [](const std::vector<config::ParamSetting>& a, const std::vector<config::ParamSetting>& b) {
+        if (a.size() != b.size()) return false;
+        for (size_t i = 0; i < a.size(); ++i)
+            if (a[i].id != b[i].id || a[i].value != b[i].value) return false;
+        return true;
+    };
+    Processor next{&nd, owned->get(), owned, path, {}, {}, {}, module};
+    const bool sameChannels = nd.input_channels == od.input_channels && nd.output_channels == od.output_channels;
+    if (!sameChannels) {  // the graph must still fit the new build's channels
+        Node probe{node.spec, next, {}};
+        if (auto planned = planDocument(doc_.connections, &probe, n, n); !planned) {
+            later.finish(Error{"the new build has " + std::to_string(nd.input_channels) + " in / " +
+                               std::to_string(nd.output_channels) + " out channels and does not fit: " +
+                               planned.error() + "; the old build keeps playing"});
+            return false;
+        }
+    }
+    if (!sameParams(params, node.spec.params)) extraDirty_ = true;
+    node.spec.params = std::move(params);
+    Fade fade;
+    fade.node = n;
+    if (sameChannels) fade.from = node.proc;  // else the new build starts at once: nothing to crossfade channel by channel
+    node.proc = std::move(next);
+    publishRack(fade);
+    later.finish(std::move(m.report));
+    return true;
 }
 
 Later<std::string> Runtime::waitApplied(double timeoutSeconds) {

@@ -127,6 +127,22 @@ public:
     /// [control, any time] Times a node's output was muted for NaN/Inf.
     uint64_t nonFiniteCount(uint32_t node) const noexcept;
 
+    /// Consecutive blocks a node must take longer than the block's period
+    /// before it is reported over budget.
+    static constexpr uint32_t kLateBlocks = 8;
+    /// Blocks timed node by node after a block that took longer than its
+    /// period (frames / sample rate): the whole block is timed every time
+    /// (two clock reads), single nodes only then, so the cost stays off
+    /// racks that keep up.
+    static constexpr uint32_t kDiagnoseBlocks = 64;
+    /// [any] True once node `node` took longer than the block's period in
+    /// kLateBlocks timed blocks in a row (it alone makes the rack late).
+    /// `nanoseconds` gets its newest such time.
+    bool overBudget(uint32_t node, uint32_t* nanoseconds = nullptr) const noexcept;
+    /// [control] overBudget(), and clear it: it is set again after
+    /// kLateBlocks more late blocks in a row.
+    bool takeOverBudget(uint32_t node, uint32_t* nanoseconds = nullptr) noexcept;
+
     /// [audio] Take the newest parameters (apply_plain_values for nodes whose
     /// generation moved), then run the plan's steps: `in` (inputs() channel
     /// pointers, nullptr or a nullptr channel = silence) -> nodes -> `out`
@@ -159,6 +175,9 @@ private:
         float bypassMix = 0.0f;  // 0 = processed, 1 = bypassed
         float peak[2] = {0.0f, 0.0f};  // largest |x| of channels 1 and 2 since the last meter frame
         std::atomic<uint64_t> nonFinite{0};
+        uint32_t lateRun = 0;                    // consecutive timed blocks over the period
+        std::atomic<uint32_t> lateNanoseconds{0};  // the newest over-period time
+        std::atomic<bool> overBudget{false};     // lateRun reached kLateBlocks
         std::atomic<bool> fadeDone{true};
         std::atomic<bool> bypassSettled{true};
         Node() = default;
@@ -225,6 +244,7 @@ private:
     float* base_ = nullptr;  // first 64-byte aligned float of buffers_
     double sampleRate_;
     uint32_t bypassRampFrames_;
+    uint32_t diagnose_ = 0;  // [audio] blocks left to time node by node (after a block over its period)
     uint64_t serial_;
     ParamFrame control_;                // control thread's copy
     rt::TripleBuffer<ParamFrame> shared_;

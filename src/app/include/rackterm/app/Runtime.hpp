@@ -70,6 +70,9 @@ struct GraphInfo {
     uint32_t totalLatency = 0;         ///< lag of the graph output behind its input, frames
 };
 
+/// Seconds a hot-swapped build is watched (and the previous one kept loaded).
+inline constexpr double kWatchSeconds = 5.0;
+
 /// How a value change joins the journal.
 enum class Merge {
     No,   ///< its own undo step
@@ -250,6 +253,17 @@ public:
     std::vector<std::string> takeEvents(double now);
 
 private:
+    /// A hot swap watched for kWatchSeconds: the previous build stays loaded,
+    /// and the new one goes back to it when it outputs NaN/Inf or is over
+    /// budget in that time.
+    struct Watch {
+        std::string id;                 // the node
+        std::shared_ptr<void> build;    // the new build's module (the node must still run it)
+        std::shared_ptr<void> previous; // the build to go back to
+        std::string previousPath;
+        double until = 0;               // seconds (nowSeconds)
+        bool reverting = false;
+    };
     /// A loaded processor: what a rack node runs.
     struct Processor {
         const rackterm_processor_v2* descriptor = nullptr;
@@ -321,6 +335,18 @@ private:
                     std::optional<std::vector<config::ConnectionSpec>> connections = std::nullopt);
     Operation removeOp(std::string id, bool record, Done done,
                        std::optional<std::vector<config::ConnectionSpec>> connections = std::nullopt);
+    /// Install a new instance of `module` (a loader::Module) in node `n`,
+    /// values mapped by id, crossfaded from the one playing; finishes
+    /// `later` (an error leaves the node as it was). True when a rack went out.
+    bool installBuild(size_t n, const std::shared_ptr<void>& module, const std::string& path,
+                      const Later<SwapReport>& later);
+    /// Check every node of the newest rack: a swapped build within its watch
+    /// that output NaN/Inf or went over budget is reverted; another node
+    /// over budget is bypassed and named.
+    void watchNodes();
+    /// Go back from `watch`'s new build to the previous one (`why` it
+    /// failed, `after` seconds after the swap), crossfaded, and say so.
+    Operation revertOp(const Watch& watch, std::string why, double after);
     /// Make `target` the document's connections: removed ones fade out
     /// first, new ones fade in, changed levels ramp.
     Operation graphOp(std::vector<config::ConnectionSpec> target, std::string label, bool record, Done done);
@@ -354,6 +380,7 @@ private:
     double headSince_ = 0;  // when the operation at the head of ops_ began (seconds)
     uint64_t opGeneration_ = 0;  // the newest generation an operation issued: what settled() waits for
     std::vector<std::function<bool()>> waits_;  // each true once finished
+    std::vector<Watch> watches_;               // hot swaps still watched
     uint64_t lastBlocks_ = 0;
     double lastBlockTime_ = 0;
     MeterView meterView_;
