@@ -81,29 +81,16 @@ TEST(JackRestart, KillAndSigtermBringBackPortsConnectionsAndTheSameAudio) {
     ASSERT_TRUE(server.ready()) << server.error();
     const std::string dir = test::tempDir("restart");
     const std::string session = dir + "/restart.toml";
-    test::writeText(session, R"([session]
-name = "restart"
-[engine]
-inputs = ["system:capture_1", "system:capture_2"]
-outputs = ["system:playback_1", "system:playback_2"]
-[[node]]
-id = "src"
-processor = "player"
-file = "/usr/share/sounds/alsa/Front_Center.wav"
-[[node]]
-id = "lp"
-processor = "biquad"
-params = { type = 0, frequency_hz = 3000.0, q = 0.9 }
-[[node]]
-id = "g"
-processor = "gain"
-params = { gain_db = -3.0 }
-)");
+    test::writeText(session, std::string("[session]\nname = \"restart\"\n[engine]\n"
+                                         "inputs = [\"system:capture_1\", \"system:capture_2\"]\n"
+                                         "outputs = [\"system:playback_1\", \"system:playback_2\"]\n") +
+                                 test::kLoopingNodes);
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
                                           "XDG_RUNTIME_DIR=" + dir};
     test::Child rackterm(test::spawn({test::binary(), "--headless", session}, env, dir + "/out", dir + "/err"));
     ASSERT_GT(rackterm.pid(), 0);
     const size_t frames = 72000, settle = 24000;
+    test::Sound offline;  // the session rendered offline, once
     // libjack shares one view of the server among a process's clients: a
     // client whose server died is closed before the next one opens.
     auto capture = std::make_unique<test::JackCapture>(server.name(), "recorder", frames);
@@ -132,20 +119,10 @@ params = { gain_db = -3.0 }
                                        10, &seen))
             << seen << test::readText(dir + "/err");
         // The capture equals the offline render of the same session.
-        const auto file = test::readSound("/usr/share/sounds/alsa/Front_Center.wav");
-        const size_t loop = file.frames();
-        if (!std::filesystem::exists(dir + "/offline.wav")) {
-            test::Sound silence;
-            silence.rate = 48000;
-            silence.channels = 1;
-            silence.samples.assign(2 * loop + frames + 1024, 0.0f);
-            test::writeSound(dir + "/silence.wav", silence);
-            auto r = test::run({test::binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/offline.wav",
-                                "--block", "256"},
-                               {"RACKTERM_PROCESSOR_PATH=" + test::moduleDir()});
-            ASSERT_EQ(r.exitCode, 0) << r.err;
-        }
-        const auto offline = test::readSound(dir + "/offline.wav");
+        const size_t loop = test::loopingFrames();
+        std::string error;
+        if (offline.samples.empty()) offline = test::renderForCapture(session, dir, frames, &error);
+        ASSERT_EQ(error, "");
         // Right after a restart the non-realtime dummy server xruns on a busy
         // machine, and a period it hands on mid-xrun may hold a partly written
         // buffer: the first half second is left out, and a stray period is allowed.

@@ -24,23 +24,7 @@ TEST(Live, HeadlessOnJackMatchesOfflineRender) {
     ASSERT_TRUE(server.ready()) << server.error();
     const std::string dir = test::tempDir("live");
     const std::string session = dir + "/live.toml";
-    test::writeText(session, R"([session]
-name = "livetest"
-[engine]
-outputs = []
-[[node]]
-id = "src"
-processor = "player"
-file = "/usr/share/sounds/alsa/Front_Center.wav"
-[[node]]
-id = "lp"
-processor = "biquad"
-params = { type = 0, frequency_hz = 3000.0, q = 0.9 }
-[[node]]
-id = "g"
-processor = "gain"
-params = { gain_db = -3.0 }
-)");
+    test::writeText(session, std::string("[session]\nname = \"livetest\"\n[engine]\noutputs = []\n") + test::kLoopingNodes);
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()};
     pid_t pid = test::spawn({test::binary(), "--headless", session}, env, dir + "/out", dir + "/err");
     ASSERT_GT(pid, 0);
@@ -58,19 +42,10 @@ params = { gain_db = -3.0 }
     ASSERT_GT(energy, 1.0) << "the capture is not silent";
 
     // The same session offline, long enough for any alignment in one loop of the file.
-    const auto file = test::readSound("/usr/share/sounds/alsa/Front_Center.wav");
-    const size_t period = file.frames();
-    test::Sound silence;
-    silence.rate = 48000;
-    silence.channels = 1;
-    silence.samples.assign(2 * period + frames + 1024, 0.0f);
-    test::writeSound(dir + "/silence.wav", silence);
-    auto r = test::run({test::binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/offline.wav",
-                        "--block", "256"},
-                       {"RACKTERM_PROCESSOR_PATH=" + test::moduleDir()});
-    ASSERT_EQ(r.exitCode, 0) << r.err;
-    const auto offline = test::readSound(dir + "/offline.wav");
-
+    const size_t period = test::loopingFrames();
+    std::string error;
+    const auto offline = test::renderForCapture(session, dir, frames, &error);
+    ASSERT_EQ(error, "");
     // Compare period by period (JACK moves whole periods). Each period must
     // equal the offline render exactly at its offset within the file's loop;
     // consecutive periods follow on, except where a cycle was dropped under

@@ -1,4 +1,4 @@
-// rackterm_test_capture SERVER NAME FRAMES CHANNELS OUT.wav TIMEOUT_SECONDS
+// rackterm_test_capture SERVER NAME FRAMES CHANNELS OUT.wav TIMEOUT_SECONDS [PORT ...]
 //
 // A JACK client of the tests, in a process of its own (a fresh libjack for
 // every JACK server the tests start and kill): client NAME with inputs
@@ -7,6 +7,7 @@
 // Prints "first_sound SECONDS" (CLOCK_MONOTONIC, comparable with the test's
 // steady clock) and "cycles N"; exit 0 when the recording is complete, 1 when
 // TIMEOUT_SECONDS passed first (what was recorded is written), 2 when no client opened.
+// Each PORT given is connected to in_1, in_2, ... (else another program connects them).
 #include <jack/jack.h>
 #include <sndfile.h>
 
@@ -58,8 +59,8 @@ int process(jack_nframes_t n, void* arg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 7) {
-        std::fprintf(stderr, "usage: %s SERVER NAME FRAMES CHANNELS OUT.wav TIMEOUT_SECONDS\n", argv[0]);
+    if (argc < 7) {
+        std::fprintf(stderr, "usage: %s SERVER NAME FRAMES CHANNELS OUT.wav TIMEOUT_SECONDS [PORT ...]\n", argv[0]);
         return 2;
     }
     const size_t frames = std::strtoul(argv[3], nullptr, 10);
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
         s.in.push_back(jack_port_register(c, ("in_" + std::to_string(k)).c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0));
     jack_set_process_callback(c, &process, &s);
     if (jack_activate(c) != 0) return 2;
+    for (int k = 7; k < argc && k - 7 < channels; ++k)
+        if (jack_connect(c, argv[k], (std::string(argv[2]) + ":in_" + std::to_string(k - 6)).c_str()) != 0) return 2;
     const int rate = static_cast<int>(jack_get_sample_rate(c));
     const double end = now() + timeout;
     while (s.written.load() < frames && now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -80,16 +80,48 @@ bool JackCapture::record(double seconds) {
 }
 
 ProcessCapture captureInProcess(const std::string& server, const std::string& name, size_t frames, int channels,
-                                const std::string& wavPath, double timeoutSeconds) {
+                                const std::string& wavPath, double timeoutSeconds, const std::vector<std::string>& sources) {
     ProcessCapture c;
-    auto r = run({fixtureDir() + "/rackterm_test_capture", server, name, std::to_string(frames), std::to_string(channels),
-                  wavPath, std::to_string(timeoutSeconds)},
-                 {}, timeoutSeconds + 20);
+    std::vector<std::string> argv = {fixtureDir() + "/rackterm_test_capture", server, name, std::to_string(frames),
+                                     std::to_string(channels), wavPath, std::to_string(timeoutSeconds)};
+    argv.insert(argv.end(), sources.begin(), sources.end());
+    auto r = run(argv, {}, timeoutSeconds + 20);
     c.exitCode = r.exitCode;
     c.log = r.out + r.err;
     std::sscanf(r.out.c_str(), "first_sound %lf\ncycles %zu", &c.firstSound, &c.cycles);
     if (c.exitCode == 0 || c.exitCode == 1) c.sound = readSound(wavPath);
     return c;
+}
+
+const char* const kLoopingNodes = R"([[node]]
+id = "src"
+processor = "player"
+file = "/usr/share/sounds/alsa/Front_Center.wav"
+[[node]]
+id = "lp"
+processor = "biquad"
+params = { type = 0, frequency_hz = 3000.0, q = 0.9 }
+[[node]]
+id = "g"
+processor = "gain"
+params = { gain_db = -3.0 }
+)";
+
+size_t loopingFrames() { return readSound("/usr/share/sounds/alsa/Front_Center.wav").frames(); }
+
+Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error) {
+    Sound silence;
+    silence.rate = 48000;
+    silence.channels = 1;
+    silence.samples.assign(2 * loopingFrames() + captureFrames + 1024, 0.0f);
+    writeSound(dir + "/silence.wav", silence);
+    auto r = run({binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/offline.wav", "--block", "256"},
+                 {"RACKTERM_PROCESSOR_PATH=" + moduleDir()});
+    if (r.exitCode != 0) {
+        if (error) *error = r.err;
+        return {};
+    }
+    return readSound(dir + "/offline.wav");
 }
 
 CaptureMatch matchCapture(const std::vector<float>& left, const std::vector<float>& right, const Sound& offline,

@@ -58,9 +58,11 @@ struct ProcessCapture {
 };
 /// Run client `name` on `server` with `channels` inputs until it recorded
 /// `frames` frames after the first sound, or `timeoutSeconds` passed.
-/// Nothing connects it: the program under test must (e.g. restoring a connection).
+/// It connects `sources` (full port names) to in_1, in_2, ...; without
+/// them the program under test must (e.g. restoring a connection).
 ProcessCapture captureInProcess(const std::string& server, const std::string& name, size_t frames, int channels,
-                                const std::string& wavPath, double timeoutSeconds = 10);
+                                const std::string& wavPath, double timeoutSeconds = 10,
+                                const std::vector<std::string>& sources = {});
 
 /// How a capture compares with an offline render of the same looping session.
 struct CaptureMatch {
@@ -77,6 +79,17 @@ struct CaptureMatch {
 /// The render must hold at least 2 loop + capture length frames.
 CaptureMatch matchCapture(const std::vector<float>& left, const std::vector<float>& right, const Sound& offline,
                           size_t loop, size_t block);
+
+/// The nodes of a session that plays a real recording in a loop through a
+/// filter and a gain (player Front_Center.wav -> biquad lowpass 3 kHz ->
+/// gain -3 dB): append them to a [session] and [engine] of your own.
+extern const char* const kLoopingNodes;
+/// Frames in one loop of kLoopingNodes' recording.
+size_t loopingFrames();
+/// Render `session` offline (256-frame blocks) over silence long enough to
+/// compare a capture of `captureFrames` frames with it (two loops more),
+/// into DIR/offline.wav. Empty (and `*error` set) when the render failed.
+Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error);
 
 /// Seconds on the steady clock (the same clock as firstSoundAt()).
 double steadySeconds();
