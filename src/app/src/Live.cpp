@@ -175,9 +175,10 @@ bool Live::bringUp(double now) {
 void Live::serviceJack(double now) {
     if (jack && jack->lost()) {
         lostAt_ = now;
-        spdlog::warn("JACK server lost - waiting for it (trying every {:.0f} ms; {} connection(s) to restore){}",
-                     kRetrySeconds * 1000, remembered_.size(),
-                     options.exitOnServerLoss ? "" : "; edits go on and are heard when it is back");
+        if (!options.exitOnServerLoss)  // else stopForServerLoss says it and the session ends
+            spdlog::warn("JACK server lost - waiting for it (trying every {:.0f} ms; {} connection(s) to restore); "
+                         "edits go on and are heard when it is back",
+                         kRetrySeconds * 1000, remembered_.size());
         jack.reset();  // JACK's rule: close the dead client here, never from its own threads
         active_ = false;
         snapshotDue_ = -1;  // a change seen just before the loss is the server stopping

@@ -241,16 +241,14 @@ void RecoveryJournal::update(const Runtime& rt, double now) {
     const uint64_t state = rt.journal().state(), structure = rt.structureSerial();
     const bool changed = state != lastState_ || structure != lastStructure_;
     if (started_ && !changed && now - lastLook_ < kLookSeconds) {
-        if (unsyncedSince_ >= 0 && now - unsyncedSince_ >= kSyncSeconds) {
-            ::fdatasync(fd_);
-            unsyncedSince_ = -1;
-        }
+        syncIfDue(now);
         return;
     }
-    const bool withStructure = !started_ || changed || now - lastLook_ >= kStructureSeconds;
+    const bool withStructure = !started_ || changed || now - lastStructureLook_ >= kStructureSeconds;
     lastState_ = state;
     lastStructure_ = structure;
     lastLook_ = now;
+    if (withStructure) lastStructureLook_ = now;
     Seen cur = look(rt, withStructure);
     if (!withStructure) cur.structure = written_.structure;
     const size_t before = records_;
@@ -288,6 +286,13 @@ void RecoveryJournal::update(const Runtime& rt, double now) {
         if (!lines.empty() && append(lines)) written_ = std::move(cur);
     }
     if (records_ != before && unsyncedSince_ < 0) unsyncedSince_ = now;
+    syncIfDue(now);
+}
+
+void RecoveryJournal::syncIfDue(double now) {
+    if (fd_ < 0 || unsyncedSince_ < 0 || now - unsyncedSince_ < kSyncSeconds) return;
+    ::fdatasync(fd_);
+    unsyncedSince_ = -1;
 }
 
 void RecoveryJournal::sync(const Runtime& rt) {

@@ -244,7 +244,20 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     std::vector<Processor> fresh;
     fresh.reserve(nodes_.size());
     for (const Node& node : nodes_) {
-        config::NodeSpec spec = node.spec;  // adapt: a module rebuilt since may lack an id; the document keeps it
+        if (node.proc.module) {  // the build that plays, not the file on disk (which may hold a refused build)
+            auto inst = loader::createInstance(std::static_pointer_cast<loader::Module>(node.proc.module), sampleRateHz,
+                                               maxBlockFrames);
+            if (!inst) {
+                sampleRate_ = oldRate;
+                maxBlockFrames_ = oldBlock;
+                return Error{"node '" + node.spec.id + "' does not start at " + std::to_string(std::lround(sampleRateHz)) +
+                             " Hz: " + inst.error()};
+            }
+            std::shared_ptr<loader::Instance> owned = std::move(inst.value());
+            fresh.push_back(Processor{&owned->descriptor(), owned->get(), owned, node.proc.path, {}, {}, {}, node.proc.module});
+            continue;
+        }
+        config::NodeSpec spec = node.spec;  // a player: its file decoded again at the new rate
         auto proc = loadProcessor(spec, doc_.path, true);
         if (!proc) {
             sampleRate_ = oldRate;
@@ -522,7 +535,16 @@ void Runtime::watchNodes() {
         auto w = std::find_if(watches_.begin(), watches_.end(), [&](const Watch& x) {
             return x.id == node.spec.id && x.build == node.proc.module && !x.reverting;
         });
-        if (w != watches_.end() && (late || rack->nonFiniteCount(static_cast<uint32_t>(n)) > 0)) {
+        if (w != watches_.end()) {
+            // While the swap crossfades, the old build runs too (its NaN or time would count against the new one).
+            if (!rack->fadeDone(static_cast<uint32_t>(n))) continue;
+            const uint64_t count = rack->nonFiniteCount(static_cast<uint32_t>(n));
+            if (w->rack != rack->serial()) {  // a rack seen for the first time: count from here
+                w->rack = rack->serial();
+                w->baseline = count;
+            }
+        }
+        if (w != watches_.end() && (late || rack->nonFiniteCount(static_cast<uint32_t>(n)) > w->baseline)) {
             w->reverting = true;
             submit(revertOp(*w, late ? std::string(took) : "output NaN/Inf", kWatchSeconds - (w->until - now)));
             continue;
@@ -994,7 +1016,7 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         std::vector<Node> fresh;
         bool adapted = false;
         for (config::NodeSpec spec : target->nodes) {
-            auto proc = loadProcessor(spec, target->path, !record, &adapted);
+            auto proc = loadProcessor(spec, target->path, !record || recovered, &adapted);  // a rebuild since may lack an id
             if (!proc) {
                 done(Error{proc.error()});
                 return true;

@@ -44,7 +44,8 @@ std::unique_ptr<TrialRun> TrialRun::start(const std::string& modulePath, double 
                                           const std::vector<std::pair<std::string, float>>& values, double now) {
     std::unique_ptr<TrialRun> t(new TrialRun);
     const std::string sandbox = sandboxPath();
-    if (sandbox.empty()) {  // the control thread runs it: NaN and slowness are caught, a crash is not
+    if (sandbox.empty() || !t->spawn(sandbox, modulePath, sampleRateHz, blockFrames, values, now)) {
+        // The control thread runs it: NaN and slowness are caught, a crash is not.
         auto module = loader::loadModule(modulePath);
         if (!module) {
             t->problem_ = module.error();
@@ -63,18 +64,19 @@ std::unique_ptr<TrialRun> TrialRun::start(const std::string& modulePath, double 
         const auto report = loader::runTrial(d, inst.value()->get(), sampleRateHz, blockFrames);
         t->problem_ = report.problem;
         t->median_ = report.medianBlockSeconds;
-        return t;
     }
+    return t;
+}
+
+bool TrialRun::spawn(const std::string& sandbox, const std::string& modulePath, double sampleRateHz, uint32_t blockFrames,
+                     const std::vector<std::pair<std::string, float>>& values, double now) {
     std::vector<std::string> args = {sandbox, "trial", modulePath, number(sampleRateHz), std::to_string(blockFrames)};
     for (const auto& [id, v] : values) args.push_back(id + "=" + number(v));
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int pipeFds[2];
-    if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
-        t->problem_ = std::string("cannot start its trial: ") + std::strerror(errno);
-        return t;
-    }
+    if (::pipe2(pipeFds, O_CLOEXEC) != 0) return false;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
@@ -85,15 +87,14 @@ std::unique_ptr<TrialRun> TrialRun::start(const std::string& modulePath, double 
     ::close(pipeFds[1]);
     if (r != 0) {
         ::close(pipeFds[0]);
-        t->problem_ = "cannot start " + sandbox + ": " + std::strerror(r);
-        return t;
+        return false;
     }
     ::fcntl(pipeFds[0], F_SETFL, O_NONBLOCK);
-    t->pid_ = pid;
-    t->out_ = pipeFds[0];
-    t->isolated_ = true;
-    t->deadline_ = now + kTrialTimeoutSeconds;
-    return t;
+    pid_ = pid;
+    out_ = pipeFds[0];
+    isolated_ = true;
+    deadline_ = now + kTrialTimeoutSeconds;
+    return true;
 }
 
 TrialRun::~TrialRun() {
@@ -104,16 +105,24 @@ TrialRun::~TrialRun() {
     if (out_ >= 0) ::close(out_);
 }
 
+void TrialRun::readOutput() {
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out_, buf, sizeof buf)) > 0;) {
+        text_.append(buf, static_cast<size_t>(n));
+        if (text_.size() > 65536) {  // a chatty processor: keep the tail, where the verdict is
+            const size_t cut = text_.find('\n', text_.size() - 32768);
+            text_.erase(0, cut == std::string::npos ? text_.size() - 32768 : cut + 1);
+        }
+    }
+}
+
 bool TrialRun::poll(double now) {
     if (pid_ <= 0) return true;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(out_, buf, sizeof buf)) > 0;)
-        if (text_.size() < 65536) text_.append(buf, static_cast<size_t>(n));
+    readOutput();
     int status = 0;
     const pid_t done = ::waitpid(pid_, &status, WNOHANG);
     if (done == pid_) {
-        for (ssize_t n; (n = ::read(out_, buf, sizeof buf)) > 0;)
-            if (text_.size() < 65536) text_.append(buf, static_cast<size_t>(n));
+        readOutput();
         pid_ = -1;
         finish(status);
         return true;

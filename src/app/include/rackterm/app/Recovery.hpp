@@ -95,6 +95,8 @@ private:
     bool append(const std::string& text);
     void writeDoc(const Runtime& rt, const Seen& now);
     void compact(const Runtime& rt, const Seen& now);
+    /// fdatasync what was written kSyncSeconds ago or more.
+    void syncIfDue(double now);
 
     std::string sessionPath_, path_;
     std::string offeredFile_, offerText_;
@@ -103,7 +105,7 @@ private:
     bool failed_ = false;        // an error was logged: stop trying
     Seen written_;               // what the file holds now
     uint64_t lastState_ = UINT64_MAX, lastStructure_ = UINT64_MAX;
-    double lastLook_ = -1, unsyncedSince_ = -1;
+    double lastLook_ = -1, lastStructureLook_ = -1, unsyncedSince_ = -1;
     size_t records_ = 0;
     uint64_t bytes_ = 0;         // written to the file since it was started
 };

@@ -263,6 +263,8 @@ private:
         std::string previousPath;
         double until = 0;               // seconds (nowSeconds)
         bool reverting = false;
+        uint64_t rack = 0;              // serial of the rack its NaN/Inf count is read from
+        uint64_t baseline = 0;          // that count when the crossfade was over
     };
     /// A loaded processor: what a rack node runs.
     struct Processor {

@@ -25,7 +25,7 @@ public:
     /// Start the trial of the module at `modulePath` for `sampleRateHz` and
     /// blocks of `blockFrames`, with `values` by parameter id (others keep
     /// their defaults). Where rackterm-sandbox cannot be found (next to the
-    /// rackterm executable, or $RACKTERM_SANDBOX), the control thread runs
+    /// rackterm executable, or $RACKTERM_SANDBOX) or start, the control thread runs
     /// the trial at once (NaN/Inf and slow blocks are caught there, a crash
     /// or an endless loop is not).
     static std::unique_ptr<TrialRun> start(const std::string& modulePath, double sampleRateHz, uint32_t blockFrames,
@@ -55,6 +55,10 @@ public:
 
 private:
     TrialRun() = default;
+    /// Start rackterm-sandbox; false when it cannot start (the caller runs the trial itself).
+    bool spawn(const std::string& sandbox, const std::string& modulePath, double sampleRateHz, uint32_t blockFrames,
+               const std::vector<std::pair<std::string, float>>& values, double now);
+    void readOutput();
     void finish(int status);
 
     pid_t pid_ = -1;
