@@ -125,8 +125,7 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
                              "; list ports with `jack_lsp`");
             return;
         }
-        int r = jack_connect(client_, from.c_str(), to.c_str());
-        if (r != 0 && r != EEXIST) errors.push_back("JACK could not connect " + quote(from) + " -> " + quote(to));
+        if (!connectPorts(from, to)) errors.push_back("JACK could not connect " + quote(from) + " -> " + quote(to));
     };
     const std::string me = clientName();
     for (size_t i = 0; i < inputs.size() && i < in_.size(); ++i)

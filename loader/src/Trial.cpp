@@ -1,5 +1,7 @@
 #include <rackterm/loader/Trial.hpp>
 
+#include <rackterm/loader/Loader.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -64,6 +66,19 @@ TrialReport runTrial(const rackterm_processor_v2& d, rackterm_instance* instance
         report.problem = buf;
     }
     return report;
+}
+
+Result<TrialReport> trialModule(const std::string& path, double sampleRateHz, uint32_t blockFrames,
+                                const std::vector<std::pair<std::string, float>>& values,
+                                const std::function<void(const char*, uint32_t)>& progress) {
+    auto module = loadModule(path);
+    if (!module) return Error{module.error()};
+    auto instance = createInstance(module.value(), sampleRateHz, blockFrames);
+    if (!instance) return Error{instance.error()};
+    const rackterm_processor_v2& d = instance.value()->descriptor();
+    const std::vector<float> v = valuesById(d, values);
+    d.apply_plain_values(instance.value()->get(), v.data(), v.size());
+    return runTrial(d, instance.value()->get(), sampleRateHz, blockFrames, progress);
 }
 
 std::vector<float> valuesById(const rackterm_processor_v2& d, const std::vector<std::pair<std::string, float>>& byId) {

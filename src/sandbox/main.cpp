@@ -10,7 +10,6 @@
 // every block (so the host knows where a crash happened), then "ok MEDIAN
 // MAX" (seconds per block) and exit 0, "refused PROBLEM" and exit 1, or
 // "error MESSAGE" and exit 2 (usage, a module that does not load).
-#include <rackterm/loader/Loader.hpp>
 #include <rackterm/loader/Trial.hpp>
 
 #include <cstdio>
@@ -67,18 +66,13 @@ int main(int argc, char** argv) {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_setcsr(_mm_getcsr() | 0x8040);  // flush denormals to zero, as the audio thread does
 #endif
-    auto module = rackterm::loader::loadModule(argv[2]);
-    if (!module) return fail(module.error());
-    auto instance = rackterm::loader::createInstance(module.value(), rate, static_cast<uint32_t>(block));
-    if (!instance) return fail(instance.error());
-    const rackterm_processor_v2& d = instance.value()->descriptor();
-    const std::vector<float> values = rackterm::loader::valuesById(d, byId);
-    d.apply_plain_values(instance.value()->get(), values.data(), values.size());
-    const auto report = rackterm::loader::runTrial(d, instance.value()->get(), rate, static_cast<uint32_t>(block),
-                                                   [](const char* stage, uint32_t n) {
-                                                       std::printf("stage %s %u\n", stage, n);
-                                                       std::fflush(stdout);
-                                                   });
+    const auto trial = rackterm::loader::trialModule(argv[2], rate, static_cast<uint32_t>(block), byId,
+                                                     [](const char* stage, uint32_t n) {
+                                                         std::printf("stage %s %u\n", stage, n);
+                                                         std::fflush(stdout);
+                                                     });
+    if (!trial) return fail(trial.error());
+    const auto& report = trial.value();
     if (!report.problem.empty()) {
         std::printf("refused %s\n", report.problem.c_str());
         return 1;

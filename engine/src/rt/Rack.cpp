@@ -273,15 +273,9 @@ uint64_t Rack::nonFiniteCount(uint32_t node) const noexcept {
     return node < nodes_.size() ? nodes_[node].nonFinite.load(std::memory_order_relaxed) : 0;
 }
 
-bool Rack::overBudget(uint32_t node, uint32_t* nanoseconds) const noexcept {
-    if (node >= nodes_.size() || !nodes_[node].overBudget.load(std::memory_order_acquire)) return false;
-    if (nanoseconds) *nanoseconds = nodes_[node].lateNanoseconds.load(std::memory_order_relaxed);
-    return true;
-}
-
 bool Rack::takeOverBudget(uint32_t node, uint32_t* nanoseconds) noexcept {
-    if (!overBudget(node, nanoseconds)) return false;
-    nodes_[node].overBudget.store(false, std::memory_order_relaxed);
+    if (node >= nodes_.size() || !nodes_[node].overBudget.exchange(false, std::memory_order_acquire)) return false;
+    if (nanoseconds) *nanoseconds = nodes_[node].lateNanoseconds.load(std::memory_order_relaxed);
     return true;
 }
 

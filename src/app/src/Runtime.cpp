@@ -524,37 +524,48 @@ void Runtime::watchNodes() {
     std::erase_if(watches_, [now](const Watch& w) { return now >= w.until; });  // watched long enough: the old build goes
     engine::Rack* rack = engine_->rack();
     if (!rack || engine_->rackPending() || offline_) return;
-    const double periodMs = maxBlockFrames_ / sampleRate_ * 1e3;
-    for (size_t n = 0; n < nodes_.size() && n < rack->nodeCount(); ++n) {
+    for (uint32_t n = 0; n < nodes_.size() && n < rack->nodeCount(); ++n) {
         Node& node = nodes_[n];
-        uint32_t ns = 0;
-        const bool late = rack->takeOverBudget(static_cast<uint32_t>(n), &ns);
-        char took[160];
-        std::snprintf(took, sizeof took, "took %.2f ms, over the %.2f ms period, in %u blocks in a row",
-                      ns / 1e6, periodMs, engine::Rack::kLateBlocks);
         auto w = std::find_if(watches_.begin(), watches_.end(), [&](const Watch& x) {
             return x.id == node.spec.id && x.build == node.proc.module && !x.reverting;
         });
+        // While a swap crossfades, the old build runs too: its NaN or time would count against the new one.
+        if (w != watches_.end() && !rack->fadeDone(n)) continue;
+        uint32_t ns = 0;
+        const bool late = rack->takeOverBudget(n, &ns);
+        auto took = [&] {
+            char text[160];
+            std::snprintf(text, sizeof text, "took %.2f ms, over the %.2f ms period, in %u blocks in a row", ns / 1e6,
+                          maxBlockFrames_ / sampleRate_ * 1e3, engine::Rack::kLateBlocks);
+            return std::string(text);
+        };
         if (w != watches_.end()) {
-            // While the swap crossfades, the old build runs too (its NaN or time would count against the new one).
-            if (!rack->fadeDone(static_cast<uint32_t>(n))) continue;
-            const uint64_t count = rack->nonFiniteCount(static_cast<uint32_t>(n));
+            const uint64_t count = rack->nonFiniteCount(n);
             if (w->rack != rack->serial()) {  // a rack seen for the first time: count from here
                 w->rack = rack->serial();
                 w->baseline = count;
             }
-        }
-        if (w != watches_.end() && (late || rack->nonFiniteCount(static_cast<uint32_t>(n)) > w->baseline)) {
-            w->reverting = true;
-            submit(revertOp(*w, late ? std::string(took) : "output NaN/Inf", kWatchSeconds - (w->until - now)));
-            continue;
-        }
-        if (late && !node.spec.bypass) {  // in process: bypass it before it takes the rack down with it
+            if (late || count > w->baseline) {
+                w->reverting = true;
+                submit(revertOp(*w, late ? took() : "output NaN/Inf", kWatchSeconds - (w->until - now)));
+            }
+        } else if (late && !node.spec.bypass) {  // in process: bypass it before it takes the rack down with it
             playBypass(n, true);
-            notes_.push_back("node '" + node.spec.id + "' (" + node.proc.descriptor->id + ") " + took +
+            notes_.push_back("node '" + node.spec.id + "' (" + node.proc.descriptor->id + ") " + took() +
                              ": bypassed; `bypass " + node.spec.id + " off` tries it again");
         }
     }
+}
+
+std::optional<std::string> Runtime::trialStep(std::unique_ptr<TrialRun>& trial, const std::string& path,
+                                             const std::vector<std::pair<std::string, float>>& values) {
+    if (!trial) trial = TrialRun::start(path, sampleRate_, maxBlockFrames_, values, nowSeconds());
+    if (offline_) trial->wait();
+    if (!trial->poll(nowSeconds())) return std::nullopt;
+    // A module that does not load: the caller's own load says so, with its place.
+    if (trial->problem().empty() || trial->loadError()) return std::string();
+    return "trial (" + std::to_string(maxBlockFrames_) + "-frame blocks at " + std::to_string(std::lround(sampleRate_)) +
+           " Hz): " + trial->problem();
 }
 
 Runtime::Operation Runtime::revertOp(const Watch& watch, std::string why, double after) {
@@ -693,18 +704,12 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
         if (!spec.path.empty() && record) {  // a module file (not a built-in) passes its trial before it is heard
-            if (!*trial) {
-                std::vector<std::pair<std::string, float>> byId;
-                for (const auto& p : spec.params) byId.emplace_back(p.id, static_cast<float>(p.value));
-                *trial = TrialRun::start(resolveAgainst(doc_.path, spec.path), sampleRate_, maxBlockFrames_, byId,
-                                         nowSeconds());
-            }
-            if (offline_) (*trial)->wait();
-            if (!(*trial)->poll(nowSeconds())) return false;
-            if (!(*trial)->problem().empty() && !(*trial)->loadError()) {  // a load error: loadProcessor says it with its place
-                done(Error{"cannot add " + spec.id + ": " + printable(spec.path, kPathChars) + " failed its trial (" +
-                           std::to_string(maxBlockFrames_) + "-frame blocks at " +
-                           std::to_string(std::lround(sampleRate_)) + " Hz): " + (*trial)->problem()});
+            std::vector<std::pair<std::string, float>> byId;
+            for (const auto& p : spec.params) byId.emplace_back(p.id, static_cast<float>(p.value));
+            const auto verdict = trialStep(*trial, resolveAgainst(doc_.path, spec.path), byId);
+            if (!verdict) return false;
+            if (!verdict->empty()) {
+                done(Error{"cannot add " + spec.id + ": " + printable(spec.path, kPathChars) + " failed its " + *verdict});
                 return true;
             }
         }
@@ -1151,16 +1156,12 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
         const rackterm_processor_v2& od = *node.proc.descriptor;
         const std::vector<float> current = values(n);
         // The new build runs its trial first, in rackterm-sandbox: nothing of it is heard before it passes.
-        if (!*trial) {
-            std::vector<std::pair<std::string, float>> byId;
-            for (uint32_t i = 0; i < od.param_count; ++i) byId.emplace_back(od.params[i].id, current[i]);
-            *trial = TrialRun::start(path, sampleRate_, maxBlockFrames_, byId, nowSeconds());
-        }
-        if (offline_) (*trial)->wait();
-        if (!(*trial)->poll(nowSeconds())) return false;
-        if (!(*trial)->problem().empty() && !(*trial)->loadError()) {  // a load error: said below as before
-            later.finish(Error{"the new build failed its trial (" + std::to_string(maxBlockFrames_) + "-frame blocks at " +
-                               std::to_string(std::lround(sampleRate_)) + " Hz): " + (*trial)->problem()});
+        std::vector<std::pair<std::string, float>> byId;
+        for (uint32_t i = 0; i < od.param_count; ++i) byId.emplace_back(od.params[i].id, current[i]);
+        const auto verdict = trialStep(*trial, path, byId);
+        if (!verdict) return false;
+        if (!verdict->empty()) {
+            later.finish(Error{"the new build failed its " + *verdict});
             return true;
         }
         auto module = loader::loadModule(path);

@@ -1,6 +1,5 @@
 #include <rackterm/app/Trial.hpp>
 
-#include <rackterm/loader/Loader.hpp>
 #include <rackterm/loader/Trial.hpp>
 
 #include <fcntl.h>
@@ -46,24 +45,10 @@ std::unique_ptr<TrialRun> TrialRun::start(const std::string& modulePath, double 
     const std::string sandbox = sandboxPath();
     if (sandbox.empty() || !t->spawn(sandbox, modulePath, sampleRateHz, blockFrames, values, now)) {
         // The control thread runs it: NaN and slowness are caught, a crash is not.
-        auto module = loader::loadModule(modulePath);
-        if (!module) {
-            t->problem_ = module.error();
-            t->loadError_ = true;
-            return t;
-        }
-        auto inst = loader::createInstance(module.value(), sampleRateHz, blockFrames);
-        if (!inst) {
-            t->problem_ = inst.error();
-            t->loadError_ = true;
-            return t;
-        }
-        const rackterm_processor_v2& d = inst.value()->descriptor();
-        const std::vector<float> v = loader::valuesById(d, values);
-        d.apply_plain_values(inst.value()->get(), v.data(), v.size());
-        const auto report = loader::runTrial(d, inst.value()->get(), sampleRateHz, blockFrames);
-        t->problem_ = report.problem;
-        t->median_ = report.medianBlockSeconds;
+        auto trial = loader::trialModule(modulePath, sampleRateHz, blockFrames, values);
+        t->loadError_ = !trial;
+        t->problem_ = trial ? trial.value().problem : trial.error();
+        t->median_ = trial ? trial.value().medianBlockSeconds : 0.0;
     }
     return t;
 }

@@ -6,6 +6,7 @@
 // without the sandbox the control thread runs it. [control].
 #pragma once
 
+#include <rackterm/common/Result.hpp>
 #include <rackterm/processor.h>
 
 #include <cstdint>
@@ -37,6 +38,14 @@ struct TrialReport {
 /// blockFrames / sampleRateHz seconds.
 TrialReport runTrial(const rackterm_processor_v2& d, rackterm_instance* instance, double sampleRateHz,
                      uint32_t blockFrames, const std::function<void(const char*, uint32_t)>& progress = {});
+
+/// Load the module at `path` (loadModule), create an instance for
+/// `sampleRateHz` and blocks of `blockFrames`, send it `values` by id
+/// (valuesById) and run the trial. Error: the loader's own, when the module
+/// does not load or create() fails.
+Result<TrialReport> trialModule(const std::string& path, double sampleRateHz, uint32_t blockFrames,
+                                const std::vector<std::pair<std::string, float>>& values,
+                                const std::function<void(const char*, uint32_t)>& progress = {});
 
 /// The plain values for `d`'s table from (id, value) pairs: matching ids
 /// take the value clamped into range, the rest their default (what a hot

@@ -135,12 +135,10 @@ public:
     /// (two clock reads), single nodes only then, so the cost stays off
     /// racks that keep up.
     static constexpr uint32_t kDiagnoseBlocks = 64;
-    /// [any] True once node `node` took longer than the block's period in
-    /// kLateBlocks timed blocks in a row (it alone makes the rack late).
-    /// `nanoseconds` gets its newest such time.
-    bool overBudget(uint32_t node, uint32_t* nanoseconds = nullptr) const noexcept;
-    /// [control] overBudget(), and clear it: it is set again after
-    /// kLateBlocks more late blocks in a row.
+    /// [control] True once node `node` took longer than the block's period
+    /// in kLateBlocks timed blocks in a row (it alone makes the rack late),
+    /// and clears that: it is set again after kLateBlocks more. `nanoseconds`
+    /// gets its newest such time.
     bool takeOverBudget(uint32_t node, uint32_t* nanoseconds = nullptr) noexcept;
 
     /// [audio] Take the newest parameters (apply_plain_values for nodes whose

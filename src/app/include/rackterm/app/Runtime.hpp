@@ -43,6 +43,8 @@ struct GraphPlan;
 
 namespace rackterm::app {
 
+class TrialRun;
+
 /// The meters of every node (chain order) and the master, after ballistics.
 struct MeterView {
     std::vector<NodeMeter> nodes;
@@ -342,6 +344,12 @@ private:
     /// `later` (an error leaves the node as it was). True when a rack went out.
     bool installBuild(size_t n, const std::shared_ptr<void>& module, const std::string& path,
                       const Later<SwapReport>& later);
+    /// One turn of the trial of the module at `path` with `values` (by id),
+    /// started on the first call: nullopt while it runs, "" when it passed
+    /// (or the module does not load, which the caller's load reports), else
+    /// "trial (256-frame blocks at 48000 Hz): WHY".
+    std::optional<std::string> trialStep(std::unique_ptr<TrialRun>& trial, const std::string& path,
+                                         const std::vector<std::pair<std::string, float>>& values);
     /// Check every node of the newest rack: a swapped build within its watch
     /// that output NaN/Inf or went over budget is reverted; another node
     /// over budget is bypassed and named.
