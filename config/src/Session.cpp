@@ -97,7 +97,8 @@ std::optional<Error> readPortCount(const Reader& rd, const toml::table& t, const
 }
 
 std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSpec& e) {
-    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs", "input_ports", "output_ports", "crossfade_ms"},
+    if (auto err = unknownKey(rd, t, {"sample_rate", "block", "inputs", "outputs", "input_ports", "output_ports", "crossfade_ms",
+                               "isolate"},
                               "[engine]"))
         return err;
     if (const toml::node* n = t.get("crossfade_ms")) {
@@ -105,6 +106,12 @@ std::optional<Error> readEngine(const Reader& rd, const toml::table& t, EngineSp
         if (!v || *v < 0.1 || *v > 1000)
             return rd.error(n->source(), "crossfade_ms must be a number of ms from 0.1 to 1000, e.g. 10");
         e.crossfadeMs = *v;
+    }
+    if (const toml::node* n = t.get("isolate")) {
+        const auto v = n->value<std::string>();
+        if (!v || (*v != "none" && *v != "watched" && *v != "all-but-builtins"))
+            return rd.error(n->source(), "isolate must be \"none\", \"watched\" or \"all-but-builtins\"");
+        e.isolate = *v;
     }
     if (const toml::node* n = t.get("sample_rate")) {
         auto v = n->value<double>();
@@ -167,7 +174,7 @@ std::optional<Error> readConnection(const Reader& rd, const toml::table& t, cons
 }
 
 std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& n) {
-    static const std::vector<std::string> keys = {"id", "processor", "path", "file", "params", "bypass", "watch"};
+    static const std::vector<std::string> keys = {"id", "processor", "path", "file", "params", "bypass", "watch", "isolate"};
     if (auto err = unknownKey(rd, t, keys, "[[node]]")) return err;
     n.where = rd.at(t.source());
     if (!t.get("id")) return rd.error(t.source(), "[[node]] needs an id, e.g. id = \"gain\"");
@@ -186,6 +193,10 @@ std::optional<Error> readNode(const Reader& rd, const toml::table& t, NodeSpec& 
     if (const toml::node* b = t.get("bypass")) {
         if (!b->is_boolean()) return rd.error(b->source(), "bypass must be true or false");
         n.bypass = b->as_boolean()->get();
+    }
+    if (const toml::node* b = t.get("isolate")) {
+        if (!b->is_boolean()) return rd.error(b->source(), "isolate must be true or false");
+        n.isolate = b->as_boolean()->get();
     }
     if (const toml::node* p = t.get("params")) {
         const toml::table* pt = p->as_table();
@@ -350,6 +361,7 @@ void appendNode(std::string& out, const NodeSpec& n) {
     }
     out += n.params.empty() ? "}\n" : " }\n";
     out += std::string("bypass = ") + (n.bypass ? "true" : "false") + "\n";
+    if (n.isolate) out += std::string("isolate = ") + (*n.isolate ? "true" : "false") + "\n";
 }
 
 void appendConnection(std::string& out, const ConnectionSpec& c) {
@@ -482,6 +494,11 @@ std::string formatSession(const Session& s) {
     if (s.engine.sampleRate) out += "sample_rate = " + std::to_string(static_cast<long>(*s.engine.sampleRate)) + "\n";
     if (s.engine.block) out += "block = " + std::to_string(*s.engine.block) + "\n";
     if (s.engine.crossfadeMs) out += "crossfade_ms = " + detail::formatNumber(*s.engine.crossfadeMs) + "\n";
+    if (s.engine.isolate) {
+        out += "isolate = ";
+        detail::appendQuoted(out, *s.engine.isolate);
+        out += "\n";
+    }
     appendPortList(out, "inputs", s.engine.inputs);
     appendPortList(out, "outputs", s.engine.outputs);
     if (s.engine.inputPorts) out += "input_ports = " + std::to_string(*s.engine.inputPorts) + "\n";

@@ -101,12 +101,13 @@ bool sameWatch(const std::optional<WatchSpec>& a, const std::optional<WatchSpec>
 /// Same processor, module, file and watch: the node can keep its table.
 bool sameKind(const NodeSpec& a, const NodeSpec& b) {
     return a.id == b.id && a.processor == b.processor && a.path == b.path && a.file == b.file &&
-           sameWatch(a.watch, b.watch);
+           sameWatch(a.watch, b.watch) && a.isolate == b.isolate;
 }
 
 bool sameEngine(const EngineSpec& a, const EngineSpec& b) {
     return a.sampleRate == b.sampleRate && a.block == b.block && a.inputs == b.inputs && a.outputs == b.outputs &&
-           a.inputPorts == b.inputPorts && a.outputPorts == b.outputPorts && a.crossfadeMs == b.crossfadeMs;
+           a.inputPorts == b.inputPorts && a.outputPorts == b.outputPorts && a.crossfadeMs == b.crossfadeMs &&
+           a.isolate == b.isolate;
 }
 
 /// The same connection (a changed level is an edit of it, not another one).

@@ -7,6 +7,7 @@
 #include <rackterm/common/Text.hpp>
 
 #include <jack/jack.h>
+#include <jack/thread.h>
 
 #include <pthread.h>
 #include <unistd.h>
@@ -136,6 +137,11 @@ std::vector<std::string> JackBackend::connect(const std::vector<std::string>& in
 }
 
 uint32_t JackBackend::sampleRate() const noexcept { return jack_get_sample_rate(client_); }
+
+int JackBackend::realtimePriority() const noexcept {
+    const int p = jack_client_real_time_priority(client_);
+    return p > 0 ? p : 0;
+}
 uint32_t JackBackend::bufferSize() const noexcept { return jack_get_buffer_size(client_); }
 float JackBackend::cpuLoad() const noexcept { return jack_cpu_load(client_); }
 std::string JackBackend::clientName() const { return jack_get_client_name(client_); }

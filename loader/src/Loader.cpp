@@ -62,10 +62,11 @@ bool validId(const char* id) {
 
 Module::~Module() {
     if (handle_) dlclose(handle_);
+    if (fd_ >= 0) ::close(fd_);
 }
 
 Instance::~Instance() {
-    if (instance_) module_->descriptor().destroy(instance_);
+    if (instance_ && !isolated_) module_->descriptor().destroy(instance_);
 }
 
 std::string validateDescriptor(const rackterm_processor_v2& d) {
@@ -107,7 +108,11 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
     if (copy.empty()) return fail(path, why);
     dlerror();
     void* handle = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+    const int bytes = handle ? ::open(copy.c_str(), O_RDONLY | O_CLOEXEC) : -1;  // for a sandbox child
     removePrivateCopy(copy);  // the mapping stays valid after unlink
+    auto closeBytes = [bytes] {
+        if (bytes >= 0) ::close(bytes);
+    };
     if (!handle) {
         const char* e = dlerror();
         std::string detail = e ? e : "unknown error";
@@ -117,12 +122,14 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
     auto entry = reinterpret_cast<rackterm_entry_fn>(dlsym(handle, RACKTERM_ENTRY_SYMBOL));
     if (!entry) {
         dlclose(handle);
+        closeBytes();
         return fail(path, std::string("no ") + RACKTERM_ENTRY_SYMBOL +
                               " symbol; export one with RACKTERM_PROCESSOR(YourClass) from rackterm/Processor.hpp");
     }
     const rackterm_processor_v2* d = entry();
     if (!d) {
         dlclose(handle);
+        closeBytes();
         return fail(path, std::string(RACKTERM_ENTRY_SYMBOL) + "() returned NULL; it must return its descriptor");
     }
     // abi_version is the first field in every version of the ABI: read it alone first.
@@ -130,6 +137,7 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
     std::memcpy(&version, d, sizeof version);
     if (version != RACKTERM_ABI_VERSION) {
         dlclose(handle);
+        closeBytes();
         return fail(path, "processor ABI v" + std::to_string(version) + " found, rackterm needs v" +
                               std::to_string(RACKTERM_ABI_VERSION) +
                               "; rebuild the processor against this rackterm's rackterm/processor.h");
@@ -137,15 +145,17 @@ Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
     // Read what the message needs before dlclose: the descriptor lives in the module's memory.
     if (const uint32_t size = d->struct_size; size < RACKTERM_V2_BASE_SIZE) {
         dlclose(handle);
+        closeBytes();
         return fail(path, "descriptor is " + std::to_string(size) + " bytes, ABI v2 needs at least " +
                               std::to_string(RACKTERM_V2_BASE_SIZE) +
                               "; rebuild against this rackterm's rackterm/processor.h");
     }
     if (std::string bad = validateDescriptor(*d); !bad.empty()) {
         dlclose(handle);
+        closeBytes();
         return fail(path, "invalid processor descriptor: " + bad);
     }
-    return std::shared_ptr<Module>(new Module(handle, d, path));
+    return std::shared_ptr<Module>(new Module(handle, d, path, bytes));
 }
 
 uint32_t latencyFrames(const rackterm_processor_v2& d, rackterm_instance* instance) {

@@ -1,6 +1,11 @@
 // rackterm-sandbox: runs third-party processor code in a process of its own,
 // so that a crash or an endless loop in it cannot take rackterm down.
 //
+//   rackterm-sandbox isolate HOST_PID NODE_ID
+//
+// serves one isolated processor instance for the host (loader/Isolation.hpp):
+// the shared memory is fd 3, the module's bytes fd 4; it ends with the host.
+//
 //   rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...]
 //
 // loads MODULE through the loader (ABI and table checks), creates an
@@ -10,6 +15,7 @@
 // every block (so the host knows where a crash happened), then "ok MEDIAN
 // MAX" (seconds per block) and exit 0, "refused PROBLEM" and exit 1, or
 // "error MESSAGE" and exit 2 (usage, a module that does not load).
+#include <rackterm/loader/Isolation.hpp>
 #include <rackterm/loader/Trial.hpp>
 
 #include <cstdio>
@@ -51,8 +57,10 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[1]) == "isolate")
+        return rackterm::loader::runIsolatedChild(3, 4, static_cast<pid_t>(std::atol(argv[2])));
     if (argc < 5 || std::string(argv[1]) != "trial")
-        return fail("usage: rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...]");
+        return fail("usage: rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...] | isolate HOST_PID NODE_ID");
     const double rate = std::atof(argv[3]);
     const long block = std::atol(argv[4]);
     if (!(rate >= 1000 && rate <= 1536000) || block < 1 || block > 8192) return fail("RATE or BLOCK out of range");

@@ -119,9 +119,17 @@ int drawRack(const app::Runtime& rt, const View& v, int top, int rows) {
         put(y, 0, label, COLS);
         if (sel) attroff(A_BOLD);
         drawMeter(y, meterX, meterWidth, m, v);
+        // An isolated node's child that crashed, is late, restarts or gave up
+        // shows instead of the bypass mark (it plays dry meanwhile).
+        const std::string fault = rt.nodeFault(n);
+        const char* mark = rt.bypassed(n) ? "BYP" : "   ";
+        if (fault.rfind("crashed", 0) == 0) mark = "CRASH";
+        else if (fault.rfind("late", 0) == 0 || fault == "stuck") mark = "LATE";
+        else if (fault == "restarting") mark = "RESTART";
+        else if (fault == "failed") mark = "FAILED";
         char tail[64];
         std::snprintf(tail, sizeof tail, " %s dB %4.1f%% %s", dbText(std::max(m.peakDb[0], m.peakDb[1])).c_str(),
-                      static_cast<double>(m.cpuShare * 100.0f), rt.bypassed(n) ? "BYP" : "   ");
+                      static_cast<double>(m.cpuShare * 100.0f), mark);
         put(y, meterX + meterWidth, tail, COLS - meterX - meterWidth);
     }
     const app::NodeMeter& master = rt.meters().master;
@@ -157,7 +165,9 @@ int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
     if (rt.nodeCount() == 0 || rows <= 1) return top;
     const auto& d = rt.descriptor(v.node);
     attron(A_UNDERLINE);
-    put(top, 0, fit(" " + rt.nodeId(v.node) + " (" + d.name + ")" + (rt.bypassed(v.node) ? " bypassed" : ""),
+    const std::string fault = rt.nodeFault(v.node);
+    put(top, 0, fit(" " + rt.nodeId(v.node) + " (" + d.name + ")" + (rt.bypassed(v.node) ? " bypassed" : "") +
+                        (rt.nodeIsolated(v.node) ? " isolated" : "") + (fault.empty() ? "" : ": " + fault),
                     static_cast<size_t>(COLS)),
         COLS);
     attroff(A_UNDERLINE);

@@ -72,6 +72,8 @@ Rack::Rack(std::vector<NodeSetup> nodes, GraphPlan plan, uint32_t maxBlockFrames
         n.instance[0] = s.instance;
         for (size_t k = 0; k < s.extraInstances.size() && k + 1 < kMaxChannels; ++k) n.instance[k + 1] = s.extraInstances[k];
         n.available = static_cast<uint32_t>(std::min<size_t>(n.copies, 1 + s.extraInstances.size()));
+        for (size_t k = 0; k < s.faults.size() && k < n.available; ++k)
+            if (s.faults[k]) n.fault[n.faults++] = s.faults[k];
         n.paramOffset = offset;
         n.paramCount = count;
         s.values.resize(count);
@@ -380,9 +382,12 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
 
 bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass, bool full,
                    rt::ChannelStats* stats) noexcept {
-    const float target = bypass ? 1.0f : 0.0f;
+    bool fault = false;
+    for (uint32_t k = 0; k < n.faults; ++k) fault = fault || n.fault[k]->load(std::memory_order_relaxed);
+    const float target = (bypass || fault) ? 1.0f : 0.0f;
     const uint32_t outW = n.outWidth, lastIn = n.inWidth - 1;
     if (n.bypassMix == 1.0f && target == 1.0f) {
+        if (!bypass) callProcess(n, n.descriptor, n.instance, in, out, frames);  // a faulted child: it may answer again
         // The dry signal: input channel c to output c (a narrower input repeats its last channel).
         for (uint32_t c = 0; c < outW; ++c) std::memcpy(out[c], in[std::min(c, lastIn)], frames * sizeof(float));
         // Fully bypassed: a swap's crossfade has nothing to fade (the old

@@ -209,6 +209,10 @@ Reply cmdList(CommandContext& c, const Args& a) {
         for (size_t n = 0; n < rt.nodeCount(); ++n) {
             std::string notes;
             if (rt.bypassed(n)) notes += "bypassed";
+            if (rt.nodeIsolated(n)) {
+                const std::string fault = rt.nodeFault(n);
+                notes += (notes.empty() ? "" : ", ") + std::string("isolated") + (fault.empty() ? "" : ": " + fault);
+            }
             if (n < g.copies.size() && g.copies[n] > 1) notes += (notes.empty() ? "" : ", ") + std::string("dual mono x") + std::to_string(g.copies[n]);
             if (n < g.latency.size() && g.latency[n] > 0)
                 notes += (notes.empty() ? "" : ", ") + std::string("latency ") + latencyText(g.latency[n], rt.sampleRate());

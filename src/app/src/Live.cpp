@@ -247,7 +247,8 @@ Result<std::unique_ptr<Live>> openLive(const std::string& sessionPath, int& exit
         exitCode = kExitEnvironment;
         return Error{jack.error()};
     }
-    auto rt = Runtime::open(session.value(), jack.value()->sampleRate(), jack.value()->bufferSize());
+    auto rt = Runtime::open(session.value(), jack.value()->sampleRate(), jack.value()->bufferSize(),
+                            jack.value()->realtimePriority());
     if (!rt) return Error{rt.error()};
     auto live = std::make_unique<Live>();
     live->options = options;

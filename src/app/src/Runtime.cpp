@@ -11,7 +11,9 @@
 #include <rackterm/engine/Player.hpp>
 #include <rackterm/engine/Recorder.hpp>
 #include <rackterm/engine/rt/Engine.hpp>
+#include <rackterm/loader/Isolation.hpp>
 #include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Trial.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -121,6 +123,11 @@ std::shared_ptr<void> ownersOf(const std::shared_ptr<void>& owner, const std::ve
     return owners;
 }
 
+/// The child behind an instance owner (a loader::Instance), or nullptr when it runs in process.
+loader::IsolatedProcessor* isolatedOf(const std::shared_ptr<void>& owner) {
+    return owner ? std::static_pointer_cast<loader::Instance>(owner)->isolated().get() : nullptr;
+}
+
 /// Completes `later` with an operation's result.
 std::function<void(const Result<std::string>&)> finishing(const Later<std::string>& later) {
     return [later](const Result<std::string>& r) { later.finish(r); };
@@ -145,8 +152,10 @@ Runtime::~Runtime() {
     nodes_.clear();
 }
 
-Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double sampleRateHz, uint32_t maxBlockFrames) {
+Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double sampleRateHz, uint32_t maxBlockFrames,
+                                               int realtimePriority) {
     std::unique_ptr<Runtime> r(new Runtime);
+    r->realtimePriority_ = realtimePriority;
     r->sampleRate_ = sampleRateHz;
     r->maxBlockFrames_ = maxBlockFrames;
     if (session.nodes.size() > kMaxNodes)
@@ -203,14 +212,9 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         }
         auto module = loader::loadModule(path);
         if (!module) return Error{where + ": " + module.error()};
-        auto inst = loader::createInstance(module.value(), sampleRate_, maxBlockFrames_);
-        if (!inst) return Error{where + ": " + inst.error()};
-        std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-        proc.descriptor = &owned->descriptor();
-        proc.instance = owned->get();
-        proc.owner = owned;
-        proc.path = path;
-        proc.module = module.value();
+        auto made = instantiate(module.value(), spec, path);
+        if (!made) return Error{where + ": " + made.error()};
+        proc = std::move(made.value());
     }
     const auto ids = paramIds(*proc.descriptor);
     for (auto p = spec.params.begin(); p != spec.params.end();) {
@@ -245,16 +249,14 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     fresh.reserve(nodes_.size());
     for (const Node& node : nodes_) {
         if (node.proc.module) {  // the build that plays, not the file on disk (which may hold a refused build)
-            auto inst = loader::createInstance(std::static_pointer_cast<loader::Module>(node.proc.module), sampleRateHz,
-                                               maxBlockFrames);
-            if (!inst) {
+            auto made = instantiate(node.proc.module, node.spec, node.proc.path);
+            if (!made) {
                 sampleRate_ = oldRate;
                 maxBlockFrames_ = oldBlock;
                 return Error{"node '" + node.spec.id + "' does not start at " + std::to_string(std::lround(sampleRateHz)) +
-                             " Hz: " + inst.error()};
+                             " Hz: " + made.error()};
             }
-            std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-            fresh.push_back(Processor{&owned->descriptor(), owned->get(), owned, node.proc.path, {}, {}, {}, node.proc.module});
+            fresh.push_back(std::move(made.value()));
             continue;
         }
         config::NodeSpec spec = node.spec;  // a player: its file decoded again at the new rate
@@ -426,15 +428,13 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
         Processor& proc = node.proc;
         const uint32_t copies = planned->copies[n];
         while (proc.copies.size() + 1 < copies && proc.module) {  // dual mono: one instance per channel
-            auto inst = loader::createInstance(std::static_pointer_cast<loader::Module>(proc.module), sampleRate_,
-                                               maxBlockFrames_);
-            if (!inst) {
-                notes_.push_back("node '" + node.spec.id + "': " + inst.error() + "; its extra channels are silent");
+            auto made = instantiate(proc.module, node.spec, proc.path);
+            if (!made) {
+                notes_.push_back("node '" + node.spec.id + "': " + made.error() + "; its extra channels are silent");
                 break;
             }
-            std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-            proc.copies.push_back(owned->get());
-            proc.copyOwners.push_back(owned);
+            proc.copies.push_back(made.value().instance);
+            proc.copyOwners.push_back(made.value().owner);
         }
         engine::NodeSetup s;
         s.id = node.spec.id;
@@ -443,6 +443,14 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
         const size_t extra = std::min<size_t>(copies - 1, proc.copies.size());
         s.extraInstances.assign(proc.copies.begin(), proc.copies.begin() + static_cast<long>(extra));
         s.owner = ownersOf(proc.owner, proc.copyOwners);
+        if (proc.module) {  // isolated instances raise a fault flag while their child does not answer
+            s.faults.push_back(nullptr);
+            if (auto* iso = isolatedOf(proc.owner)) s.faults.back() = &iso->fault();
+            for (size_t k = 0; k < extra; ++k) {
+                auto* c = isolatedOf(proc.copyOwners[k]);
+                s.faults.push_back(c ? &c->fault() : nullptr);
+            }
+        }
         s.values = values(n);
         s.bypass = node.spec.bypass;
         if (n == fade.node) {
@@ -514,6 +522,7 @@ void Runtime::runOperations() {
 
 void Runtime::tick() {
     engine_->collectGarbage();
+    superviseIsolated();
     watchNodes();
     runOperations();
     std::erase_if(waits_, [](const std::function<bool()>& w) { return w(); });
@@ -555,6 +564,96 @@ void Runtime::watchNodes() {
                              ": bypassed; `bypass " + node.spec.id + " off` tries it again");
         }
     }
+}
+
+bool Runtime::isolates(const config::NodeSpec& spec) const {
+    if (spec.processor == "player") return false;
+    if (spec.isolate) return *spec.isolate;
+    const std::string mode = doc_.engine.isolate.value_or("watched");
+    if (mode == "watched") return spec.watch.has_value();
+    if (mode == "all-but-builtins") return !spec.path.empty();
+    return false;
+}
+
+Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& moduleHandle, const config::NodeSpec& spec,
+                                                const std::string& path) const {
+    const auto module = std::static_pointer_cast<loader::Module>(moduleHandle);
+    std::shared_ptr<loader::Instance> owned;
+    const std::string sandbox = isolates(spec) ? sandboxPath() : std::string();
+    if (isolates(spec) && sandbox.empty()) {
+        if (spec.isolate)  // asked for by the node: running it unprotected is not what was asked
+            return Error{"node '" + spec.id + "' has isolate = true, but rackterm-sandbox is not next to rackterm; "
+                         "install it there or set RACKTERM_SANDBOX"};
+        if (!sandboxMissingSaid_)
+            notes_.push_back("rackterm-sandbox is not next to rackterm: isolated nodes run in process; install it "
+                             "or set RACKTERM_SANDBOX");
+        sandboxMissingSaid_ = true;
+    }
+    if (!sandbox.empty()) {
+        std::vector<std::pair<std::string, float>> byId;
+        for (const auto& p : spec.params) byId.emplace_back(p.id, static_cast<float>(p.value));
+        loader::IsolationOptions options{sandbox, spec.id, realtimePriority_, offline_};
+        auto inst = loader::createIsolatedInstance(module, sampleRate_, maxBlockFrames_,
+                                                   loader::valuesById(module->descriptor(), byId), options);
+        if (!inst) return Error{inst.error()};
+        owned = std::move(inst.value());
+        isolated_.push_back(Isolated{spec.id, owned, 0});
+    } else {
+        auto inst = loader::createInstance(module, sampleRate_, maxBlockFrames_);
+        if (!inst) return Error{inst.error()};
+        owned = std::move(inst.value());
+    }
+    Processor proc;
+    proc.descriptor = &owned->descriptor();
+    proc.instance = owned->get();
+    proc.owner = owned;
+    proc.path = path;
+    proc.module = module;
+    return proc;
+}
+
+void Runtime::setOffline(bool offline) {
+    offline_ = offline;
+    for (const Isolated& i : isolated_)
+        if (auto inst = i.instance.lock()) isolatedOf(inst)->setOffline(offline);
+}
+
+void Runtime::superviseIsolated() {
+    std::erase_if(isolated_, [](const Isolated& i) { return i.instance.expired(); });
+    const double now = nowSeconds();
+    for (Isolated& i : isolated_) {
+        auto inst = i.instance.lock();
+        if (!inst) continue;
+        loader::IsolatedProcessor* iso = isolatedOf(inst);
+        std::vector<std::string> lines = iso->supervise(now, offline_);
+        const uint32_t failures = iso->failureCount();
+        const bool failed = failures != i.failures;
+        i.failures = failures;
+        // A new build that fails within its watch goes back to the previous one.
+        auto w = std::find_if(watches_.begin(), watches_.end(), [&](const Watch& x) { return x.id == i.id && !x.reverting; });
+        if (failed && w != watches_.end()) {
+            auto n = findNode(i.id);
+            if (n && nodes_[n.value()].proc.module == w->build && nodes_[n.value()].proc.owner == inst) {
+                w->reverting = true;
+                std::string why = lines.empty() ? "failed in its sandbox" : lines.front();
+                if (const size_t colon = why.find("': "); colon != std::string::npos) why.erase(0, colon + 3);
+                if (const size_t semi = why.find("; "); semi != std::string::npos) why.erase(semi);
+                submit(revertOp(*w, why, kWatchSeconds - (w->until - now)));
+            }
+        }
+        for (auto& line : lines) notes_.push_back(std::move(line));
+    }
+}
+
+bool Runtime::nodeIsolated(size_t n) const { return nodes_[n].proc.module && isolatedOf(nodes_[n].proc.owner); }
+
+std::string Runtime::nodeFault(size_t n) const {
+    if (!nodes_[n].proc.module) return {};
+    const double now = nowSeconds();
+    if (auto* iso = isolatedOf(nodes_[n].proc.owner); iso && !iso->status(now).empty()) return iso->status(now);
+    for (const auto& c : nodes_[n].proc.copyOwners)
+        if (auto* iso = isolatedOf(c); iso && !iso->status(now).empty()) return iso->status(now);
+    return {};
 }
 
 std::optional<std::string> Runtime::trialStep(std::unique_ptr<TrialRun>& trial, const std::string& path,
@@ -1188,13 +1287,12 @@ bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, 
     const auto module = std::static_pointer_cast<loader::Module>(moduleHandle);
     const rackterm_processor_v2& od = *node.proc.descriptor;
     const std::vector<float> current = values(n);
-    auto inst = loader::createInstance(module, sampleRate_, maxBlockFrames_);
-    if (!inst) {
-        later.finish(Error{inst.error()});
+    auto made = instantiate(moduleHandle, node.spec, path);
+    if (!made) {
+        later.finish(Error{made.error()});
         return false;
     }
-    std::shared_ptr<loader::Instance> owned = std::move(inst.value());
-    const rackterm_processor_v2& nd = owned->descriptor();
+    const rackterm_processor_v2& nd = *made.value().descriptor;
     ParamMapping m = mapParameters({od.params, od.param_count}, {nd.params, nd.param_count}, current);
     // The document follows: ids the new processor lacks go, values that
     // moved (clamped, or kept where the default changed) are written.
@@ -1213,7 +1311,7 @@ bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, 
             if (a[i].id != b[i].id || a[i].value != b[i].value) return false;
         return true;
     };
-    Processor next{&nd, owned->get(), owned, path, {}, {}, {}, module};
+    Processor next = std::move(made.value());
     const bool sameChannels = nd.input_channels == od.input_channels && nd.output_channels == od.output_channels;
     if (!sameChannels) {  // the graph must still fit the new build's channels
         Node probe{node.spec, next, {}};

@@ -49,6 +49,9 @@ struct NodeSpec {
     std::vector<ParamSetting> params;
     bool bypass = false;
     std::optional<WatchSpec> watch;
+    /// `isolate = true | false`: run the processor in a rackterm-sandbox
+    /// child (a crash costs a block, not the session); unset: [engine] isolate decides.
+    std::optional<bool> isolate;
     SourceLocation where;           ///< the [[node]] header
     SourceLocation processorWhere;  ///< the processor or path value
     SourceLocation fileWhere;       ///< the file value
@@ -63,6 +66,10 @@ struct EngineSpec {
     std::optional<uint32_t> inputPorts;   ///< `input_ports`: capture ports of the JACK client, 1..32
     std::optional<uint32_t> outputPorts;  ///< `output_ports`: playback ports, 1..32
     std::optional<double> crossfadeMs;  ///< hot-swap crossfade, ms (0.1..1000; default 10)
+    /// `isolate`: which nodes without their own `isolate` run in a
+    /// rackterm-sandbox child: "none", "watched" (nodes with a watch: the
+    /// code being written; the default) or "all-but-builtins" (every .so node).
+    std::optional<std::string> isolate;
 
     /// Ports of the reserved `input` node: input_ports, else 2 or the length
     /// of `inputs` when it lists more.

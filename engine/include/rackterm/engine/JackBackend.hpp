@@ -71,6 +71,10 @@ public:
 
     uint32_t sampleRate() const noexcept;
     uint32_t bufferSize() const noexcept;
+    /// [control] The SCHED_FIFO priority of JACK's process thread for this
+    /// client (jack_client_real_time_priority), 0 when JACK runs without
+    /// real-time scheduling. Isolated nodes' children take it too.
+    int realtimePriority() const noexcept;
     /// [control] The graph's latency, frames: from now on the latency
     /// callback adds it between our capture and playback ports (JACK's
     /// jack_port_set_latency_range), and JACK recomputes its totals.

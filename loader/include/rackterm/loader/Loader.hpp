@@ -25,33 +25,48 @@ public:
     const rackterm_processor_v2& descriptor() const noexcept { return *descriptor_; }
     /// The path the module was loaded from (not the private copy).
     const std::string& path() const noexcept { return path_; }
+    /// A read-only descriptor of the bytes that were loaded (the private
+    /// copy, unlinked): a sandbox child loads the same build from it even
+    /// when the file at path() was rebuilt since. -1 when it could not be kept.
+    int fd() const noexcept { return fd_; }
 
 private:
     friend Result<std::shared_ptr<Module>> loadModule(const std::string& path);
-    Module(void* handle, const rackterm_processor_v2* d, std::string path)
-        : handle_(handle), descriptor_(d), path_(std::move(path)) {}
+    Module(void* handle, const rackterm_processor_v2* d, std::string path, int fd)
+        : handle_(handle), descriptor_(d), path_(std::move(path)), fd_(fd) {}
     void* handle_;
     const rackterm_processor_v2* descriptor_;
     std::string path_;
+    int fd_;
 };
 
-/// An instance and the module it came from. destroy() runs in the destructor
-/// [control]; the module is released after the instance.
+class IsolatedProcessor;
+
+/// An instance and the module it came from: in this process, or isolated in
+/// a child (Isolation.hpp), whose host side then provides descriptor() and
+/// get(). destroy() (or the child's end) runs in the destructor [control];
+/// the module is released after the instance.
 class Instance {
 public:
     Instance(std::shared_ptr<Module> module, rackterm_instance* instance) noexcept
-        : module_(std::move(module)), instance_(instance) {}
+        : module_(std::move(module)), instance_(instance), descriptor_(&module_->descriptor()) {}
+    Instance(std::shared_ptr<Module> module, std::shared_ptr<IsolatedProcessor> isolated) noexcept;
     ~Instance();
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;
 
-    const rackterm_processor_v2& descriptor() const noexcept { return module_->descriptor(); }
+    /// What the rack calls: the module's descriptor, or the host side's of an isolated instance.
+    const rackterm_processor_v2& descriptor() const noexcept { return *descriptor_; }
     rackterm_instance* get() const noexcept { return instance_; }
     const std::shared_ptr<Module>& module() const noexcept { return module_; }
+    /// The child process behind this instance, or nullptr when it runs in process.
+    const std::shared_ptr<IsolatedProcessor>& isolated() const noexcept { return isolated_; }
 
 private:
     std::shared_ptr<Module> module_;
     rackterm_instance* instance_;
+    const rackterm_processor_v2* descriptor_;
+    std::shared_ptr<IsolatedProcessor> isolated_;
 };
 
 /// Load `path`: copy it to a private temporary file (so a rebuilt file at the

@@ -48,6 +48,13 @@ struct NodeSetup {
     /// sharing the node's parameter values (kept alive by `owner`).
     std::vector<rackterm_instance*> extraInstances;
     std::vector<rackterm_instance*> fadeFromExtraInstances;  ///< the replaced instance's copies
+    /// Per instance (the main one, then the extras), a flag an isolated
+    /// processor raises while its newest block was silence instead of its
+    /// output (a crashed or late child), or nullptr. While any is raised the
+    /// node fades to its dry signal over the bypass ramp (and back when it
+    /// clears); its processor is still called, so it knows when its child
+    /// answers again.
+    std::vector<const std::atomic<bool>*> faults;
 };
 
 /// All parameter values of a rack at one moment, plus generations.
@@ -164,6 +171,8 @@ private:
         uint32_t copies = 1;     // instances run (dual mono: one per channel)
         uint32_t available = 1;  // instances given (copies beyond it write silence)
         uint32_t inWidth = 2, outWidth = 2;
+        const std::atomic<bool>* fault[kMaxChannels] = {};  // isolated instances' fault flags
+        uint32_t faults = 0;                                // how many of fault[] are set
         uint32_t paramOffset = 0, paramCount = 0;
         // audio-thread runtime
         const rackterm_processor_v2* oldDescriptor = nullptr;  // crossfading from, or nullptr
@@ -213,6 +222,7 @@ private:
     /// Run one node from `in` to `out` and measure its output into stats[2]
     /// (peak and finiteness; the mean square too when `full`); false when
     /// that output was non-finite (and muted).
+    /// A raised fault fades to dry like a bypass, but the processor is still called.
     bool runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass, bool full,
                  rt::ChannelStats* stats) noexcept;
     /// Call the processor (every copy) of `d` / `instances` from `in` to `out`.

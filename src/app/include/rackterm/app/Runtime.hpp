@@ -87,9 +87,11 @@ public:
     /// `maxBlockFrames`; the rack is built and published. Errors: an unknown
     /// processor (did you mean), a module that fails the loader, an unknown
     /// parameter id (did you mean) or a value out of range, an unreadable
-    /// player file; each as one line with the session's file:line:column.
+    /// player file; each as one line with the session's file:line:column;
+    /// an isolated node whose child does not start. Isolated nodes' children
+    /// run at SCHED_FIFO `realtimePriority` (0 = normal scheduling).
     static Result<std::unique_ptr<Runtime>> open(config::Session session, double sampleRateHz,
-                                                 uint32_t maxBlockFrames);
+                                                 uint32_t maxBlockFrames, int realtimePriority = 0);
     ~Runtime();
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
@@ -237,8 +239,19 @@ public:
     Result<void> reformat(double sampleRateHz, uint32_t maxBlockFrames);
 
     /// Offline render: operations never wait for the audio thread (racks
-    /// change at the next block).
-    void setOffline(bool offline) noexcept { offline_ = offline; }
+    /// change at the next block); isolated nodes get the offline deadline
+    /// and a crashed one is restarted before the next block.
+    void setOffline(bool offline);
+    /// SCHED_FIFO priority for isolated nodes' children (JACK's client
+    /// priority; 0 = none). Applies to children started from now on.
+    void setRealtimePriority(int priority) noexcept { realtimePriority_ = priority; }
+
+    /// True when node `n` runs in a rackterm-sandbox child (`isolate`).
+    bool nodeIsolated(size_t n) const;
+    /// What the console shows beside an isolated node: "" while it plays,
+    /// else "crashed (SIGSEGV)", "late 4.1 ms", "stuck", "restarting" or
+    /// "failed" (3 failures in 10 s: bypassed until `reload NODE`).
+    std::string nodeFault(size_t n) const;
 
     /// [control, often] Free racks the audio thread handed back, advance
     /// pending operations and waits.
@@ -350,6 +363,16 @@ private:
     /// "trial (256-frame blocks at 48000 Hz): WHY".
     std::optional<std::string> trialStep(std::unique_ptr<TrialRun>& trial, const std::string& path,
                                          const std::vector<std::pair<std::string, float>>& values);
+    /// Make node `spec`'s instance of `module` (a loader::Module) from file
+    /// `path`: in process, or in a rackterm-sandbox child when isolates(spec).
+    Result<Processor> instantiate(const std::shared_ptr<void>& module, const config::NodeSpec& spec,
+                                  const std::string& path) const;
+    /// True when `spec` runs isolated: its own `isolate`, else [engine] isolate
+    /// ("watched" by default). Never a player.
+    bool isolates(const config::NodeSpec& spec) const;
+    /// Supervise every isolated child (IsolatedProcessor::supervise): log
+    /// what happened; a watched new build that failed is reverted.
+    void superviseIsolated();
     /// Check every node of the newest rack: a swapped build within its watch
     /// that output NaN/Inf or went over budget is reverted; another node
     /// over budget is bypassed and named.
@@ -391,13 +414,22 @@ private:
     uint64_t opGeneration_ = 0;  // the newest generation an operation issued: what settled() waits for
     std::vector<std::function<bool()>> waits_;  // each true once finished
     std::vector<Watch> watches_;               // hot swaps still watched
+    /// An isolated instance (a loader::Instance with a child) and its node.
+    struct Isolated {
+        std::string id;
+        std::weak_ptr<void> instance;
+        uint32_t failures = 0;  // its failure count when last supervised
+    };
+    mutable std::vector<Isolated> isolated_;
+    mutable bool sandboxMissingSaid_ = false;
+    int realtimePriority_ = 0;
     uint64_t lastBlocks_ = 0;
     double lastBlockTime_ = 0;
     MeterView meterView_;
     MeterBallistics master_;
     double lastMeterTime_ = 0;
     EventLog events_;
-    std::vector<std::string> notes_;       // warnings from loading, for takeEvents
+    mutable std::vector<std::string> notes_;  // warnings from loading, for takeEvents
     std::unique_ptr<engine::Recorder> recorder_;
     std::vector<std::shared_ptr<engine::Recorder>> parkedRecorders_;  // stopped while the audio thread stood still
 };
