@@ -20,6 +20,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <thread>
 
@@ -242,6 +244,59 @@ TEST(AudioThread, NoAllocationNoLockAcross1000HotSwaps) {
     EXPECT_EQ(gAllocs.exchange(0), 0) << "allocations on the audio thread during swaps";
     EXPECT_EQ(gFrees.exchange(0), 0) << "frees on the audio thread during swaps";
     EXPECT_EQ(gLocks.exchange(0), 0) << "lock calls on the audio thread during swaps";
+}
+
+TEST(AudioThread, NoAllocationNoLockWithIsolatedNodesThatCrashAndRestart) {
+    // Three nodes in rackterm-sandbox children: a gain, a lowpass, and one
+    // that segfaults every 300 blocks (restarted by the control thread,
+    // given up after three); values change every block.
+    setenv("RACKTERM_SANDBOX", (std::filesystem::path(test::binary()).parent_path() / "rackterm-sandbox").c_str(), 1);
+    auto s = config::parseSession("[[node]]\nid = \"g\"\npath = \"" + test::moduleDir() +
+                                      "/libgain.so\"\nisolate = true\n[[node]]\nid = \"lp\"\npath = \"" +
+                                      test::moduleDir() + "/libbiquad.so\"\nisolate = true\n[[node]]\nid = \"bad\"\npath = \"" +
+                                      test::fixtureDir() + "/libfixture_segfaults.so\"\nisolate = true\n"
+                                      "params = { after_blocks = 300.0 }\n",
+                                  "isolated.toml");
+    ASSERT_TRUE(s) << s.error();
+    auto r = app::Runtime::open(s.value(), 48000, 64);
+    ASSERT_TRUE(r) << r.error();
+    app::Runtime& rt = *r.value();
+    ASSERT_TRUE(rt.nodeIsolated(0) && rt.nodeIsolated(1) && rt.nodeIsolated(2));
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> blocks{0};
+    std::thread audio([&] {
+        std::vector<float> in(64), l(64), rr(64);
+        const float* ins[2] = {in.data(), in.data()};
+        float* outs[2] = {l.data(), rr.data()};
+        uint64_t phase = 0;
+        tAudio = true;
+        while (!stop.load(std::memory_order_acquire)) {
+            for (float& x : in) x = 0.5f * std::sin(static_cast<float>(phase++) * 0.13f);
+            rt.engine().process(ins, outs, 64);
+            blocks.fetch_add(1, std::memory_order_release);
+            std::this_thread::sleep_for(std::chrono::microseconds(200));  // paced, as a period would
+        }
+        tAudio = false;
+    });
+    std::vector<std::string> log;
+    for (int i = 0; blocks.load() < 8000 && i < 200000; ++i) {
+        (void)rt.setValue(1, 1, 500.0f + static_cast<float>(i % 1000));
+        rt.tick();
+        for (auto& e : rt.takeEvents(app::nowSeconds())) log.push_back(e);
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    stop.store(true);
+    audio.join();
+    rt.tick();
+    for (auto& e : rt.takeEvents(app::nowSeconds())) log.push_back(e);
+    std::string all;
+    for (const auto& e : log) all += e + "\n";
+    EXPECT_NE(all.find("node 'bad': crashed (SIGSEGV)"), std::string::npos) << all;
+    EXPECT_NE(all.find("stays bypassed"), std::string::npos) << all;
+    EXPECT_EQ(rt.nodeFault(2), "failed");
+    EXPECT_EQ(gAllocs.exchange(0), 0) << "allocations on the audio thread with isolated nodes";
+    EXPECT_EQ(gFrees.exchange(0), 0) << "frees on the audio thread with isolated nodes";
+    EXPECT_EQ(gLocks.exchange(0), 0) << "lock calls on the audio thread with isolated nodes";
 }
 
 TEST(AudioThread, NoAllocationNoLockIn100000BlocksOfASixteenNodeGraphWithConnectsEvery100Blocks) {

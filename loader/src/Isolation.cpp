@@ -59,7 +59,7 @@ struct IsolatedProcessor::Shared {
 
 namespace {
 
-constexpr uint64_t kSpinNs = 20'000;       // spin this long before sleeping on the futex
+constexpr uint64_t kSpinNs = 10'000;    // the host spins this long for a reply before sleeping on the futex
 constexpr uint64_t kSliceNs = 2'000'000;   // futex waits in slices: the child's pidfd is looked at between them
 
 uint64_t nowNs() noexcept {
@@ -367,8 +367,8 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
         why = shortStatus + " in its block " + std::to_string(block);
     } else {
         shortStatus = "stuck";
-        why = "late: no reply for " + std::to_string(kIsolationStuckBlocks) + " blocks in a row (stuck in its block " +
-              std::to_string(block) + ")";
+        why = "late: no reply in time for " + std::to_string(static_cast<int>(kIsolationStuckSeconds * 1000)) +
+              " ms (stuck in its block " + std::to_string(block) + ")";
     }
     reaped_ = false;
     stopChild();
@@ -412,10 +412,6 @@ bool IsolatedProcessor::waitReply(uint32_t seq, uint64_t deadline) noexcept {
         cpuRelax();
     } while (nowNs() < spinUntil);
     const int pidfd = livePidfd_.load(std::memory_order_relaxed);
-    if (ended(pidfd)) {
-        gone_.store(true, std::memory_order_relaxed);
-        return reply.load(std::memory_order_acquire) == seq;
-    }
     for (;;) {
         const uint32_t seen = reply.load(std::memory_order_acquire);
         if (seen == seq) return true;
@@ -423,7 +419,7 @@ bool IsolatedProcessor::waitReply(uint32_t seq, uint64_t deadline) noexcept {
         if (now >= deadline || gone_.load(std::memory_order_relaxed)) return false;
         futexWait(&reply, seen, std::min(deadline - now, kSliceNs));
         if (reply.load(std::memory_order_acquire) == seq) return true;
-        if (ended(pidfd)) {
+        if (reply.load(std::memory_order_relaxed) == seen && ended(pidfd)) {  // no word from it: is it still there?
             gone_.store(true, std::memory_order_relaxed);
             return false;
         }
@@ -447,22 +443,42 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
         awaiting_ = false;
         valuesDirty_ = true;
     }
-    auto late = [&](uint64_t waitedNs) {
+    const bool offline = offline_.load(std::memory_order_relaxed);
+    const double periodNs = 1e9 * static_cast<double>(maxBlockFrames_) / sampleRate_;
+    const uint64_t deadline = static_cast<uint64_t>(offline ? kIsolationOfflineDeadlineSeconds * 1e9
+                                                            : kIsolationDeadlineShare * periodNs);
+    // The child ended (a crash: the control thread names it), or is stuck:
+    // silence, and the control thread takes the child from here.
+    auto down = [&](bool stuck) {
+        silence();
+        stuck_.store(stuck, std::memory_order_relaxed);
+        state_.store(kDown, std::memory_order_release);
+    };
+    // No reply in time for this block: silence. Stuck when it is the
+    // kIsolationStuckBlocks-th or later in a row and the first of them was
+    // kIsolationStuckSeconds ago; offline, at once (a whole second went by).
+    auto late = [&](uint64_t now, uint64_t waitedNs) {
         lateBlocks_.fetch_add(1, std::memory_order_relaxed);
         if (waitedNs) lateNanoseconds_.store(static_cast<uint32_t>(std::min<uint64_t>(waitedNs, UINT32_MAX)),
                                              std::memory_order_relaxed);
-        silence();
-        if (gone_.load(std::memory_order_relaxed) || ++lateRun_ >= kIsolationStuckBlocks) {
-            stuck_.store(!gone_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-            state_.store(kDown, std::memory_order_release);  // the control thread takes it from here
-        } else {
-            state_.store(kUp, std::memory_order_release);
+        if (lateRun_++ == 0) lateSince_ = now;
+        const bool stuck = offline || (lateRun_ >= kIsolationStuckBlocks &&
+                                       static_cast<double>(now - lateSince_) >= kIsolationStuckSeconds * 1e9);
+        if (stuck) {
+            down(true);
+            return;
         }
+        silence();
+        state_.store(kUp, std::memory_order_release);
     };
     if (awaiting_) {  // the child is still on an earlier block
         if (shared_->reply.load(std::memory_order_acquire) != seq_) {
-            if (ended(livePidfd_.load(std::memory_order_relaxed))) gone_.store(true, std::memory_order_relaxed);
-            late(0);
+            if (ended(livePidfd_.load(std::memory_order_relaxed))) {
+                gone_.store(true, std::memory_order_relaxed);
+                down(false);
+            } else {
+                late(nowNs(), 0);
+            }
             return;
         }
         awaiting_ = false;
@@ -481,19 +497,16 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
     shared_->frames = frames;
     const uint32_t seq = ++seq_;
     const uint64_t start = nowNs();
-    const double period = offline_.load(std::memory_order_relaxed)
-                              ? kIsolationOfflineDeadlineSeconds * 1e9
-                              : kIsolationDeadlineShare * 1e9 * static_cast<double>(maxBlockFrames_) / sampleRate_;
     shared_->request.store(seq, std::memory_order_release);
     futexWake(&shared_->request);
-    if (!waitReply(seq, start + static_cast<uint64_t>(period))) {
+    if (!waitReply(seq, start + deadline)) {
         awaiting_ = true;
-        if (gone_.load(std::memory_order_relaxed)) {  // it ended: a crash, not a late block (the control thread names it)
-            silence();
-            state_.store(kDown, std::memory_order_release);
+        if (gone_.load(std::memory_order_relaxed)) {
+            down(false);
             return;
         }
-        late(nowNs() - start);
+        const uint64_t now = nowNs();
+        late(now, now - start);
         return;
     }
     for (uint32_t c = 0; c < outputs_; ++c)
@@ -563,7 +576,8 @@ int runIsolatedChild(int sharedFd, int moduleFd, pid_t host) {
         const uint32_t request = s->request.load(std::memory_order_acquire);
         if (request == done) {
             futexWait(&s->request, done, 1'000'000'000ULL);
-            if (::getppid() != host) return 0;  // the host is gone
+            // Still no block (a time-out): is the host still there?
+            if (s->request.load(std::memory_order_relaxed) == done && ::getppid() != host) return 0;
             continue;
         }
         if (s->valuesSerial != valuesSerial) {

@@ -16,7 +16,7 @@
 // outputs silence for that block and raises its fault flag: the rack fades
 // the node to its dry signal (its bypass crossfade) until the child replies
 // in time again. The control thread (supervise()) reaps a child that ended,
-// kills one that did not reply for kIsolationStuckBlocks blocks in a row,
+// kills one that did not reply in time for kIsolationStuckBlocks blocks in a row,
 // and starts a new child with the node's current values; after
 // kIsolationMaxFailures failures within kIsolationFailureWindowSeconds the
 // node stays faded out until a new instance replaces it (`reload NODE`).
@@ -39,9 +39,13 @@
 
 namespace rackterm::loader {
 
-/// Blocks in a row without a reply after which a child counts as stuck: it is
-/// killed and started again.
+/// A child that has not replied in time for kIsolationStuckBlocks blocks in
+/// a row, the first of them kIsolationStuckSeconds ago or more (offline: one
+/// block that waited its whole deadline), counts as stuck: it is killed and
+/// started again. Back-to-back blocks after one hiccup, or a child starved
+/// for a few milliseconds by a busy machine, are late blocks, not a stuck child.
 inline constexpr uint32_t kIsolationStuckBlocks = 8;
+inline constexpr double kIsolationStuckSeconds = 0.25;
 /// Failures (crash, stuck, a start that fails) within the window after which
 /// the node stays faded out.
 inline constexpr uint32_t kIsolationMaxFailures = 3;
@@ -170,7 +174,8 @@ private:
     // [audio]
     uint32_t seenEpoch_ = UINT32_MAX;
     uint32_t seq_ = 0;
-    uint32_t lateRun_ = 0;
+    uint32_t lateRun_ = 0;      // blocks in a row without a reply in time
+    uint64_t lateSince_ = 0;    // steady-clock ns of the first of them
     bool awaiting_ = false;  // the child still works on block seq_
     bool valuesDirty_ = true;
     bool resetPending_ = false;
