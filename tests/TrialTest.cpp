@@ -162,3 +162,39 @@ TEST(Watchdog, ASwappedBuildThatGoesBadWithinFiveSecondsIsRevertedAndASlowNodeIs
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
     fs::remove_all(dir);
 }
+
+TEST(Watchdog, AnIsolatedNewBuildThatCrashesWithinFiveSecondsIsRevertedAndTheHostPlaysOn) {
+    test::JackServer server(48000, 256);
+    ASSERT_TRUE(server.ready()) << server.error();
+    const std::string dir = test::tempDir("watchdog-isolated");
+    const std::string module = dir + "/mod.so";
+    fs::copy_file(fixture("swap_1"), module);
+    test::writeText(dir + "/w.toml", "[session]\nname = \"watchiso\"\n[engine]\noutputs = []\n[[node]]\nid = \"m\"\npath = \"" +
+                                         module + "\"\nisolate = true\n");
+    const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
+                                          "XDG_RUNTIME_DIR=" + dir};
+    test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/w.toml"}, env, dir + "/out", dir + "/err"));
+    auto waitLog = [&](const std::string& text, size_t from, double seconds = 15) {
+        for (int i = 0; i < seconds * 20; ++i) {
+            if (test::readText(dir + "/err").find(text, from) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
+    auto nodes = test::run({test::binary(), "ctl", "--session", "watchiso", "list nodes"}, env, 20);
+    EXPECT_NE(nodes.out.find("m=swapper(isolated)"), std::string::npos) << nodes.out;
+    // A build that passes the trial (32 blocks) and segfaults in its child after 200 blocks.
+    const size_t from = test::readText(dir + "/err").size();
+    fs::copy_file(fixture("crashes_later"), dir + "/mod.tmp");
+    fs::rename(dir + "/mod.tmp", module);
+    ASSERT_TRUE(waitLog("parameters (+", from)) << test::readText(dir + "/err");
+    EXPECT_TRUE(waitLog("node 'm': crashed (SIGSEGV) in its block 201", from)) << test::readText(dir + "/err");
+    EXPECT_TRUE(waitLog("after the swap: reverted to the previous build (crossfaded)", from))
+        << test::readText(dir + "/err");
+    ASSERT_TRUE(rackterm.running()) << test::readText(dir + "/err");
+    nodes = test::run({test::binary(), "ctl", "--session", "watchiso", "list nodes"}, env, 20);
+    EXPECT_NE(nodes.out.find("m=swapper(isolated"), std::string::npos) << "the previous build plays again, isolated: " << nodes.out;
+    EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
+    fs::remove_all(dir);
+}
