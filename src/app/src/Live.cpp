@@ -181,6 +181,7 @@ void Live::serviceJack(double now) {
                          kRetrySeconds * 1000, remembered_.size());
         jack.reset();  // JACK's rule: close the dead client here, never from its own threads
         active_ = false;
+        nextAwayNote_ = 0;
         snapshotDue_ = -1;  // a change seen just before the loss is the server stopping
         nextAttempt_ = now + kRetrySeconds;
         return;
@@ -188,8 +189,17 @@ void Live::serviceJack(double now) {
     if (!jack) {
         if (now < nextAttempt_) return;
         nextAttempt_ = now + kRetrySeconds;
+        const double before = nowSeconds();
         auto j = engine::JackBackend::open(clientName, inputPorts, outputPorts);
-        if (!j) return;  // still away (libjack's own lines go to the debug log)
+        if (const double took = nowSeconds() - before; took > 0.5)
+            spdlog::warn("JACK: opening the client took {:.1f} s (libjack waited for the server)", took);
+        if (!j) {  // still away (libjack's own lines go to the debug log); say why now and then
+            if (lostAt_ >= 0 && now - lostAt_ >= 5.0 && now >= nextAwayNote_) {
+                spdlog::warn("JACK server still away after {:.0f} s: {}", now - lostAt_, j.error());
+                nextAwayNote_ = now + 30.0;
+            }
+            return;
+        }
         jack = std::move(j.value());
         active_ = false;
     }

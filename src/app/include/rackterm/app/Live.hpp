@@ -117,6 +117,7 @@ private:
     double snapshotDue_ = -1;             // when to take the changed connections (seconds), or -1
     double lostAt_ = -1;                  // when the server was found gone, or -1
     double nextAttempt_ = 0;              // the next open attempt while away
+    double nextAwayNote_ = 0;             // when to say again why the server is still away
     double nextPendingTry_ = 0;
     uint32_t reconnects_ = 0;
 };
