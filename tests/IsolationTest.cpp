@@ -194,21 +194,22 @@ TEST(Isolation, ALoopingOrSleepingChildIsLateThenStuckThenRestarted) {
         if (loops)
             for (int b = 0; b < 2; ++b) ASSERT_TRUE(paced());
         const pid_t first = h.iso->pid();
-        // Blocks miss their deadline until the child counts as stuck (a
-        // quarter second); the control thread looks after every block.
+        // Blocks miss their deadline until the child counts as stuck (late in
+        // most blocks of a quarter second); the control thread looks after every block.
         const double since = now();
         int blocks = 0, silentBlocks = 0;
-        while (h.iso->pid() == first && blocks < 200) {
+        while (h.iso->pid() == first && blocks < 500) {
             silentBlocks += paced() ? 0 : 1;
             ++blocks;
             h.supervise(false);
         }
         const double took = now() - since;
-        EXPECT_GE(took, loader::kIsolationStuckSeconds) << "not stuck before a quarter second";
-        EXPECT_LT(took, 1.0) << h.allLog();
-        EXPECT_GE(silentBlocks, blocks - 2) << "(nearly) every block is silent";
+        EXPECT_GE(took, loader::kIsolationStuckSeconds - 0.02) << "not stuck before a quarter second (its window may have begun with the good blocks)";
+        EXPECT_LT(took, 2.5) << h.allLog();
+        EXPECT_GE(silentBlocks * 5, blocks * 4) << "4 blocks of 5 or more are silent (a busy machine may make "
+                                                   "the host so late itself that a slow reply is in time)";
         EXPECT_NE(h.allLog().find("node 'bad': late: no reply within "), std::string::npos) << h.allLog();
-        EXPECT_NE(h.allLog().find("node 'bad': late: no reply in time for 250 ms (stuck in its block"),
+        EXPECT_NE(h.allLog().find("node 'bad': late: no reply in time in "),
                   std::string::npos)
             << h.allLog();
         EXPECT_NE(h.iso->pid(), first) << "the stuck child was killed and a new one started";
@@ -337,6 +338,15 @@ TEST(Isolation, LiveTheHostSurvivesOtherNodesKeepPlayingAndTheNodeIsNamed) {
         const auto m = test::matchCapture(l, r, without, test::loopingFrames(), 256);
         EXPECT_LE(m.mismatched, 1u + m.compared / 50) << m.failure;
         EXPECT_GT(m.compared, frames / 256 / 2) << "most periods carry sound";
+        if (std::string(name) == "segfaults") {  // `reload NODE` brings a node that gave up back
+            auto set = test::run({test::binary(), "ctl", "--session", client, "set bad.after_blocks 1000000"}, env, 20);
+            EXPECT_EQ(set.exitCode, 0) << set.out << set.err;
+            auto reload = test::run({test::binary(), "ctl", "--session", client, "reload bad"}, env, 20);
+            EXPECT_EQ(reload.exitCode, 0) << reload.out << reload.err;
+            EXPECT_NE(reload.out.find("bad: reloaded"), std::string::npos) << reload.out << reload.err;
+            st = test::run({test::binary(), "ctl", "--session", client, "list nodes"}, env, 20);
+            EXPECT_NE(st.out.find("bad=segfaults(isolated)"), std::string::npos) << st.out << st.err;
+        }
         EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/" + name + ".err");
     }
     fs::remove_all(dir);

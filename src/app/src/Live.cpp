@@ -107,6 +107,7 @@ std::vector<pollfd> Live::pollFds() const {
 int Live::pollTimeout(int idle) const {
     if (socket && socket->backlog()) return 0;
     if (runtime->busy()) return std::min(idle, 2);
+    if (runtime->isolationPending()) return std::min(idle, 5);  // a child to bring back
     return serverLost() ? std::min(idle, static_cast<int>(kRetrySeconds * 1000)) : idle;
 }
 

@@ -645,6 +645,12 @@ void Runtime::superviseIsolated() {
     }
 }
 
+bool Runtime::isolationPending() const {
+    for (const Isolated& i : isolated_)
+        if (auto inst = i.instance.lock(); inst && isolatedOf(inst)->needsSupervision()) return true;
+    return false;
+}
+
 bool Runtime::nodeIsolated(size_t n) const { return nodes_[n].proc.module && isolatedOf(nodes_[n].proc.owner); }
 
 std::string Runtime::nodeFault(size_t n) const {

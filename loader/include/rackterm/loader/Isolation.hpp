@@ -16,7 +16,7 @@
 // outputs silence for that block and raises its fault flag: the rack fades
 // the node to its dry signal (its bypass crossfade) until the child replies
 // in time again. The control thread (supervise()) reaps a child that ended,
-// kills one that did not reply in time for kIsolationStuckBlocks blocks in a row,
+// kills one that is stuck or far too slow (late in most blocks for a quarter second),
 // and starts a new child with the node's current values; after
 // kIsolationMaxFailures failures within kIsolationFailureWindowSeconds the
 // node stays faded out until a new instance replaces it (`reload NODE`).
@@ -39,11 +39,12 @@
 
 namespace rackterm::loader {
 
-/// A child that has not replied in time for kIsolationStuckBlocks blocks in
-/// a row, the first of them kIsolationStuckSeconds ago or more (offline: one
-/// block that waited its whole deadline), counts as stuck: it is killed and
-/// started again. Back-to-back blocks after one hiccup, or a child starved
-/// for a few milliseconds by a busy machine, are late blocks, not a stuck child.
+/// A child that did not reply in time in 4 of 5 blocks of a
+/// kIsolationStuckSeconds window, and in at least kIsolationStuckBlocks of
+/// them (offline: one block that waited its whole deadline), is stuck or far
+/// too slow: it is killed and started again. Back-to-back blocks after one
+/// hiccup, or a child starved for a few milliseconds by a busy machine, are
+/// late blocks, not a stuck child.
 inline constexpr uint32_t kIsolationStuckBlocks = 8;
 inline constexpr double kIsolationStuckSeconds = 0.25;
 /// Failures (crash, stuck, a start that fails) within the window after which
@@ -109,6 +110,12 @@ public:
     uint32_t failureCount() const noexcept { return failureCount_; }
     /// [control] Blocks that got no reply in time, so far.
     uint64_t lateBlocks() const noexcept { return lateBlocks_.load(std::memory_order_relaxed); }
+    /// [control] True while supervise() has work: a child starting, one the
+    /// audio thread found ended or stuck (poll the control loop often then).
+    bool needsSupervision() const noexcept {
+        return !gaveUp_ && (starting_ || reaped_ || stuck_.load(std::memory_order_relaxed) ||
+                            gone_.load(std::memory_order_relaxed) || state_.load(std::memory_order_relaxed) == kDown);
+    }
     /// [control] The child's process id, -1 while none runs.
     pid_t pid() const noexcept { return pid_; }
 
@@ -151,6 +158,7 @@ private:
     int pidfd_ = -1;
     std::atomic<int> livePidfd_{-1};  // the pidfd the audio thread may poll (-1 while none)
     double startedAt_ = 0;
+    double failedAt_ = 0;  // when the newest failure was counted (seconds)
     bool starting_ = false;
     bool reaped_ = false;  // the child ended and was reaped; its status is kept until the failure is counted
     int reapedStatus_ = 0;
@@ -171,11 +179,12 @@ private:
     std::atomic<bool> offline_{false};
     std::atomic<uint64_t> lateBlocks_{0};
     std::atomic<uint32_t> lateNanoseconds_{0};  // the newest wait that ran out
+    std::atomic<uint32_t> stuckLate_{0}, stuckBlocks_{0};  // the window that made it stuck (for the log)
     // [audio]
     uint32_t seenEpoch_ = UINT32_MAX;
     uint32_t seq_ = 0;
-    uint32_t lateRun_ = 0;      // blocks in a row without a reply in time
-    uint64_t lateSince_ = 0;    // steady-clock ns of the first of them
+    uint64_t windowStart_ = 0;  // steady-clock ns: the window blocks are counted in
+    uint32_t windowBlocks_ = 0, windowLate_ = 0;
     bool awaiting_ = false;  // the child still works on block seq_
     bool valuesDirty_ = true;
     bool resetPending_ = false;

@@ -246,6 +246,9 @@ public:
     /// priority; 0 = none). Applies to children started from now on.
     void setRealtimePriority(int priority) noexcept { realtimePriority_ = priority; }
 
+    /// True while an isolated node's child is starting, or ended or stuck and
+    /// not yet restarted: tick() soon (every few milliseconds) to bring it back.
+    bool isolationPending() const;
     /// True when node `n` runs in a rackterm-sandbox child (`isolate`).
     bool nodeIsolated(size_t n) const;
     /// What the console shows beside an isolated node: "" while it plays,
