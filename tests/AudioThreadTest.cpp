@@ -200,6 +200,28 @@ TEST(AudioThread, DenormalsAreFlushed) {
     EXPECT_EQ(scaled, 0.0f);
 }
 
+namespace {
+/// The audio thread of `rt`: 64-frame blocks of a sine, counted in `blocks`,
+/// `pace` apart (0: back to back), until `stop`; marked for the counters.
+std::thread audioThread(app::Runtime& rt, std::atomic<bool>& stop, std::atomic<uint64_t>& blocks,
+                        std::chrono::microseconds pace) {
+    return std::thread([&rt, &stop, &blocks, pace] {
+        std::vector<float> in(64), l(64), rr(64);
+        const float* ins[2] = {in.data(), in.data()};
+        float* outs[2] = {l.data(), rr.data()};
+        uint64_t phase = 0;
+        tAudio = true;
+        while (!stop.load(std::memory_order_acquire)) {
+            for (float& x : in) x = 0.5f * std::sin(static_cast<float>(phase++) * 0.13f);
+            rt.engine().process(ins, outs, 64);
+            blocks.fetch_add(1, std::memory_order_release);
+            if (pace.count() > 0) std::this_thread::sleep_for(pace);
+        }
+        tAudio = false;
+    });
+}
+}  // namespace
+
 TEST(AudioThread, NoAllocationNoLockAcross1000HotSwaps) {
     auto s = config::parseSession("[[node]]\nid = \"sw\"\npath = \"" + test::fixtureDir() +
                                       "/libfixture_swap_1.so\"\n[[node]]\nid = \"lp\"\npath = \"" +
@@ -211,19 +233,7 @@ TEST(AudioThread, NoAllocationNoLockAcross1000HotSwaps) {
     app::Runtime& rt = *r.value();
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> blocks{0};
-    std::thread audio([&] {
-        std::vector<float> in(64), l(64), rr(64);
-        const float* ins[2] = {in.data(), in.data()};
-        float* outs[2] = {l.data(), rr.data()};
-        uint64_t phase = 0;
-        tAudio = true;
-        while (!stop.load(std::memory_order_acquire)) {
-            for (float& x : in) x = 0.5f * std::sin(static_cast<float>(phase++) * 0.13f);
-            rt.engine().process(ins, outs, 64);
-            blocks.fetch_add(1, std::memory_order_release);
-        }
-        tAudio = false;
-    });
+    std::thread audio = audioThread(rt, stop, blocks, std::chrono::microseconds(0));
     for (int swap = 0; swap < 1000; ++swap) {
         auto rep = rt.swapNode(rt.nodeId(0), test::fixtureDir() + (swap % 2 ? "/libfixture_swap_1.so" : "/libfixture_swap_2.so"));
         while (rt.swapping()) {  // let the crossfade run, then publish the clean rack
@@ -264,20 +274,7 @@ TEST(AudioThread, NoAllocationNoLockWithIsolatedNodesThatCrashAndRestart) {
     ASSERT_TRUE(rt.nodeIsolated(0) && rt.nodeIsolated(1) && rt.nodeIsolated(2));
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> blocks{0};
-    std::thread audio([&] {
-        std::vector<float> in(64), l(64), rr(64);
-        const float* ins[2] = {in.data(), in.data()};
-        float* outs[2] = {l.data(), rr.data()};
-        uint64_t phase = 0;
-        tAudio = true;
-        while (!stop.load(std::memory_order_acquire)) {
-            for (float& x : in) x = 0.5f * std::sin(static_cast<float>(phase++) * 0.13f);
-            rt.engine().process(ins, outs, 64);
-            blocks.fetch_add(1, std::memory_order_release);
-            std::this_thread::sleep_for(std::chrono::microseconds(200));  // paced, as a period would
-        }
-        tAudio = false;
-    });
+    std::thread audio = audioThread(rt, stop, blocks, std::chrono::microseconds(200));  // paced, as periods would be
     std::vector<std::string> log;
     for (int i = 0; blocks.load() < 8000 && i < 200000; ++i) {
         (void)rt.setValue(1, 1, 500.0f + static_cast<float>(i % 1000));

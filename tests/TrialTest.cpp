@@ -24,6 +24,22 @@ namespace {
 
 std::string fixture(const std::string& name) { return test::fixtureDir() + "/libfixture_" + name + ".so"; }
 
+/// True once `file` holds `text` after its first `from` bytes (within `seconds`).
+bool waitForText(const std::string& file, const std::string& text, size_t from, double seconds = 15) {
+    for (int i = 0; i < seconds * 20; ++i) {
+        if (test::readText(file).find(text, from) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+/// Replace `module` by `with` as a build would: a new file renamed over the old.
+void replaceModule(const std::string& module, const std::string& with) {
+    const std::string tmp = module + ".tmp";
+    fs::copy_file(with, tmp, fs::copy_options::overwrite_existing);
+    fs::rename(tmp, module);
+}
+
 /// Run a trial to its end through the sandbox next to the rackterm binary.
 std::unique_ptr<app::TrialRun> trial(const std::string& module, uint32_t block = 256,
                                      std::vector<std::pair<std::string, float>> values = {}) {
@@ -83,19 +99,9 @@ TEST(Trial, HotReloadRefusesBadBuildsAndKeepsTheOldOnePlaying) {
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
                                           "XDG_RUNTIME_DIR=" + dir};
     test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/t.toml"}, env, dir + "/out", dir + "/err"));
-    auto waitLog = [&](const std::string& text, size_t from) {
-        for (int i = 0; i < 300; ++i) {
-            const std::string err = test::readText(dir + "/err");
-            if (err.find(text, from) != std::string::npos) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
-    };
+    auto waitLog = [&](const std::string& text, size_t from) { return waitForText(dir + "/err", text, from); };
     ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
-    auto replace = [&](const std::string& with) {  // as a build would: a new file renamed over the old
-        fs::copy_file(with, dir + "/mod.tmp", fs::copy_options::overwrite_existing);
-        fs::rename(dir + "/mod.tmp", module);
-    };
+    auto replace = [&](const std::string& with) { replaceModule(module, with); };
     for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
              {"makes_nan", "NaN in output 1"}, {"segfaults", "crashed (SIGSEGV)"}, {"loops", "an endless loop?"}}) {
         SCOPED_TRACE(bad);
@@ -131,23 +137,14 @@ TEST(Watchdog, ASwappedBuildThatGoesBadWithinFiveSecondsIsRevertedAndASlowNodeIs
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
                                           "XDG_RUNTIME_DIR=" + dir};
     test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/w.toml"}, env, dir + "/out", dir + "/err"));
-    auto waitLog = [&](const std::string& text, size_t from, double seconds = 15) {
-        for (int i = 0; i < seconds * 20; ++i) {
-            if (test::readText(dir + "/err").find(text, from) != std::string::npos) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
-    };
+    auto waitLog = [&](const std::string& text, size_t from) { return waitForText(dir + "/err", text, from); };
     ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
     // A node that goes over the period by itself (opened with the session, in process) is bypassed and named.
     EXPECT_TRUE(waitLog("node 'hog' (slow_later) took ", 0)) << test::readText(dir + "/err");
     EXPECT_TRUE(waitLog("in 8 blocks in a row: bypassed; `bypass hog off` tries it again", 0));
     auto nodes = test::run({test::binary(), "ctl", "--session", "watchdog", "list nodes"}, env, 20);
     EXPECT_NE(nodes.out.find("bypassed"), std::string::npos) << nodes.out;
-    auto replace = [&](const std::string& with) {
-        fs::copy_file(with, dir + "/mod.tmp", fs::copy_options::overwrite_existing);
-        fs::rename(dir + "/mod.tmp", module);
-    };
+    auto replace = [&](const std::string& with) { replaceModule(module, with); };
     for (const auto& [later, why] : std::vector<std::pair<std::string, std::string>>{
              {"nan_later", "the new build output NaN/Inf"}, {"slow_later", "the new build took "}}) {
         SCOPED_TRACE(later);
@@ -174,20 +171,13 @@ TEST(Watchdog, AnIsolatedNewBuildThatCrashesWithinFiveSecondsIsRevertedAndTheHos
     const std::vector<std::string> env = {server.envEntry(), "RACKTERM_PROCESSOR_PATH=" + test::moduleDir(),
                                           "XDG_RUNTIME_DIR=" + dir};
     test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/w.toml"}, env, dir + "/out", dir + "/err"));
-    auto waitLog = [&](const std::string& text, size_t from, double seconds = 15) {
-        for (int i = 0; i < seconds * 20; ++i) {
-            if (test::readText(dir + "/err").find(text, from) != std::string::npos) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
-    };
+    auto waitLog = [&](const std::string& text, size_t from) { return waitForText(dir + "/err", text, from); };
     ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
     auto nodes = test::run({test::binary(), "ctl", "--session", "watchiso", "list nodes"}, env, 20);
     EXPECT_NE(nodes.out.find("m=swapper(isolated)"), std::string::npos) << nodes.out;
     // A build that passes the trial (32 blocks) and segfaults in its child after 200 blocks.
     const size_t from = test::readText(dir + "/err").size();
-    fs::copy_file(fixture("crashes_later"), dir + "/mod.tmp");
-    fs::rename(dir + "/mod.tmp", module);
+    replaceModule(module, fixture("crashes_later"));
     ASSERT_TRUE(waitLog("parameters (+", from)) << test::readText(dir + "/err");
     EXPECT_TRUE(waitLog("node 'm': crashed (SIGSEGV) in its block 201", from)) << test::readText(dir + "/err");
     EXPECT_TRUE(waitLog("after the swap: reverted to the previous build (crossfaded)", from))
