@@ -1,7 +1,8 @@
 // Isolated processors: a processor that segfaults, aborts, loops forever or
 // sleeps 5 ms per block runs in a rackterm-sandbox child. The host (this
-// test, or rackterm live and offline) survives each, the node outputs
-// silence for the blocks it missed and fades to its dry signal, the child
+// test, or rackterm live and offline) survives each, the node plays its
+// dry signal from the block it missed on (the child's side of it is
+// silence), the child
 // is restarted with its current values, and after 3 failures in 10 s the
 // node stays bypassed; the other nodes keep playing, equal to the render of
 // the session without that node.
@@ -253,7 +254,7 @@ std::string badNode(const std::string& fixtureName, int afterBlocks) {
 
 }  // namespace
 
-TEST(Isolation, OfflineTheRenderFinishesAndAfterThreeCrashesEqualsTheRenderWithoutTheNode) {
+TEST(Isolation, OfflineTheRenderFinishesNamesTheNodeAndAMissedBlockPlaysDry) {
     const std::string dir = test::tempDir("isolate-offline");
     test::writeText(dir + "/without.toml", loopingSession("without", ""));
     std::string error;
@@ -280,17 +281,11 @@ TEST(Isolation, OfflineTheRenderFinishesAndAfterThreeCrashesEqualsTheRenderWitho
         }
         EXPECT_NE(r.err.find("node 'bad': "), std::string::npos) << r.err;
         EXPECT_NE(r.err.find("3 failures in 10 s: it stays bypassed"), std::string::npos) << r.err;
-        // Three starts of 40 blocks (the loop's stuck blocks on top): after
-        // them the node is dry, and the output is the render without it.
-        const size_t from = 256 * (3 * (40 + 1 + loader::kIsolationStuckBlocks) + 8);
-        size_t differing = 0;
-        for (size_t i = from * 2; i < with.samples.size(); ++i)
-            differing += std::fabs(with.samples[i] - without.samples[i]) > 1e-4f ? 1 : 0;
-        EXPECT_EQ(differing, 0u);
-        // Before the first crash the pass-through node changes nothing either.
-        for (size_t i = 0; i < 2 * 256 * 40; ++i) ASSERT_EQ(with.samples[i], without.samples[i]) << i;
-        // The crash blocks were silent somewhere: the render is not the same throughout.
-        EXPECT_NE(with.samples, without.samples);
+        // The pass-through node's crashes, its loop's time-outs and its
+        // restarts cost nothing audible: each missed block plays the dry
+        // signal (which is what the node passed through), so the render
+        // equals the render without the node, sample for sample.
+        EXPECT_EQ(with.samples, without.samples);
     }
     fs::remove_all(dir);
 }

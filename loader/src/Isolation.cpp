@@ -1,5 +1,6 @@
 #include <rackterm/loader/Isolation.hpp>
 
+#include <rackterm/common/BlockClock.hpp>
 #include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Text.hpp>
 
@@ -159,7 +160,8 @@ Result<std::shared_ptr<IsolatedProcessor>> IsolatedProcessor::start(std::shared_
     p->memfd_ = static_cast<int>(::syscall(SYS_memfd_create, "rackterm-isolated", MFD_CLOEXEC));
     if (p->memfd_ < 0 || ::ftruncate(p->memfd_, static_cast<off_t>(p->mapBytes_)) != 0)
         return Error{who + ": cannot make shared memory (" + std::strerror(errno) + ")"};
-    p->map_ = ::mmap(nullptr, p->mapBytes_, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd_, 0);
+    // Populated now: the audio thread's first block must not fault pages in.
+    p->map_ = ::mmap(nullptr, p->mapBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p->memfd_, 0);
     if (p->map_ == MAP_FAILED) {
         p->map_ = nullptr;
         return Error{who + ": cannot map shared memory (" + std::strerror(errno) + ")"};
@@ -228,6 +230,7 @@ bool IsolatedProcessor::spawn(std::string& why) {
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 5);  // nothing else of the host's
     // The child starts with no signal blocked and default dispositions, whatever the calling thread had.
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -339,7 +342,7 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
         const double ns = lateNanoseconds_.load(std::memory_order_relaxed);
         const uint64_t blocks = late - reportedLate_;
         log.push_back("node '" + options_.label + "': late: no reply within " + milliseconds(ns) + " (" +
-                      std::to_string(blocks) + (blocks == 1 ? " block" : " blocks") + " silent)");
+                      std::to_string(blocks) + (blocks == 1 ? " block" : " blocks") + " played dry)");
         reportedLate_ = late;
         lateReportAt_ = now;
         status_ = "late " + milliseconds(ns);
@@ -360,6 +363,21 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
         else if (r < 0) fail(now, why, "failed", log);
         return log;
     }
+    // A child busy on one block for kIsolationHungSeconds is killed, even when
+    // the audio thread does not call it (a bypassed node, a server away).
+    if (pid_ > 0 && !reaped_) {
+        const uint32_t request = shared_->request.load(std::memory_order_relaxed);
+        const bool busy = request != shared_->reply.load(std::memory_order_relaxed);
+        if (!busy) {
+            busySince_ = -1;
+        } else if (busySince_ < 0 || request != busyRequest_) {  // busy on another block than last seen: time it anew
+            busySince_ = now;
+            busyRequest_ = request;
+        } else if (now - busySince_ > kIsolationHungSeconds && !killedHung_) {
+            ::kill(pid_, SIGKILL);
+            killedHung_ = true;
+        }
+    }
     // A child that ended, or one the audio thread found stuck.
     int status = 0;
     if (!reaped_ && pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -375,11 +393,19 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
     if (!state_.compare_exchange_strong(up, kDown, std::memory_order_acq_rel) && up == kBusy) return log;
     const uint64_t block = shared_->blocksDone + 1;
     std::string why, shortStatus;
-    if (reaped_) {
+    if (reaped_ && killedHung_) {
+        shortStatus = "stuck";
+        why = "stuck: no reply for " + std::to_string(static_cast<int>(kIsolationHungSeconds)) +
+              " s (killed in its block " + std::to_string(block) + ")";
+    } else if (reaped_) {
         status = reapedStatus_;
         shortStatus = WIFSIGNALED(status) ? "crashed (" + signalName(WTERMSIG(status)) + ")"
                                           : "crashed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")";
         why = shortStatus + " in its block " + std::to_string(block);
+    } else if (offline_.load(std::memory_order_relaxed)) {
+        shortStatus = "stuck";
+        why = "late: no reply within " + std::to_string(static_cast<int>(kIsolationOfflineDeadlineSeconds)) +
+              " s (stuck in its block " + std::to_string(block) + ")";
     } else {
         shortStatus = "stuck";
         const uint32_t lateIn = stuckLate_.load(std::memory_order_relaxed);
@@ -389,6 +415,8 @@ std::vector<std::string> IsolatedProcessor::supervise(double now, bool wait) {
               std::to_string(block) + ")";
     }
     reaped_ = false;
+    killedHung_ = false;
+    busySince_ = -1;
     stopChild();
     stuck_.store(false, std::memory_order_relaxed);
     fail(now, why, shortStatus, log);
@@ -528,7 +556,15 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
     const uint64_t start = nowNs();
     shared_->request.store(seq, std::memory_order_release);
     futexWake(&shared_->request);
-    if (!waitReply(seq, start + deadline)) {
+    // Live, every isolated node of a block waits against the same deadline
+    // (the block's start + the share), so several late ones cannot add up
+    // past the period.
+    const uint64_t blockStart = tBlockStartNs;
+    const uint64_t from =
+        !offline && blockStart > 0 && blockStart <= start && static_cast<double>(start - blockStart) < periodNs
+            ? blockStart
+            : start;
+    if (!waitReply(seq, from + deadline)) {
         awaiting_ = true;
         if (gone_.load(std::memory_order_relaxed)) {
             down(false);

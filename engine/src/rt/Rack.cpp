@@ -1,5 +1,7 @@
 #include <rackterm/engine/rt/Rack.hpp>
 
+#include <rackterm/common/BlockClock.hpp>
+
 #include <rackterm/engine/rt/BlockStats.hpp>
 
 #include <algorithm>
@@ -293,6 +295,7 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
     for (uint32_t c = 0; c < outputs; ++c) pointers_[1 + inputs + c] = out[c];
 
     const uint64_t blockStart = nowNs();
+    tBlockStartNs = blockStart;  // isolated processors wait against one deadline per block
     const uint64_t period = static_cast<uint64_t>(static_cast<double>(frames) * 1e9 / sampleRate_);
     const bool perNode = timed || diagnose_ > 0;
     uint64_t start = blockStart;
@@ -382,9 +385,12 @@ uint64_t Rack::process(const float* const* in, float* const* out, uint32_t frame
 
 bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t frames, uint8_t bypass, bool full,
                    rt::ChannelStats* stats) noexcept {
-    bool fault = false;
-    for (uint32_t k = 0; k < n.faults; ++k) fault = fault || n.fault[k]->load(std::memory_order_relaxed);
-    const float target = (bypass || fault) ? 1.0f : 0.0f;
+    auto faulted = [&n] {
+        bool f = false;
+        for (uint32_t k = 0; k < n.faults; ++k) f = f || n.fault[k]->load(std::memory_order_relaxed);
+        return f;
+    };
+    const float target = (bypass || faulted()) ? 1.0f : 0.0f;
     const uint32_t outW = n.outWidth, lastIn = n.inWidth - 1;
     if (n.bypassMix == 1.0f && target == 1.0f) {
         if (!bypass) callProcess(n, n.descriptor, n.instance, in, out, frames);  // a faulted child: it may answer again
@@ -400,7 +406,14 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     } else {
         if (n.oldInstance[0] && n.fadePosition < n.fadeLength) crossfade(n, in, out, frames);
         else callProcess(n, n.descriptor, n.instance, in, out, frames);
-        if (n.bypassMix != 0.0f || target != 0.0f) {  // crossfade processed <-> dry
+        if (!bypass && faulted()) {
+            // An isolated child that missed this very block left silence:
+            // the dry signal plays instead (no dropout), and the node fades
+            // back to the child's output once it answers in time again.
+            for (uint32_t c = 0; c < outW; ++c) std::memcpy(out[c], in[std::min(c, lastIn)], frames * sizeof(float));
+            n.bypassMix = 1.0f;
+            n.bypassSettled.store(false, std::memory_order_release);
+        } else if (n.bypassMix != 0.0f || target != 0.0f) {  // crossfade processed <-> dry
             const float step = 1.0f / static_cast<float>(bypassRampFrames_);
             float m = n.bypassMix;
             for (uint32_t f = 0; f < frames; ++f) {

@@ -635,7 +635,11 @@ void Runtime::superviseIsolated() {
             auto n = findNode(i.id);
             if (n && nodes_[n.value()].proc.module == w->build && nodes_[n.value()].proc.owner == inst) {
                 w->reverting = true;
-                std::string why = lines.empty() ? "failed in its sandbox" : lines.front();
+                // The failure's own line (a rate-limited "late" line may come first).
+                std::string why = "failed in its sandbox";
+                for (const auto& l : lines)
+                    if (l.find("; restarting it") != std::string::npos || l.find(" failures in ") != std::string::npos)
+                        why = l;
                 if (const size_t colon = why.find("': "); colon != std::string::npos) why.erase(0, colon + 3);
                 if (const size_t semi = why.find("; "); semi != std::string::npos) why.erase(semi);
                 submit(revertOp(*w, why, kWatchSeconds - (w->until - now)));

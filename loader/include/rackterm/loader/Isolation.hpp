@@ -51,6 +51,9 @@ inline constexpr double kIsolationStuckSeconds = 0.25;
 /// the node stays faded out.
 inline constexpr uint32_t kIsolationMaxFailures = 3;
 inline constexpr double kIsolationFailureWindowSeconds = 10.0;
+/// Seconds a child may work on one block, whether or not the audio thread
+/// still calls it (a bypassed node, a JACK server away), before it is killed.
+inline constexpr double kIsolationHungSeconds = 2.0;
 /// Seconds a child has to load the module and create its instance.
 inline constexpr double kIsolationStartSeconds = 3.0;
 /// Live: the share of the period (the largest block's frames / sample
@@ -161,6 +164,9 @@ private:
     double failedAt_ = 0;  // when the newest failure was counted (seconds)
     bool starting_ = false;
     bool reaped_ = false;  // the child ended and was reaped; its status is kept until the failure is counted
+    bool killedHung_ = false;  // we killed it: busy on one block for kIsolationHungSeconds
+    double busySince_ = -1;    // when it was first seen busy on block busyRequest_
+    uint32_t busyRequest_ = 0;
     int reapedStatus_ = 0;
     bool gaveUp_ = false;
     uint32_t failureCount_ = 0;

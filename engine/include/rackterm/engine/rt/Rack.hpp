@@ -50,10 +50,10 @@ struct NodeSetup {
     std::vector<rackterm_instance*> fadeFromExtraInstances;  ///< the replaced instance's copies
     /// Per instance (the main one, then the extras), a flag an isolated
     /// processor raises while its newest block was silence instead of its
-    /// output (a crashed or late child), or nullptr. While any is raised the
-    /// node fades to its dry signal over the bypass ramp (and back when it
-    /// clears); its processor is still called, so it knows when its child
-    /// answers again.
+    /// output (a crashed or late child), or nullptr. A block in which one is
+    /// raised plays the node's dry signal instead (no dropout), and the node
+    /// stays dry until all clear, then fades back over the bypass ramp; its
+    /// processor is still called, so it knows when its child answers again.
     std::vector<const std::atomic<bool>*> faults;
 };
 
