@@ -248,24 +248,16 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     std::vector<Processor> fresh;
     fresh.reserve(nodes_.size());
     for (const Node& node : nodes_) {
-        if (node.proc.module) {  // the build that plays, not the file on disk (which may hold a refused build)
-            auto made = instantiate(node.proc.module, node.spec, node.proc.path);
-            if (!made) {
-                sampleRate_ = oldRate;
-                maxBlockFrames_ = oldBlock;
-                return Error{"node '" + node.spec.id + "' does not start at " + std::to_string(std::lround(sampleRateHz)) +
-                             " Hz: " + made.error()};
-            }
-            fresh.push_back(std::move(made.value()));
-            continue;
-        }
-        config::NodeSpec spec = node.spec;  // a player: its file decoded again at the new rate
-        auto proc = loadProcessor(spec, doc_.path, true);
+        config::NodeSpec spec = node.spec;
+        // A module: the build that plays, not the file on disk (which may hold
+        // a refused build). A player: its file decoded again at the new rate.
+        auto proc = node.proc.module ? instantiate(node.proc.module, node.spec, node.proc.path)
+                                     : loadProcessor(spec, doc_.path, true);
         if (!proc) {
             sampleRate_ = oldRate;
             maxBlockFrames_ = oldBlock;
-            return Error{"node '" + node.spec.id + "' does not load at " + std::to_string(std::lround(sampleRateHz)) +
-                         " Hz: " + proc.error()};
+            return Error{"node '" + node.spec.id + "' does not " + (node.proc.module ? "start" : "load") + " at " +
+                         std::to_string(std::lround(sampleRateHz)) + " Hz: " + proc.error()};
         }
         fresh.push_back(std::move(proc.value()));
     }
@@ -660,9 +652,11 @@ bool Runtime::nodeIsolated(size_t n) const { return nodes_[n].proc.module && iso
 std::string Runtime::nodeFault(size_t n) const {
     if (!nodes_[n].proc.module) return {};
     const double now = nowSeconds();
-    if (auto* iso = isolatedOf(nodes_[n].proc.owner); iso && !iso->status(now).empty()) return iso->status(now);
-    for (const auto& c : nodes_[n].proc.copyOwners)
-        if (auto* iso = isolatedOf(c); iso && !iso->status(now).empty()) return iso->status(now);
+    std::vector<std::shared_ptr<void>> owners = nodes_[n].proc.copyOwners;  // the instance, then its dual-mono copies
+    owners.insert(owners.begin(), nodes_[n].proc.owner);
+    for (const auto& o : owners)
+        if (auto* iso = isolatedOf(o))
+            if (std::string st = iso->status(now); !st.empty()) return st;
     return {};
 }
 
