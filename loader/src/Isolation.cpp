@@ -121,7 +121,7 @@ Result<std::shared_ptr<IsolatedProcessor>> IsolatedProcessor::start(std::shared_
     std::shared_ptr<IsolatedProcessor> p(new IsolatedProcessor);
     const rackterm_processor_v2& d = module->descriptor();
     const std::string who = "node '" + options.label + "' (" + d.id + ", isolated)";
-    if (module->fd() < 0) return Error{who + ": the module's bytes were not kept; load it again"};
+    if (module->fd() < 0 && !module->plugin()) return Error{who + ": the module's bytes were not kept; load it again"};
     p->module_ = std::move(module);
     p->options_ = std::move(options);
     p->sampleRate_ = sampleRateHz;
@@ -210,8 +210,10 @@ bool IsolatedProcessor::spawn(std::string& why) {
     shared_->error[0] = '\0';
     // The child gets the mapping as fd 3 and the module's bytes as fd 4:
     // duplicates above both, so that no dup2 overwrites the other's source.
+    // A plugin (lv2:, ladspa:) is found again by its name instead: fd 4 is then /dev/null.
+    const bool plugin = module_->plugin() != nullptr;
     const int memfd = ::fcntl(memfd_, F_DUPFD_CLOEXEC, 10);
-    const int bytes = ::fcntl(module_->fd(), F_DUPFD_CLOEXEC, 10);
+    const int bytes = plugin ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : ::fcntl(module_->fd(), F_DUPFD_CLOEXEC, 10);
     if (memfd < 0 || bytes < 0) {
         why = std::string("cannot pass descriptors to the sandbox (") + std::strerror(errno) + ")";
         if (memfd >= 0) ::close(memfd);
@@ -220,6 +222,7 @@ bool IsolatedProcessor::spawn(std::string& why) {
     }
     std::string host = std::to_string(::getpid());
     std::vector<std::string> args = {options_.sandbox, "isolate", host, options_.label};
+    if (plugin) args.push_back(module_->path());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -587,7 +590,7 @@ void IsolatedProcessor::run(const float* const* in, float* const* out, uint32_t 
 
 // ---- the child -------------------------------------------------------------
 
-int runIsolatedChild(int sharedFd, int moduleFd, pid_t host) {
+int runIsolatedChild(int sharedFd, int moduleFd, pid_t host, const std::string& plugin) {
     using Shared = IsolatedProcessor::Shared;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host's end is ours
     if (::getppid() != host) return 0;
@@ -605,7 +608,8 @@ int runIsolatedChild(int sharedFd, int moduleFd, pid_t host) {
         return 2;
     };
     if (s->magic != Shared::kMagic || s->version != Shared::kVersion) return failStart("shared memory of another rackterm version");
-    auto module = loadModule("/proc/self/fd/" + std::to_string(moduleFd));
+    auto module = plugin.empty() ? loadModule("/proc/self/fd/" + std::to_string(moduleFd))
+                                 : loadModule(plugin, s->sampleRate);
     if (!module) {
         std::string e = module.error();
         if (const size_t colon = e.find(": "); colon != std::string::npos) e.erase(0, colon + 2);

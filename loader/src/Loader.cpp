@@ -1,4 +1,5 @@
 #include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Plugins.hpp>
 
 #include <rackterm/common/Files.hpp>
 #include <rackterm/common/Limits.hpp>
@@ -60,7 +61,16 @@ bool validId(const char* id) {
 
 }  // namespace
 
+std::shared_ptr<Module> Module::fromPlugin(std::unique_ptr<PluginHost> plugin, std::string reference,
+                                          double tableRateHz) {
+    std::shared_ptr<Module> m(new Module(nullptr, &plugin->descriptor(), std::move(reference), -1));
+    m->plugin_ = std::move(plugin);
+    m->tableRate_ = tableRateHz;
+    return m;
+}
+
 Module::~Module() {
+    plugin_.reset();  // the plugin's instances are gone; it closes its own library
     if (handle_) dlclose(handle_);
     if (fd_ >= 0) ::close(fd_);
 }
@@ -98,7 +108,8 @@ std::string validateDescriptor(const rackterm_processor_v2& d) {
     return {};
 }
 
-Result<std::shared_ptr<Module>> loadModule(const std::string& path) {
+Result<std::shared_ptr<Module>> loadModule(const std::string& path, double sampleRateHz) {
+    if (isPluginReference(path)) return loadPlugin(path, sampleRateHz > 0.0 ? sampleRateHz : 48000.0);
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return fail(path, "no such file; check the path or build the processor first");
     if (!S_ISREG(st.st_mode))
@@ -166,6 +177,15 @@ uint32_t latencyFrames(const rackterm_processor_v2& d, rackterm_instance* instan
 Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& module, double sampleRateHz,
                                                  uint32_t maxBlockFrames) {
     const rackterm_processor_v2& d = module->descriptor();
+    if (PluginHost* plugin = module->plugin()) {
+        std::string why;
+        rackterm_instance* inst = plugin->create(sampleRateHz, maxBlockFrames, why);
+        if (!inst)
+            return Error{printable(module->path(), kPathChars) + ": could not be created at " +
+                         std::to_string(static_cast<long>(sampleRateHz)) + " Hz, " + std::to_string(maxBlockFrames) +
+                         " frames: " + why};
+        return std::make_unique<Instance>(module, inst);
+    }
     rackterm_instance* inst = d.create(sampleRateHz, maxBlockFrames);
     if (!inst) {
         const char* why = d.last_error();

@@ -71,7 +71,7 @@ TrialReport runTrial(const rackterm_processor_v2& d, rackterm_instance* instance
 Result<TrialReport> trialModule(const std::string& path, double sampleRateHz, uint32_t blockFrames,
                                 const std::vector<std::pair<std::string, float>>& values,
                                 const std::function<void(const char*, uint32_t)>& progress) {
-    auto module = loadModule(path);
+    auto module = loadModule(path, sampleRateHz);
     if (!module) return Error{module.error()};
     auto instance = createInstance(module.value(), sampleRateHz, blockFrames);
     if (!instance) return Error{instance.error()};

@@ -1,10 +1,11 @@
 // rackterm-sandbox: runs third-party processor code in a process of its own,
 // so that a crash or an endless loop in it cannot take rackterm down.
 //
-//   rackterm-sandbox isolate HOST_PID NODE_ID
+//   rackterm-sandbox isolate HOST_PID NODE_ID [PLUGIN]
 //
 // serves one isolated processor instance for the host (loader/Isolation.hpp):
-// the shared memory is fd 3, the module's bytes fd 4; it ends with the host.
+// the shared memory is fd 3, the module's bytes fd 4 (or, for an LV2 or
+// LADSPA plugin, PLUGIN names it: lv2:URI, ladspa:LABEL); it ends with the host.
 //
 //   rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...]
 //
@@ -57,10 +58,10 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 4 && std::string(argv[1]) == "isolate")
-        return rackterm::loader::runIsolatedChild(3, 4, static_cast<pid_t>(std::atol(argv[2])));
+    if ((argc == 4 || argc == 5) && std::string(argv[1]) == "isolate")
+        return rackterm::loader::runIsolatedChild(3, 4, static_cast<pid_t>(std::atol(argv[2])), argc == 5 ? argv[4] : "");
     if (argc < 5 || std::string(argv[1]) != "trial")
-        return fail("usage: rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...] | isolate HOST_PID NODE_ID");
+        return fail("usage: rackterm-sandbox trial MODULE RATE BLOCK [ID=VALUE ...] | isolate HOST_PID NODE_ID [PLUGIN]");
     const double rate = std::atof(argv[3]);
     const long block = std::atol(argv[4]);
     if (!(rate >= 1000 && rate <= 1536000) || block < 1 || block > 8192) return fail("RATE or BLOCK out of range");

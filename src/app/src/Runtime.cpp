@@ -13,6 +13,7 @@
 #include <rackterm/engine/rt/Engine.hpp>
 #include <rackterm/loader/Isolation.hpp>
 #include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Plugins.hpp>
 #include <rackterm/loader/Trial.hpp>
 
 #include <algorithm>
@@ -204,13 +205,15 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         std::string path;
         if (!spec.path.empty()) {
             path = resolveAgainst(sessionPath, spec.path);
+        } else if (loader::isPluginReference(spec.processor)) {
+            path = spec.processor;  // lv2:URI or ladspa:LABEL, found by the loader
         } else {
             path = builtinModulePath(spec.processor);
             if (path.empty())
                 return Error{where + ": unknown processor " + quote(spec.processor) +
                              didYouMean(spec.processor, processorNames()) + "; `rackterm list processors` shows them"};
         }
-        auto module = loader::loadModule(path);
+        auto module = loader::loadModule(path, sampleRate_);
         if (!module) return Error{where + ": " + module.error()};
         auto made = instantiate(module.value(), spec, path);
         if (!made) return Error{where + ": " + made.error()};
@@ -251,8 +254,10 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
         config::NodeSpec spec = node.spec;
         // A module: the build that plays, not the file on disk (which may hold
         // a refused build). A player: its file decoded again at the new rate.
-        auto proc = node.proc.module ? instantiate(node.proc.module, node.spec, node.proc.path)
-                                     : loadProcessor(spec, doc_.path, true);
+        // A plugin's table depends on the rate (sample-rate-relative ranges): it is loaded again.
+        const bool plugin = loader::isPluginReference(node.proc.path);
+        auto proc = node.proc.module && !plugin ? instantiate(node.proc.module, node.spec, node.proc.path)
+                                                : loadProcessor(spec, doc_.path, true);
         if (!proc) {
             sampleRate_ = oldRate;
             maxBlockFrames_ = oldBlock;
@@ -515,6 +520,7 @@ void Runtime::runOperations() {
 void Runtime::tick() {
     engine_->collectGarbage();
     superviseIsolated();
+    for (auto& line : loader::takePluginLog()) notes_.push_back("plugin " + line);  // LV2 log:log
     watchNodes();
     runOperations();
     std::erase_if(waits_, [](const std::function<bool()>& w) { return w(); });
@@ -606,6 +612,7 @@ Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& mod
 
 void Runtime::setOffline(bool offline) {
     offline_ = offline;
+    loader::setPluginWorkSynchronous(offline);  // LV2 worker requests run inside the block: renders repeat
     for (const Isolated& i : isolated_)
         if (auto inst = i.instance.lock()) isolatedOf(inst)->setOffline(offline);
 }
@@ -1267,7 +1274,7 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
             later.finish(Error{"the new build failed its " + *verdict});
             return true;
         }
-        auto module = loader::loadModule(path);
+        auto module = loader::loadModule(path, sampleRate_);
         if (!module) {
             later.finish(Error{module.error()});
             return true;

@@ -124,7 +124,7 @@ public:
 
 private:
     struct Shared;
-    friend int runIsolatedChild(int sharedFd, int moduleFd, pid_t host);
+    friend int runIsolatedChild(int sharedFd, int moduleFd, pid_t host, const std::string& plugin);
     IsolatedProcessor() = default;
     bool spawn(std::string& why);
     /// [control] Wait for a starting child: 1 ready, 0 not yet, -1 failed (`why`).
@@ -198,11 +198,12 @@ private:
 };
 
 /// The child's side: run by `rackterm-sandbox isolate`. Maps the shared
-/// memory at `sharedFd`, loads the module from `moduleFd`, creates the
-/// instance, then serves blocks until the host goes away. Returns the exit
+/// memory at `sharedFd`, loads the module from `moduleFd` (or the LV2 or
+/// LADSPA plugin named `plugin`, when given), creates the instance, then
+/// serves blocks until the host goes away. Returns the exit
 /// status (0 when the host ended it, 2 when starting failed; the reason is
 /// in the shared memory).
-int runIsolatedChild(int sharedFd, int moduleFd, pid_t host);
+int runIsolatedChild(int sharedFd, int moduleFd, pid_t host, const std::string& plugin = {});
 
 /// [control] Start an isolated instance of `module` (IsolatedProcessor::start)
 /// wrapped as an Instance: its descriptor() is the host side's.

@@ -13,8 +13,25 @@
 
 namespace rackterm::loader {
 
-/// A loaded module. dlclose() runs in the destructor, so keep the module
-/// alive (shared_ptr) as long as any instance made from it exists.
+/// What stands behind a plugin module (an LV2 or LADSPA plugin adapted to
+/// the processor ABI, Plugins.hpp): it owns the descriptor, its parameter
+/// table and the plugin's library, and creates instances (the descriptor's
+/// own create() has no way to know which plugin it is for).
+class PluginHost {
+public:
+    virtual ~PluginHost() = default;
+    /// The adapter's descriptor: the same ABI v2 table a module exports.
+    virtual const rackterm_processor_v2& descriptor() const noexcept = 0;
+    /// [control] A new instance at `sampleRateHz` for blocks of at most
+    /// `maxBlockFrames`, its parameters at their defaults; nullptr with
+    /// `error` set (one line) when the plugin refuses.
+    virtual rackterm_instance* create(double sampleRateHz, uint32_t maxBlockFrames, std::string& error) = 0;
+};
+
+/// A loaded module: a processor .so, or a plugin (`lv2:URI`,
+/// `ladspa:LABEL`) behind the same descriptor. dlclose() runs in the
+/// destructor, so keep the module alive (shared_ptr) as long as any
+/// instance made from it exists.
 class Module {
 public:
     ~Module();
@@ -29,15 +46,28 @@ public:
     /// copy, unlinked): a sandbox child loads the same build from it even
     /// when the file at path() was rebuilt since. -1 when it could not be kept.
     int fd() const noexcept { return fd_; }
+    /// The plugin behind a `lv2:` or `ladspa:` module, else nullptr.
+    PluginHost* plugin() const noexcept { return plugin_.get(); }
+    /// The sample rate the parameter table was made for, Hz: a plugin's
+    /// sample-rate-relative ranges depend on it (0 for a processor .so,
+    /// whose table does not).
+    double tableRate() const noexcept { return tableRate_; }
+
+    /// [control] A plugin module (Plugins.hpp); `reference` is its name,
+    /// `lv2:URI` or `ladspa:...`, which path() then returns.
+    static std::shared_ptr<Module> fromPlugin(std::unique_ptr<PluginHost> plugin, std::string reference,
+                                              double tableRateHz);
 
 private:
-    friend Result<std::shared_ptr<Module>> loadModule(const std::string& path);
+    friend Result<std::shared_ptr<Module>> loadModule(const std::string& path, double sampleRateHz);
     Module(void* handle, const rackterm_processor_v2* d, std::string path, int fd)
         : handle_(handle), descriptor_(d), path_(std::move(path)), fd_(fd) {}
     void* handle_;
     const rackterm_processor_v2* descriptor_;
     std::string path_;
     int fd_;
+    std::unique_ptr<PluginHost> plugin_;
+    double tableRate_ = 0.0;
 };
 
 class IsolatedProcessor;
@@ -76,7 +106,13 @@ private:
 /// shared object, no entry symbol, entry returned NULL, ABI version mismatch
 /// (found vN, needed v2, rebuild against this rackterm/processor.h), struct
 /// too small, invalid parameter table, missing function pointer.
-Result<std::shared_ptr<Module>> loadModule(const std::string& path);
+///
+/// `lv2:URI`, `ladspa:LABEL` and `ladspa:FILE.so:LABEL` load that plugin
+/// instead (Plugins.hpp), with its parameter table made for `sampleRateHz`
+/// (sample-rate-relative ranges; 0 means 48 kHz). Errors name the plugin:
+/// not installed (with a did-you-mean), a required LV2 feature rackterm
+/// does not offer, port layouts rackterm cannot run.
+Result<std::shared_ptr<Module>> loadModule(const std::string& path, double sampleRateHz = 0.0);
 
 /// Check a descriptor's fields and parameter table: non-empty unique ids of
 /// [a-z0-9_], finite min <= default <= max, min > 0 for LOG, 2 x 2 channels,

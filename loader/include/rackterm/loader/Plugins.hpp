@@ -1,0 +1,97 @@
+// LV2 and LADSPA plugins as processor modules. `lv2:URI`, `ladspa:LABEL`
+// and `ladspa:FILE.so:LABEL` name a plugin wherever a processor .so path is
+// accepted (loadModule); the plugin is adapted to the processor ABI v2
+// (processor.h): the same parameter table, apply_plain_values, process and
+// reset, so the rack, bypass, crossfades, the graph and isolation treat it
+// as any other node.
+//
+// LV2 goes through lilv (no TTL parsing of ours); LADSPA through dlopen and
+// ladspa.h. Discovery follows each ecosystem's rules: LV2_PATH (default
+// ~/.lv2:/usr/local/lib/lv2:/usr/lib/lv2 and the multiarch folders) and
+// LADSPA_PATH (default /usr/local/lib/ladspa:/usr/lib/ladspa and the
+// multiarch folders).
+//
+// Every function here is [control] unless it says otherwise.
+#pragma once
+
+#include <rackterm/common/Result.hpp>
+#include <rackterm/loader/Loader.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rackterm::loader {
+
+/// True for a plugin name: it starts with "lv2:" or "ladspa:".
+bool isPluginReference(std::string_view name) noexcept;
+
+/// Load the plugin `reference` names, its parameter table made for
+/// `sampleRateHz` (LV2 lv2:sampleRate and LADSPA SAMPLE_RATE ranges are
+/// multiplied by it). Errors, one line each, starting with the reference:
+/// not installed (did-you-mean over what is), an LV2 plugin that requires a
+/// feature rackterm does not offer (naming the feature URI), a LADSPA label
+/// found in several files (naming them: write ladspa:FILE.so:LABEL), no
+/// audio output, more than 8 audio ports a side, a port type rackterm
+/// cannot connect.
+Result<std::shared_ptr<Module>> loadPlugin(const std::string& reference, double sampleRateHz);
+
+/// One installed plugin, as `list processors` shows it.
+struct PluginInfo {
+    std::string reference;  ///< "lv2:http://..." or "ladspa:amp_mono" ("ladspa:FILE.so:LABEL" when the label is in several files)
+    std::string name;       ///< "MDA Delay"
+    std::string file;       ///< LV2: the bundle folder; LADSPA: the .so
+    uint32_t audioInputs = 0;
+    uint32_t audioOutputs = 0;
+    uint32_t controlInputs = 0;
+    uint32_t controlOutputs = 0;
+};
+
+/// Every installed LV2 plugin (sorted by URI), then every LADSPA plugin
+/// (sorted by label). The LV2 world and the LADSPA scan are made once per
+/// process; rescanPlugins() makes them again.
+std::vector<PluginInfo> installedPlugins();
+
+/// Forget what was scanned: the next lookup reads LV2_PATH and LADSPA_PATH
+/// and the folders again (new installs; tests that change the paths).
+void rescanPlugins();
+
+/// The folders searched, in order: LV2_PATH's, or the default list.
+std::vector<std::string> lv2Path();
+/// LADSPA_PATH's folders, or the default list.
+std::vector<std::string> ladspaPath();
+
+/// A plugin's control output port (a compressor's gain reduction, a
+/// plugin's latency): its id (LV2 symbol; LADSPA name made [a-z0-9_]),
+/// name, unit, and its value after the last block.
+struct ControlOutput {
+    std::string id;
+    std::string name;
+    std::string unit;
+    float value = 0.0f;
+};
+
+/// [control] The control outputs of `instance` when it is a plugin's
+/// (empty for a processor .so or an isolated instance), with the values the
+/// audio thread left after its last block (read without a lock).
+std::vector<ControlOutput> controlOutputs(const Instance& instance);
+
+/// [control] Take the lines plugins wrote through LV2 log:log since the
+/// last call, oldest first, each "PLUGIN: text" without the newline. The
+/// audio and worker threads only copy into a fixed ring (never a lock or an
+/// allocation); lines that did not fit are counted in one line at the end.
+std::vector<std::string> takePluginLog();
+
+/// [control] Offline renders set this: an LV2 plugin's worker requests run
+/// at once, inside its run(), so that a render is the same every time (as
+/// a freewheeling host does). Live (the default), a worker thread per
+/// instance runs them and the answers reach the plugin after a later run().
+void setPluginWorkSynchronous(bool synchronous) noexcept;
+
+/// The LV2 features rackterm offers a plugin at instantiation: any other
+/// feature a plugin requires makes it refused.
+const std::vector<std::string>& offeredLv2Features();
+
+}  // namespace rackterm::loader

@@ -1,0 +1,419 @@
+// LV2 and LADSPA plugins as nodes: renders equal the reference hosts
+// (lv2apply from lilv-utils, applyplugin from ladspa-sdk) sample by sample,
+// parameter tables equal what lv2info and analyseplugin print, refusals and
+// did-you-mean, dual mono. Uses the plugins Debian ships in swh-lv2,
+// mda-lv2, lv2-examples and ladspa-sdk (installed by .ci/setup).
+#include "support/Support.hpp"
+
+#include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Plugins.hpp>
+
+#include <gtest/gtest.h>
+#include <sndfile.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+using namespace rackterm;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kFront = "/usr/share/sounds/alsa/Front_Center.wav";
+const std::string kLeft = "/usr/share/sounds/alsa/Front_Left.wav";
+const std::string kRight = "/usr/share/sounds/alsa/Front_Right.wav";
+
+class PluginRender : public ::testing::Test {
+protected:
+    void SetUp() override { dir = test::tempDir("plugins"); }
+    void TearDown() override { fs::remove_all(dir); }
+
+    /// Render `nodes` (TOML) as the session's chain, `channels` in and out, at `block` frames.
+    test::RunResult render(const std::string& nodes, uint32_t channels, const std::string& in, const std::string& out,
+                           uint32_t block) {
+        const std::string path = dir + "/s.toml";
+        test::writeText(path, "[session]\nname = \"p\"\n[engine]\ninput_ports = " + std::to_string(channels) +
+                                  "\noutput_ports = " + std::to_string(channels) + "\n" + nodes);
+        return test::run({test::binary(), "render", path, "-i", in, "-o", out, "--block", std::to_string(block)});
+    }
+    /// A recording as 32-bit float: mono (Front_Center) or stereo (Front_Left | Front_Right).
+    std::string input(uint32_t channels) {
+        const std::string path = dir + "/in" + std::to_string(channels) + ".wav";
+        if (fs::exists(path)) return path;
+        if (channels == 1) {
+            test::writeSound(path, test::readSound(kFront), SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        } else {
+            EXPECT_EQ(test::run({"sox", "-M", kLeft, kRight, "-e", "floating-point", "-b", "32", path}).exitCode, 0);
+        }
+        return path;
+    }
+    std::string dir;
+};
+
+std::string node(const std::string& id, const std::string& processor,
+                 const std::vector<std::pair<std::string, std::string>>& values) {
+    std::string params;
+    for (const auto& [k, v] : values) params += (params.empty() ? "" : ", ") + k + " = " + v;
+    return "[[node]]\nid = \"" + id + "\"\nprocessor = \"" + processor + "\"\n" +
+           (params.empty() ? "" : "params = { " + params + " }\n");
+}
+
+/// Largest |a - b| over two sounds of the same shape; +inf when the shapes differ.
+double maxDifference(const test::Sound& a, const test::Sound& b) {
+    if (a.channels != b.channels || a.samples.size() != b.samples.size()) return INFINITY;
+    double worst = 0;
+    for (size_t i = 0; i < a.samples.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(a.samples[i]) - b.samples[i]));
+    return worst;
+}
+
+/// The module for `reference` at 48 kHz, for its table.
+std::shared_ptr<loader::Module> load(const std::string& reference) {
+    auto m = loader::loadModule(reference, 48000.0);
+    EXPECT_TRUE(m) << (m ? "" : m.error());
+    return m ? m.value() : nullptr;
+}
+
+const rackterm_param_info* param(const rackterm_processor_v2& d, const std::string& id) {
+    for (uint32_t i = 0; i < d.param_count; ++i)
+        if (id == d.params[i].id) return &d.params[i];
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_F(PluginRender, Lv2RendersEqualLv2applySampleBySample) {
+    struct Case {
+        std::string uri;
+        uint32_t channels;
+        std::vector<std::pair<std::string, std::string>> values;
+    };
+    // Three packages: mda-lv2, swh-lv2, lv2-examples; every value differs from its default.
+    const std::vector<Case> cases = {
+        {"http://drobilla.net/plugins/mda/Delay", 2, {{"l_delay", "0.3"}, {"feedback", "0.5"}, {"fx_mix", "0.6"}}},
+        {"http://drobilla.net/plugins/mda/Overdrive", 2, {{"drive", "0.7"}, {"muffle", "0.3"}}},
+        {"http://plugin.org.uk/swh-plugins/sc4", 2, {{"ratio", "6"}, {"threshold", "-24"}, {"attack", "5"}}},
+        {"http://plugin.org.uk/swh-plugins/lowpass_iir", 1, {{"cutoff", "900"}, {"stages", "3"}}},
+        {"http://lv2plug.in/plugins/eg-amp", 1, {{"gain", "-7.5"}}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.uri);
+        auto module = load("lv2:" + c.uri);
+        ASSERT_TRUE(module);
+        for (const auto& [id, v] : c.values) {
+            const rackterm_param_info* p = param(module->descriptor(), id);
+            ASSERT_NE(p, nullptr) << id;
+            EXPECT_NE(p->default_value, std::stof(v)) << id << " must differ from its default";
+        }
+        const std::string in = input(c.channels), ref = dir + "/ref.wav";
+        std::vector<std::string> argv = {"lv2apply", "-i", in, "-o", ref};
+        for (const auto& [id, v] : c.values) argv.insert(argv.end(), {"-c", id, v});
+        argv.push_back(c.uri);
+        auto r = test::run(argv);
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+        const test::Sound want = test::readSound(ref);
+        for (const uint32_t block : {64u, 256u}) {
+            SCOPED_TRACE("block " + std::to_string(block));
+            const std::string out = dir + "/out.wav";
+            r = render(node("fx", "lv2:" + c.uri, c.values), c.channels, in, out, block);
+            ASSERT_EQ(r.exitCode, 0) << r.err;
+            const test::Sound got = test::readSound(out);
+            EXPECT_LE(maxDifference(got, want), 1e-6);
+            EXPECT_GT(test::rmsDb(got.channel(0)), -60.0) << "not silence";
+            EXPECT_GT(maxDifference(got, test::readSound(in)), 1e-3) << "the plugin changed the sound";
+        }
+    }
+}
+
+namespace {
+
+/// applyplugin's output: each float scaled by 2^31, rounded (llrintf),
+/// clamped, written as int and stored by libsndfile as 16-bit (the top 16 bits).
+float asApplypluginWrites(float v) {
+    float x = v * 2147483648.0f;
+    if (x >= 2147483647.0f) x = 2147483647.0f;
+    if (x <= -2147483648.0f) x = -2147483648.0f;
+    const auto i = static_cast<int32_t>(llrintf(x));
+    return static_cast<float>(static_cast<int16_t>(i >> 16)) / 32768.0f;
+}
+
+}  // namespace
+
+TEST_F(PluginRender, LadspaRendersEqualApplypluginSampleBySample) {
+    struct Case {
+        std::string file, label;
+        std::vector<std::pair<std::string, std::string>> values;  // in control port order (applyplugin takes them so)
+    };
+    const std::vector<Case> cases = {
+        {"amp.so", "amp_mono", {{"gain", "0.35"}}},
+        {"filter.so", "lpf", {{"cutoff_frequency_hz", "900"}}},
+        {"delay.so", "delay_5s", {{"delay_seconds", "0.125"}, {"dry_wet_balance", "0.7"}}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.label);
+        auto module = load("ladspa:" + c.label);
+        ASSERT_TRUE(module);
+        ASSERT_EQ(module->descriptor().param_count, c.values.size());
+        for (size_t i = 0; i < c.values.size(); ++i) {
+            EXPECT_EQ(std::string(module->descriptor().params[i].id), c.values[i].first);
+            EXPECT_NE(module->descriptor().params[i].default_value, std::stof(c.values[i].second));
+        }
+        const std::string ref = dir + "/ref.wav";
+        std::vector<std::string> argv = {"applyplugin", kFront, ref, "/usr/lib/ladspa/" + c.file, c.label};
+        for (const auto& [id, v] : c.values) argv.push_back(v);
+        auto r = test::run(argv);
+        ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+        const test::Sound want = test::readSound(ref);
+        // applyplugin runs blocks of 2048 frames; these plugins do not depend on the block.
+        for (const uint32_t block : {256u, 2048u}) {
+            SCOPED_TRACE("block " + std::to_string(block));
+            const std::string out = dir + "/out.wav";
+            r = render(node("fx", "ladspa:" + c.label, c.values), 1, kFront, out, block);
+            ASSERT_EQ(r.exitCode, 0) << r.err;
+            test::Sound got = test::readSound(out);
+            ASSERT_EQ(got.frames(), want.frames());
+            for (float& s : got.samples) s = asApplypluginWrites(s);
+            EXPECT_LE(maxDifference(got, want), 1e-6) << "equal after applyplugin's 16-bit write";
+            EXPECT_GT(test::rmsDb(got.samples), -60.0);
+        }
+    }
+}
+
+TEST_F(PluginRender, AMonoLadspaPluginOnAStereoConnectionIsDualMono) {
+    const std::vector<std::pair<std::string, std::string>> values = {{"cutoff_frequency_hz", "700"}};
+    const std::string l = dir + "/l.wav", r = dir + "/r.wav";
+    test::writeSound(l, test::readSound(kLeft), SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+    test::writeSound(r, test::readSound(kRight), SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+    auto res = render(node("lp", "ladspa:lpf", values), 2, input(2), dir + "/st.wav", 256);
+    ASSERT_EQ(res.exitCode, 0) << res.err;
+    res = render(node("lp", "ladspa:lpf", values), 1, l, dir + "/ml.wav", 256);
+    ASSERT_EQ(res.exitCode, 0) << res.err;
+    res = render(node("lp", "ladspa:lpf", values), 1, r, dir + "/mr.wav", 256);
+    ASSERT_EQ(res.exitCode, 0) << res.err;
+    const test::Sound st = test::readSound(dir + "/st.wav");
+    ASSERT_EQ(st.channels, 2);
+    auto left = st.channel(0), right = st.channel(1);
+    const auto ml = test::readSound(dir + "/ml.wav").samples, mr = test::readSound(dir + "/mr.wav").samples;
+    // sox -M pads the shorter recording with silence: compare each over its own length.
+    ASSERT_GE(left.size(), ml.size());
+    ASSERT_GE(right.size(), mr.size());
+    ASSERT_GT(ml.size(), 48000u);
+    left.resize(ml.size());
+    right.resize(mr.size());
+    EXPECT_EQ(left, ml) << "the left channel equals the mono render of the left recording";
+    EXPECT_EQ(right, mr) << "the right channel equals the mono render of the right recording";
+    EXPECT_NE(left, std::vector<float>(right.begin(), right.begin() + static_cast<long>(std::min(left.size(), right.size()))));
+}
+
+namespace {
+
+/// lv2info's control input ports: symbol -> {min, max, default, properties, scale points}.
+struct InfoPort {
+    double min = NAN, max = NAN, def = NAN;
+    std::string properties;
+    std::map<double, std::string> scalePoints;
+    bool input = false, control = false;
+};
+std::map<std::string, InfoPort> lv2info(const std::string& uri) {
+    auto r = test::run({"lv2info", uri});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    std::map<std::string, InfoPort> ports;
+    std::istringstream in(r.out);
+    std::string line;
+    InfoPort cur;
+    std::string symbol;
+    bool inScale = false;
+    auto flush = [&] {
+        if (!symbol.empty() && cur.input && cur.control) ports[symbol] = cur;
+        cur = InfoPort{};
+        symbol.clear();
+    };
+    auto value = [](const std::string& l) { return l.substr(l.find(':') + 1); };
+    while (std::getline(in, line)) {
+        const std::string t = line.substr(std::min(line.find_first_not_of(" \t"), line.size()));
+        if (t.rfind("Port ", 0) == 0) {
+            flush();
+            inScale = false;
+            continue;
+        }
+        if (t.find("#InputPort") != std::string::npos) cur.input = true;
+        if (t.find("#ControlPort") != std::string::npos) cur.control = true;
+        if (t.rfind("Scale Points:", 0) == 0) {
+            inScale = true;
+            continue;
+        }
+        if (inScale && t.find(" = \"") != std::string::npos) {
+            cur.scalePoints[std::stod(t)] = t.substr(t.find('"') + 1, t.rfind('"') - t.find('"') - 1);
+            continue;
+        }
+        inScale = false;
+        if (t.rfind("Symbol:", 0) == 0) symbol = value(t).substr(value(t).find_first_not_of(' '));
+        if (t.rfind("Minimum:", 0) == 0) cur.min = std::stod(value(t));
+        if (t.rfind("Maximum:", 0) == 0) cur.max = std::stod(value(t));
+        if (t.rfind("Default:", 0) == 0) cur.def = std::stod(value(t));
+        if (t.rfind("Properties:", 0) == 0 || (!cur.properties.empty() && t.rfind("http", 0) == 0))
+            cur.properties += t + " ";
+    }
+    flush();
+    return ports;
+}
+
+}  // namespace
+
+TEST(PluginTables, Lv2TablesMatchLv2info) {
+    for (const std::string uri : {"http://drobilla.net/plugins/mda/Combo", "http://plugin.org.uk/swh-plugins/sc4",
+                                  "http://plugin.org.uk/swh-plugins/lowpass_iir", "http://drobilla.net/plugins/mda/Delay"}) {
+        SCOPED_TRACE(uri);
+        auto module = load("lv2:" + uri);
+        ASSERT_TRUE(module);
+        const rackterm_processor_v2& d = module->descriptor();
+        const auto info = lv2info(uri);
+        ASSERT_EQ(info.size(), d.param_count);
+        for (const auto& [symbol, port] : info) {
+            SCOPED_TRACE(symbol);
+            const rackterm_param_info* p = param(d, symbol);
+            ASSERT_NE(p, nullptr);
+            const bool byRate = port.properties.find("#sampleRate") != std::string::npos;
+            const double scale = byRate ? 48000.0 : 1.0;
+            if (!port.scalePoints.empty() && port.properties.find("#enumeration") != std::string::npos) {
+                // An enumeration: the parameter numbers the scale points in value order, named by their labels.
+                ASSERT_NE(p->choices, nullptr);
+                EXPECT_EQ(p->flags, static_cast<uint32_t>(RACKTERM_PARAM_INTEGER));
+                EXPECT_EQ(p->min, 0.0f);
+                EXPECT_EQ(p->max, static_cast<float>(port.scalePoints.size() - 1));
+                std::string names;
+                for (const auto& [v, label] : port.scalePoints) {
+                    std::string n;
+                    bool gap = false;
+                    for (const char ch : label) {
+                        if (std::isalnum(static_cast<unsigned char>(ch))) {
+                            if (gap && !n.empty()) n += '_';
+                            gap = false;
+                            n += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                        } else {
+                            gap = true;
+                        }
+                    }
+                    names += (names.empty() ? "" : "|") + n;
+                }
+                EXPECT_EQ(std::string(p->choices), names);
+                // The default is the scale point at lv2info's default.
+                size_t index = 0;
+                for (const auto& [v, label] : port.scalePoints) {
+                    if (std::fabs(v - port.def) < 1e-6) break;
+                    ++index;
+                }
+                EXPECT_EQ(p->default_value, static_cast<float>(index));
+                continue;
+            }
+            EXPECT_FLOAT_EQ(p->min, static_cast<float>(port.min * scale));
+            EXPECT_FLOAT_EQ(p->max, static_cast<float>(port.max * scale));
+            EXPECT_FLOAT_EQ(p->default_value, static_cast<float>(port.def * scale));
+            EXPECT_EQ((p->flags & RACKTERM_PARAM_TOGGLE) != 0, port.properties.find("#toggled") != std::string::npos);
+            EXPECT_EQ((p->flags & RACKTERM_PARAM_INTEGER) != 0, port.properties.find("#integer") != std::string::npos);
+            EXPECT_EQ((p->flags & RACKTERM_PARAM_LOG) != 0, port.properties.find("#logarithmic") != std::string::npos &&
+                                                                 port.min > 0);
+        }
+    }
+}
+
+TEST(PluginTables, LadspaTablesMatchAnalyseplugin) {
+    // "NAME" input, control, LO to HI, default D[, logarithmic][, integer][, toggled]
+    for (const std::string file : {"amp.so", "filter.so", "delay.so", "sine.so"}) {
+        SCOPED_TRACE(file);
+        auto r = test::run({"analyseplugin", "/usr/lib/ladspa/" + file});
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+        std::istringstream in(r.out);
+        std::string line, label;
+        int checked = 0;
+        std::shared_ptr<loader::Module> module;
+        uint32_t index = 0;
+        while (std::getline(in, line)) {
+            if (line.rfind("Plugin Label: \"", 0) == 0) {
+                label = line.substr(15, line.size() - 16);
+                module = load("ladspa:" + label);
+                index = 0;
+                continue;
+            }
+            if (line.find("input, control") == std::string::npos || !module) continue;
+            SCOPED_TRACE(label + ": " + line);
+            ASSERT_LT(index, module->descriptor().param_count);
+            const rackterm_param_info& p = module->descriptor().params[index++];
+            const size_t q1 = line.find('"'), q2 = line.find('"', q1 + 1);
+            EXPECT_EQ(std::string(p.name), line.substr(q1 + 1, q2 - q1 - 1));
+            std::string rest = line.substr(line.find("control, ") + 9);
+            auto bound = [](const std::string& text) {
+                if (text == "...") return std::nan("");
+                const size_t star = text.find("*srate");
+                return star == std::string::npos ? std::stod(text) : std::stod(text) * 48000.0;
+            };
+            const std::string lo = rest.substr(0, rest.find(" to ")), afterTo = rest.substr(rest.find(" to ") + 4);
+            const std::string hi = afterTo.substr(0, afterTo.find(','));
+            if (!std::isnan(bound(lo))) EXPECT_FLOAT_EQ(p.min, static_cast<float>(bound(lo)));
+            if (!std::isnan(bound(hi))) EXPECT_FLOAT_EQ(p.max, static_cast<float>(bound(hi)));
+            if (const size_t d = rest.find("default "); d != std::string::npos)
+                EXPECT_NEAR(p.default_value, std::stod(rest.substr(d + 8)), 1e-4 * std::max(1.0, std::fabs(std::stod(rest.substr(d + 8)))));
+            EXPECT_EQ((p.flags & RACKTERM_PARAM_TOGGLE) != 0, rest.find("toggled") != std::string::npos);
+            EXPECT_EQ((p.flags & RACKTERM_PARAM_INTEGER) != 0, rest.find("integer") != std::string::npos);
+            EXPECT_EQ((p.flags & RACKTERM_PARAM_LOG) != 0, rest.find("logarithmic") != std::string::npos && p.min > 0.0f);
+            ++checked;
+        }
+        EXPECT_GT(checked, 0);
+    }
+}
+
+TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefusedByName) {
+    auto m = loader::loadModule("lv2:http://drobilla.net/plugins/mda/Dely", 48000.0);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().find("no such LV2 plugin"), std::string::npos) << m.error();
+    EXPECT_NE(m.error().find("did you mean 'lv2:http://drobilla.net/plugins/mda/Delay'?"), std::string::npos) << m.error();
+    m = loader::loadModule("ladspa:amp_mon", 48000.0);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().find("did you mean 'ladspa:amp_mono'?"), std::string::npos) << m.error();
+    EXPECT_EQ(m.error().find('\n'), std::string::npos);
+
+    // A bundle of our own: the same code twice, one plugin requiring a feature no host offers.
+    const std::string dir = test::tempDir("lv2bundle"), bundle = dir + "/rackterm-test.lv2";
+    fs::create_directories(bundle);
+    fs::copy_file(test::fixtureDir() + "/libfixture_lv2.so", bundle + "/fixture.so");
+    auto plugin = [](const std::string& uri, const std::string& extra) {
+        return "<" + uri + "> a lv2:Plugin ; doap:name \"" + uri + "\" ; " + extra +
+               " lv2:port [ a lv2:InputPort , lv2:ControlPort ; lv2:index 0 ; lv2:symbol \"gain\" ; lv2:name \"Gain\" ;"
+               " lv2:default 0.5 ; lv2:minimum 0.0 ; lv2:maximum 2.0 ] , [ a lv2:InputPort , lv2:AudioPort ; lv2:index 1 ;"
+               " lv2:symbol \"in\" ; lv2:name \"In\" ] , [ a lv2:OutputPort , lv2:AudioPort ; lv2:index 2 ; lv2:symbol"
+               " \"out\" ; lv2:name \"Out\" ] .\n";
+    };
+    const std::string prefixes = "@prefix lv2: <http://lv2plug.in/ns/lv2core#> .\n@prefix doap: <http://usefulinc.com/ns/doap#> .\n"
+                                 "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n";
+    test::writeText(bundle + "/manifest.ttl",
+                    prefixes + "<urn:rackterm:test:gain> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n"
+                               "<urn:rackterm:test:needs-unobtainium> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n");
+    test::writeText(bundle + "/plugins.ttl",
+                    prefixes + plugin("urn:rackterm:test:gain", "") +
+                        plugin("urn:rackterm:test:needs-unobtainium", "lv2:requiredFeature <http://example.org/ns#unobtainium> ;"));
+    ::setenv("LV2_PATH", dir.c_str(), 1);
+    loader::rescanPlugins();
+    auto good = loader::loadModule("lv2:urn:rackterm:test:gain", 48000.0);
+    ASSERT_TRUE(good) << good.error();
+    auto inst = loader::createInstance(good.value(), 48000.0, 64);
+    ASSERT_TRUE(inst) << inst.error();
+    const float gain = 0.25f;
+    inst.value()->descriptor().apply_plain_values(inst.value()->get(), &gain, 1);
+    float in[64], out[64];
+    for (int i = 0; i < 64; ++i) in[i] = static_cast<float>(i) / 64.0f;
+    const float* ins[1] = {in};
+    float* outs[1] = {out};
+    inst.value()->descriptor().process(inst.value()->get(), ins, outs, 64);
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(out[i], in[i] * 0.25f);
+    auto refused = loader::loadModule("lv2:urn:rackterm:test:needs-unobtainium", 48000.0);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), "lv2:urn:rackterm:test:needs-unobtainium: requires the LV2 feature "
+                               "<http://example.org/ns#unobtainium>, which rackterm does not offer; it cannot be hosted");
+    ::unsetenv("LV2_PATH");
+    loader::rescanPlugins();
+    fs::remove_all(dir);
+}
