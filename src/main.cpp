@@ -1,5 +1,6 @@
 // rackterm: argument parsing (CLI11) and dispatch. Everything else lives in
 // the libraries so the tests link exactly the code users run.
+#include <rackterm/app/Catalog.hpp>
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Modes.hpp>
 #include <rackterm/common/Text.hpp>
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
         });
     ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
 
+    auto* processors = cli.add_subcommand("processors", "list the built-in processors and the installed LV2 and LADSPA plugins");
+    std::string processorFilter;
+    processors->add_option("word", processorFilter, "keep the lines that contain WORD (any case); lv2 or ladspa: that kind");
+
     auto* completion = cli.add_subcommand("completion", "print a shell completion script (generated from the command table)");
     std::string shell;
     completion->add_option("shell", shell, "the shell: bash")->required()->check(CLI::IsMember({"bash"}));
@@ -67,6 +72,15 @@ int main(int argc, char** argv) {
     }
     if (*completion) {
         std::fputs(bashCompletion().c_str(), stdout);
+        return kExitOk;
+    }
+    if (*processors) {
+        const auto lines = rackterm::app::processorListing(processorFilter);
+        for (const auto& line : lines) std::printf("%s\n", line.c_str());
+        if (lines.empty()) {
+            std::fprintf(stderr, "rackterm: no processor matches %s\n", rackterm::quote(processorFilter).c_str());
+            return kExitUsage;
+        }
         return kExitOk;
     }
     if (*check) return runCheck(checkSession, checkBuild);

@@ -3,6 +3,7 @@
 // parameter tables equal what lv2info and analyseplugin print, refusals and
 // did-you-mean, dual mono. Uses the plugins Debian ships in swh-lv2,
 // mda-lv2, lv2-examples and ladspa-sdk (installed by .ci/setup).
+#include "support/JackCapture.hpp"
 #include "support/Support.hpp"
 
 #include <rackterm/loader/Loader.hpp>
@@ -17,6 +18,9 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <thread>
+
+#include <signal.h>
 
 using namespace rackterm;
 namespace fs = std::filesystem;
@@ -415,5 +419,92 @@ TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefu
                                "<http://example.org/ns#unobtainium>, which rackterm does not offer; it cannot be hosted");
     ::unsetenv("LV2_PATH");
     loader::rescanPlugins();
+    fs::remove_all(dir);
+}
+
+TEST_F(PluginRender, AnIsolatedPluginRendersAsInProcess) {
+    // The sandbox hosts the adapter: lv2: and ladspa: nodes with isolate = true sound the same.
+    const std::string nodes = node("od", "lv2:http://drobilla.net/plugins/mda/Overdrive", {{"drive", "0.6"}}) +
+                              node("lp", "ladspa:lpf", {{"cutoff_frequency_hz", "2500"}});
+    std::string isolated = nodes;
+    for (size_t at = isolated.find("processor = "); at != std::string::npos; at = isolated.find("processor = ", at + 1))
+        isolated.insert(isolated.find('\n', at) + 1, "isolate = true\n");
+    ASSERT_NE(isolated.find("isolate = true\nparams = { drive"), std::string::npos) << isolated;
+    auto r = render(nodes, 2, input(2), dir + "/in-process.wav", 256);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    r = render(isolated, 2, input(2), dir + "/isolated.wav", 256);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const auto a = test::readSound(dir + "/in-process.wav"), b = test::readSound(dir + "/isolated.wav");
+    ASSERT_EQ(a.samples.size(), b.samples.size());
+    EXPECT_EQ(a.samples, b.samples);
+    EXPECT_GT(test::rmsDb(a.channel(0)), -60.0);
+}
+
+TEST(PluginLive, AnLv2NodeChangedFromTheSocketIsHeardChangedAndItsMetersRead) {
+    test::JackServer server(48000, 256);
+    ASSERT_TRUE(server.ready()) << server.error();
+    const std::string dir = test::tempDir("plugin-live");
+    // player -> sc4 (compressor, with gain reduction as a control output) -> mda Overdrive -> lowpass -> gain.
+    // The compressor releases fast: a loop's state must not carry into the next (the capture is compared
+    // with the render's second loop, which has one loop of history, not many).
+    auto session = [&](const std::string& name, const std::string& drive) {
+        std::string nodes = test::kLoopingNodes;
+        nodes.insert(nodes.find("[[node]]\nid = \"lp\""),
+                     node("comp", "lv2:http://plugin.org.uk/swh-plugins/sc4",
+                              {{"ratio", "8"}, {"threshold", "-26"}, {"attack", "2"}, {"release", "20"}}) +
+                         node("fx", "lv2:http://drobilla.net/plugins/mda/Overdrive", {{"drive", drive}}));
+        return "[session]\nname = \"" + name + "\"\n[engine]\n" + nodes;
+    };
+    const size_t frames = 48000;
+    std::string error;
+    test::writeText(dir + "/before.toml", session("before", "0.1"));
+    test::writeText(dir + "/after.toml", session("after", "0.9"));
+    test::Sound before = test::renderForCapture(dir + "/before.toml", dir, frames, &error);
+    ASSERT_EQ(error, "");
+    fs::rename(dir + "/offline.wav", dir + "/before.wav");
+    const test::Sound after = test::renderForCapture(dir + "/after.toml", dir, frames, &error);
+    ASSERT_EQ(error, "");
+    const std::vector<std::string> env = {server.envEntry(), "XDG_RUNTIME_DIR=" + dir};
+    const std::string client = "plugin_live";
+    test::writeText(dir + "/live.toml", session(client, "0.1"));
+    test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/live.toml"}, env, dir + "/out", dir + "/err"));
+    ASSERT_GT(rackterm.pid(), 0);
+    auto ctl = [&](const std::string& command) {
+        return test::run({test::binary(), "ctl", "--session", client, command}, env, 20);
+    };
+    test::RunResult st;
+    for (int i = 0; i < 100; ++i) {
+        st = ctl("status");
+        if (st.exitCode == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(st.exitCode, 0) << st.out << st.err << test::readText(dir + "/err");
+    auto captureMatches = [&](const test::Sound& want) {
+        const auto got = test::captureInProcess(server.name(), "recorder", frames, 2, dir + "/capture.wav", 10,
+                                                {client + ":out_1", client + ":out_2"});
+        EXPECT_EQ(got.exitCode, 0) << got.log;
+        return test::matchCapture(got.sound.channel(0), got.sound.channel(1), want, test::loopingFrames(), 256);
+    };
+    auto m = captureMatches(before);
+    EXPECT_EQ(m.mismatched, 0u) << m.failure;
+    EXPECT_GT(m.compared, frames / 256 / 2);
+    // The compressor's gain reduction is a live, read-only output.
+    auto get = ctl("get comp.gain_red");
+    ASSERT_EQ(get.exitCode, 0) << get.out << get.err;
+    EXPECT_NE(get.out.find("comp.gain_red = -"), std::string::npos) << get.out;
+    EXPECT_NE(get.out.find("(output, read-only)"), std::string::npos) << get.out;
+    EXPECT_NE(ctl("list params comp").out.find("outputs: amplitude="), std::string::npos);
+    EXPECT_NE(ctl("set comp.gain_red -3").exitCode, 0) << "an output cannot be set";
+    // A change from the socket is heard: the capture equals the render with the new value, not the old.
+    auto set = ctl("set fx.drive 0.9");
+    ASSERT_EQ(set.exitCode, 0) << set.out << set.err;
+    ASSERT_EQ(ctl("wait applied").exitCode, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // past the parameter's smoothing
+    m = captureMatches(after);
+    EXPECT_EQ(m.mismatched, 0u) << m.failure;
+    EXPECT_GT(m.compared, frames / 256 / 2);
+    const auto old = captureMatches(before);
+    EXPECT_GT(old.mismatched, old.compared) << "the old drive is no longer what plays";
+    EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
     fs::remove_all(dir);
 }

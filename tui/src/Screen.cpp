@@ -196,6 +196,18 @@ int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
         }
         mvaddstr(y, 29, bar.c_str());
     }
+    // A plugin's control outputs (gain reduction, latency): read-only, live, below the parameters.
+    if (first + visible > d.param_count)
+        for (const auto& o : rt.controlOutputs(v.node)) {
+            if (y >= top + rows) break;
+            char value[48];
+            std::snprintf(value, sizeof value, "%.4g%s%s", static_cast<double>(o.value), o.unit.empty() ? "" : " ",
+                          o.unit.c_str());
+            attron(A_DIM);
+            put(y, 0, " " + fit(o.id, 14) + " " + fit(value, 12) + " (output, read-only)", COLS);
+            attroff(A_DIM);
+            ++y;
+        }
     return y;
 }
 
@@ -267,7 +279,8 @@ void drawScreen(const app::Runtime& rt, const app::EngineStatus& status, const V
     const int rackRows = std::min(static_cast<int>(rt.nodeCount()) + 1, std::max(2, body / 3));
     int y = drawRack(rt, v, 1, rackRows);
     const int paramRows = rt.nodeCount()
-                              ? std::min(static_cast<int>(rt.descriptor(v.node).param_count) + 1, std::max(2, (body - rackRows) / 2))
+                              ? std::min(static_cast<int>(rt.descriptor(v.node).param_count + rt.controlOutputs(v.node).size()) + 1,
+                                         std::max(2, (body - rackRows) / 2))
                               : 0;
     y = drawParams(rt, v, y, paramRows);
     drawLog(log, y, LINES - 1 - y, v.logScroll);

@@ -1,5 +1,9 @@
 #include <rackterm/app/Catalog.hpp>
 
+#include <rackterm/loader/Plugins.hpp>
+
+#include <cctype>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -55,6 +59,47 @@ std::vector<std::string> processorNames() {
         }
     }
     return names;
+}
+
+namespace {
+
+std::string lowered(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string counts(const loader::PluginInfo& p) {
+    auto n = [](uint32_t v, const char* what) { return std::to_string(v) + " " + what; };
+    return n(p.audioInputs, "in") + ", " + n(p.audioOutputs, "out") + ", " +
+           n(p.controlInputs, p.controlInputs == 1 ? "control" : "controls") +
+           (p.controlOutputs ? ", " + n(p.controlOutputs, p.controlOutputs == 1 ? "meter" : "meters") : "");
+}
+
+}  // namespace
+
+std::vector<std::string> processorListing(const std::string& filter) {
+    const std::string f = lowered(filter);
+    std::vector<std::string> out;
+    auto keep = [&](const std::string& entry, const char* kind) {
+        if (f.empty() || f == kind || lowered(entry).find(f) != std::string::npos) out.push_back(entry);
+    };
+    for (const auto& name : processorNames()) keep(name + " (built-in)", "built-in");
+    for (const auto& p : loader::installedPlugins()) {
+        const bool lv2 = p.reference.rfind("lv2:", 0) == 0;
+        if (lv2) keep(p.reference + "  " + p.name + "  (" + counts(p) + ")", "lv2");
+        else keep(p.reference + "  " + p.name + "  (" + fs::path(p.file).filename().string() + ", " + counts(p) + ")", "ladspa");
+    }
+    return out;
+}
+
+std::vector<std::string> pluginNamesStartingWith(const std::string& prefix) {
+    std::vector<std::string> out;
+    if (prefix.empty() || !(std::string("lv2:").rfind(prefix.substr(0, 4), 0) == 0 ||
+                            std::string("ladspa:").rfind(prefix.substr(0, 7), 0) == 0))
+        return out;
+    for (const auto& p : loader::installedPlugins())
+        if (p.reference.rfind(prefix, 0) == 0) out.push_back(p.reference);
+    return out;
 }
 
 std::string resolveAgainst(const std::string& sessionPath, const std::string& path) {

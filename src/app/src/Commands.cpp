@@ -82,9 +82,27 @@ Reply cmdNudge(CommandContext& c, const Args& a) {
     return done(describe(c.runtime, n, p));
 }
 
+/// "NODE.ID = VALUE UNIT (output)" for a plugin's control output port, else nullopt.
+std::optional<std::string> describeOutput(const Runtime& rt, const std::string& target) {
+    const size_t dot = target.find('.');
+    if (dot == std::string::npos) return std::nullopt;
+    auto n = rt.findNode(target.substr(0, dot));
+    if (!n) return std::nullopt;
+    for (const auto& o : rt.controlOutputs(n.value()))
+        if (o.id == target.substr(dot + 1)) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(o.value));
+            return target + " = " + buf + (o.unit.empty() ? "" : " " + o.unit) + " (output, read-only)";
+        }
+    return std::nullopt;
+}
+
 Reply cmdGet(CommandContext& c, const Args& a) {
     auto where = c.runtime.findParam(a[1]);
-    if (!where) return fail(where.error());
+    if (!where) {
+        if (auto output = describeOutput(c.runtime, a[1])) return done(*output);
+        return fail(where.error());
+    }
     return done(describe(c.runtime, where.value().first, where.value().second));
 }
 
@@ -241,11 +259,27 @@ Reply cmdList(CommandContext& c, const Args& a) {
         const auto& d = rt.descriptor(n.value());
         for (uint32_t p = 0; p < d.param_count; ++p)
             out += (p ? " " : "") + std::string(d.params[p].id) + "=" + formatValue(d.params[p], rt.value(n.value(), p));
+        std::string outputs;
+        for (const auto& o : rt.controlOutputs(n.value())) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(o.value));
+            outputs += (outputs.empty() ? "" : " ") + o.id + "=" + buf + (o.unit.empty() ? "" : " " + o.unit);
+        }
+        if (!outputs.empty()) out += (out.empty() ? "" : "; ") + std::string("outputs: ") + outputs;
         return done(out.empty() ? "no parameters" : out);
     }
     if (what == "processors") {
-        for (const auto& name : processorNames()) out += (out.empty() ? "" : " ") + name;
-        return done(out);
+        // Built-ins alone by name, as before; a filter word (or "all") adds the plugins, one entry each.
+        if (a.size() < 3) {
+            for (const auto& name : processorNames()) out += (out.empty() ? "" : " ") + name;
+            const size_t plugins = processorListing("lv2").size() + processorListing("ladspa").size();
+            return done(out + (plugins ? "; " + std::to_string(plugins) +
+                                             " LV2/LADSPA plugins: `list processors WORD` finds them (WORD: a "
+                                             "name, lv2, ladspa or all)"
+                                       : ""));
+        }
+        for (const auto& entry : processorListing(a[2] == "all" ? "" : a[2])) out += (out.empty() ? "" : "; ") + entry;
+        return done(out.empty() ? "no processor matches " + quote(a[2]) : out);
     }
     if (what == "ports") {
         if (!c.ports) return fail("no JACK connection in this mode");
@@ -358,6 +392,7 @@ void completeAdd(const Runtime& rt, const Args& w, const std::string& word, Comp
     if (w.size() == 2) {
         for (const auto& name : processorNames())
             if (name != "player") addMatching(out.words, name, word);
+        for (const auto& name : pluginNamesStartingWith(word)) addMatching(out.words, name, word);
         if (word.find('/') != std::string::npos) out.files = true;
     } else if (w.size() == 3) {
         addWords({"after", "before"}, word, out);
@@ -437,7 +472,7 @@ const std::vector<CommandInfo> kTable = {
     {"nudge", "nudge NODE.PARAM [STEPS|+-VALUE]",
      "move a parameter by keyboard steps (default 1) or by a value (+1dB, -100Hz)", 1, 2, &cmdNudge, &completeParam,
      kEdits | kAnywhere},
-    {"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name or .so",
+    {"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name, .so, lv2:URI or ladspa:LABEL",
      2, 4, &cmdAdd, &completeAdd, kEdits | kAnywhere},
     {"remove", "remove NODE", "remove a node (faded out first, no click)", 1, 1, &cmdRemove, &completeNode,
      kEdits | kAnywhere},
@@ -464,7 +499,7 @@ const std::vector<CommandInfo> kTable = {
      kLiveOnly | kSocket},
     {"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)", 1, 2,
      &cmdRecord, &completeRecord, kAnywhere},
-    {"list", "list nodes|connections|params NODE|processors|ports", "list what the session holds", 1, 2, &cmdList, &completeList,
+    {"list", "list nodes|connections|params NODE|processors [WORD]|ports", "list what the session holds (processors WORD: plugins too)", 1, 2, &cmdList, &completeList,
      kAnywhere},
     {"status", "status", "session, rate, block, DSP load, xruns, unsaved", 0, 0, &cmdStatus, nullptr, kAnywhere},
     {"wait", "wait applied", "wait until the audio thread applied every change", 1, 1, &cmdWait, &completeWait,

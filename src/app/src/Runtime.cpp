@@ -211,7 +211,8 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
             path = builtinModulePath(spec.processor);
             if (path.empty())
                 return Error{where + ": unknown processor " + quote(spec.processor) +
-                             didYouMean(spec.processor, processorNames()) + "; `rackterm list processors` shows them"};
+                             didYouMean(spec.processor, processorNames()) +
+                             "; `rackterm processors` lists them (plugins: lv2:URI, ladspa:LABEL)"};
         }
         auto module = loader::loadModule(path, sampleRate_);
         if (!module) return Error{where + ": " + module.error()};
@@ -285,6 +286,14 @@ float Runtime::value(size_t node, size_t param) const {
     for (const auto& p : nodes_[node].spec.params)
         if (p.id == info.id) return static_cast<float>(p.value);
     return info.default_value;
+}
+
+std::vector<Runtime::ControlReading> Runtime::controlOutputs(size_t n) const {
+    std::vector<ControlReading> out;
+    const auto* inst = static_cast<const loader::Instance*>(nodes_[n].proc.module ? nodes_[n].proc.owner.get() : nullptr);
+    if (!inst) return out;
+    for (auto& o : loader::controlOutputs(*inst)) out.push_back({std::move(o.id), std::move(o.name), std::move(o.unit), o.value});
+    return out;
 }
 
 std::vector<float> Runtime::values(size_t n) const {
@@ -791,8 +800,9 @@ Later<std::string> Runtime::addNode(const std::string& id, const std::string& pr
     if (processor == "player") return L::done(Error{"a player needs a file; add it in the session file"});
     config::NodeSpec spec;
     spec.id = id;
-    const bool isPath = processor.find('/') != std::string::npos ||
-                        (processor.size() > 3 && processor.substr(processor.size() - 3) == ".so");
+    const bool isPath = !loader::isPluginReference(processor) &&
+                        (processor.find('/') != std::string::npos ||
+                         (processor.size() > 3 && processor.substr(processor.size() - 3) == ".so"));
     (isPath ? spec.path : spec.processor) = processor;
     spec.processorWhere.file = "add";
     L later;
@@ -813,13 +823,17 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
     return Operation{[this, spec, position, anchor, before, record, done, started, connections, trial]() mutable {
         if (*started) return settled();  // finished once the fade-in is over
         if (!settled()) return false;
-        if (!spec.path.empty() && record) {  // a module file (not a built-in) passes its trial before it is heard
+        // A module file or a plugin (not a built-in) passes its trial before it is heard.
+        const bool plugin = loader::isPluginReference(spec.processor);
+        if ((!spec.path.empty() || plugin) && record) {
             std::vector<std::pair<std::string, float>> byId;
             for (const auto& p : spec.params) byId.emplace_back(p.id, static_cast<float>(p.value));
-            const auto verdict = trialStep(*trial, resolveAgainst(doc_.path, spec.path), byId);
+            const std::string module = plugin ? spec.processor : resolveAgainst(doc_.path, spec.path);
+            const auto verdict = trialStep(*trial, module, byId);
             if (!verdict) return false;
             if (!verdict->empty()) {
-                done(Error{"cannot add " + spec.id + ": " + printable(spec.path, kPathChars) + " failed its " + *verdict});
+                done(Error{"cannot add " + spec.id + ": " + printable(plugin ? spec.processor : spec.path, kPathChars) +
+                           " failed its " + *verdict});
                 return true;
             }
         }

@@ -20,6 +20,17 @@ std::vector<std::string> processorNames();
 /// The module file for built-in `name`, or "" when none is found.
 std::string builtinModulePath(const std::string& name);
 
+/// Every processor a node can name, one entry each, filtered: built-ins
+/// ("gain (built-in)"), LV2 plugins ("lv2:URI  NAME  (2 in, 2 out, 6
+/// controls)") and LADSPA plugins ("ladspa:LABEL  NAME  (FILE, 1 in, 1 out,
+/// 1 control)"). `filter` keeps the entries whose text contains it, in any
+/// case; "" keeps all. "lv2" and "ladspa" alone keep that kind.
+std::vector<std::string> processorListing(const std::string& filter);
+
+/// The plugin names (lv2:URI, ladspa:LABEL) that start with `prefix`, for
+/// Tab completion; empty unless `prefix` starts a plugin name ("l", "lv2:").
+std::vector<std::string> pluginNamesStartingWith(const std::string& prefix);
+
 /// `path` made absolute against the folder of `sessionPath` (unchanged when absolute).
 std::string resolveAgainst(const std::string& sessionPath, const std::string& path);
 

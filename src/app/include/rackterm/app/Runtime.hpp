@@ -120,6 +120,15 @@ public:
     const rackterm_processor_v2& descriptor(size_t n) const { return *nodes_[n].proc.descriptor; }
     /// A parameter's plain value: the document's, else the processor's default.
     float value(size_t node, size_t param) const;
+    /// A plugin's control output port (a compressor's gain reduction), read-only.
+    struct ControlReading {
+        std::string id, name, unit;
+        float value = 0.0f;  ///< after the audio thread's last block
+    };
+    /// [control] Node `n`'s control outputs with their values now: an LV2 or
+    /// LADSPA plugin's output control ports (empty for other processors and
+    /// for isolated nodes, whose ports are in their sandbox).
+    std::vector<ControlReading> controlOutputs(size_t n) const;
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
