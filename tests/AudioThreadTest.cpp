@@ -169,6 +169,18 @@ TEST(AudioThread, NoAllocationNoLockIn100000BlocksWithChangesEveryBlock) {
     EXPECT_EQ(c.locks, 0) << "lock calls on the audio thread";
 }
 
+TEST(AudioThread, NoAllocationNoLockIn100000BlocksWithLv2AndLadspaNodes) {
+    // swh-lv2, mda-lv2 and ladspa-sdk plugins beside the built-ins; a parameter change every block.
+    const Counts c = runAudio({"lv2:http://plugin.org.uk/swh-plugins/sc4", "lv2:http://drobilla.net/plugins/mda/Delay",
+                               "lv2:http://drobilla.net/plugins/mda/Combo", "lv2:http://plugin.org.uk/swh-plugins/amp",
+                               "ladspa:amp_stereo"},
+                              100000);
+    EXPECT_EQ(c.blocks, 100000u);
+    EXPECT_EQ(c.allocs, 0) << "allocations on the audio thread";
+    EXPECT_EQ(c.frees, 0) << "frees on the audio thread";
+    EXPECT_EQ(c.locks, 0) << "lock calls on the audio thread";
+}
+
 TEST(AudioThread, InjectedMallocIsCaught) {
     const Counts c = runAudio({test::fixtureDir() + "/libfixture_mallocs.so"}, 1000);
     EXPECT_GE(c.allocs, 1000) << "the harness must see the fixture's malloc in every block";

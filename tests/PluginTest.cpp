@@ -13,6 +13,7 @@
 #include <sndfile.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -506,5 +507,101 @@ TEST(PluginLive, AnLv2NodeChangedFromTheSocketIsHeardChangedAndItsMetersRead) {
     const auto old = captureMatches(before);
     EXPECT_GT(old.mismatched, old.compared) << "the old drive is no longer what plays";
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
+    fs::remove_all(dir);
+}
+
+namespace {
+
+const std::string kSampler = "lv2:http://lv2plug.in/plugins/eg-sampler";
+const std::string kClick = "/usr/lib/lv2/eg-sampler.lv2/click.wav";
+
+/// Where `needle` occurs in `hay` sample for sample, or npos.
+size_t findExact(const std::vector<float>& hay, const std::vector<float>& needle) {
+    if (needle.empty() || hay.size() < needle.size()) return std::string::npos;
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
+        if (std::equal(needle.begin(), needle.end(), hay.begin() + static_cast<long>(i))) return i;
+    return std::string::npos;
+}
+
+}  // namespace
+
+TEST_F(PluginRender, TheSamplerLoadsItsSampleThroughTheWorkerAndANotePlaysItAtItsFrame) {
+    // eg-sampler requires state:loadDefaultState, urid:map and worker:schedule; its default
+    // state names click.wav, which it loads in its worker (it says so in trace messages).
+    const std::string session = dir + "/s.toml";
+    test::writeText(session, "[session]\nname = \"smp\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" + node("smp", kSampler, {}));
+    test::writeText(dir + "/notes", "at 0.5 note smp 60\nat 1.25 note smp 72 90\n");
+    test::Sound silence;
+    silence.rate = 48000;
+    silence.channels = 1;
+    silence.samples.assign(96000, 0.0f);
+    test::writeSound(dir + "/silence.wav", silence);
+    auto r = test::run({test::binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/out.wav", "--script",
+                        dir + "/notes"},
+                       {"RACKTERM_LV2_TRACE=1"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.err.find("eg_sampler: trace: Scheduling restore"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("eg_sampler: trace: Loading " + kClick), std::string::npos) << r.err;
+    const auto out = test::readSound(dir + "/out.wav").samples;
+    // eg-sampler's render() overwrites the sample's last frame with silence (it breaks out
+    // of its loop before counting that frame): every host hears the click without it.
+    auto click = test::readSound(kClick).samples;
+    click.pop_back();
+    ASSERT_EQ(out.size(), 96000u);
+    ASSERT_GT(click.size(), 100u);
+    // The sample, sample for sample, at each note's exact frame; silence elsewhere.
+    for (const size_t at : {size_t{24000}, size_t{60000}})
+        EXPECT_TRUE(std::equal(click.begin(), click.end(), out.begin() + static_cast<long>(at))) << "at frame " << at;
+    size_t loud = 0;
+    for (const float s : out) loud += s != 0.0f;
+    size_t inClick = 0;
+    for (const float s : click) inClick += s != 0.0f;
+    EXPECT_EQ(loud, 2 * inClick) << "nothing but the two notes";
+    // A node without a MIDI input says so.
+    test::writeText(dir + "/bad", "at 0.5 note smp2 60\n");
+    test::writeText(session, "[session]\nname = \"smp\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
+                                 node("smp2", "ladspa:amp_mono", {}));
+    r = test::run({test::binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/out2.wav", "--script",
+                   dir + "/bad"});
+    EXPECT_NE(r.exitCode, 0);
+    EXPECT_NE(r.err.find("node 'smp2' (amp_mono) takes no MIDI"), std::string::npos) << r.err;
+}
+
+TEST(PluginLive, TheSamplerPlaysLiveWhenANoteComesFromTheSocket) {
+    test::JackServer server(48000, 256);
+    ASSERT_TRUE(server.ready()) << server.error();
+    const std::string dir = test::tempDir("sampler-live");
+    const std::string client = "sampler_live";
+    test::writeText(dir + "/s.toml", "[session]\nname = \"" + client + "\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
+                                         node("smp", kSampler, {}));
+    const std::vector<std::string> env = {server.envEntry(), "XDG_RUNTIME_DIR=" + dir, "RACKTERM_LV2_TRACE=1"};
+    test::Child rackterm(test::spawn({test::binary(), "--headless", dir + "/s.toml"}, env, dir + "/out", dir + "/err"));
+    ASSERT_GT(rackterm.pid(), 0);
+    auto ctl = [&](const std::string& command) {
+        return test::run({test::binary(), "ctl", "--session", client, command}, env, 20);
+    };
+    test::RunResult st;
+    for (int i = 0; i < 100 && (st = ctl("status")).exitCode != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(st.exitCode, 0) << st.out << st.err << test::readText(dir + "/err");
+    // Notes from the socket while a recorder listens: the click is in what JACK carried.
+    std::atomic<bool> stop{false};
+    std::thread notes([&] {
+        while (!stop.load()) {
+            ctl("note smp 60");
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    const auto got = test::captureInProcess(server.name(), "recorder", 24000, 1, dir + "/capture.wav", 10, {client + ":out_1"});
+    stop.store(true);
+    notes.join();
+    ASSERT_EQ(got.exitCode, 0) << got.log;
+    auto click = test::readSound(kClick).samples;
+    click.pop_back();  // as eg-sampler plays it (see the render test)
+    EXPECT_NE(findExact(got.sound.samples, click), std::string::npos) << "the sample, sample for sample, in the capture";
+    const std::string err = test::readText(dir + "/err");
+    EXPECT_NE(err.find("eg_sampler: trace: Scheduling restore"), std::string::npos) << err;
+    EXPECT_NE(err.find("eg_sampler: trace: Loading " + kClick), std::string::npos) << err;
+    EXPECT_EQ(rackterm.stop(SIGTERM), 0) << err;
     fs::remove_all(dir);
 }

@@ -21,6 +21,7 @@
 #include <lv2/buf-size/buf-size.h>
 #include <lv2/core/lv2.h>
 #include <lv2/log/log.h>
+#include <lv2/midi/midi.h>
 #include <lv2/options/options.h>
 #include <lv2/parameters/parameters.h>
 #include <lv2/port-props/port-props.h>
@@ -123,12 +124,12 @@ struct World {
     LilvWorld* world = nullptr;
     LilvNode *input, *output, *audio, *control, *cv, *atomPort, *connectionOptional, *integer, *toggled,
         *sampleRate, *enumeration, *logarithmic, *unit, *unitSymbol, *designation, *latency, *reportsLatency,
-        *minimumSize, *minorVersion, *microVersion, *loadDefaultState, *workerInterface;
+        *minimumSize, *minorVersion, *microVersion, *loadDefaultState, *workerInterface, *midiEvent;
     ~World() {
         for (LilvNode* n : {input, output, audio, control, cv, atomPort, connectionOptional, integer, toggled,
                             sampleRate, enumeration, logarithmic, unit, unitSymbol, designation, latency,
                             reportsLatency, minimumSize, minorVersion, microVersion, loadDefaultState,
-                            workerInterface})
+                            workerInterface, midiEvent})
             lilv_node_free(n);
         lilv_world_free(world);
     }
@@ -170,6 +171,7 @@ World& world() {
     w->microVersion = lilv_new_uri(lw, LV2_CORE__microVersion);
     w->loadDefaultState = lilv_new_uri(lw, LV2_STATE__loadDefaultState);
     w->workerInterface = lilv_new_uri(lw, LV2_WORKER__interface);
+    w->midiEvent = lilv_new_uri(lw, LV2_MIDI__MidiEvent);
     gWorld = w;
     return *gWorld;
 }
@@ -233,7 +235,10 @@ struct Lv2Instance {
         std::vector<uint64_t> data;  ///< 8-byte aligned, as atoms need
     };
     std::vector<AtomBuffer> atoms;
-    LV2_URID sequenceUrid = 0, chunkUrid = 0;
+    LV2_URID sequenceUrid = 0, chunkUrid = 0, midiUrid = 0;
+    /// MIDI from sendMidi() (control thread) for the atom input at atoms[midiAtom]; null when none takes MIDI.
+    std::unique_ptr<ByteRing> midi;
+    size_t midiAtom = 0;
     const float* connectedIn[kMaxProcessorChannels] = {};
     float* connectedOut[kMaxProcessorChannels] = {};
 
@@ -271,6 +276,7 @@ struct Host final : PluginHost {
     std::vector<Outputs::Port> outputs;
     std::vector<uint32_t> audioIn, audioOut;
     long latencyPort = -1;
+    long midiPort = -1;  ///< the first atom input that supports midi:MidiEvent, or -1
     bool hasWorker = false;
     LilvState* defaultState = nullptr;  ///< the plugin's state:state, restored after activation
 
@@ -289,11 +295,15 @@ Lv2Instance* cast(rackterm_instance* i) { return reinterpret_cast<Lv2Instance*>(
 // ---- log:log: formatted into the fixed ring from any thread. ----
 
 LV2_URID gLogError = 0, gLogWarning = 0, gLogNote = 0, gLogTrace = 0;
+const bool gTrace = [] {
+    const char* t = std::getenv("RACKTERM_LV2_TRACE");
+    return t && std::string(t) == "1";
+}();
 
 int logVprintf(LV2_Log_Handle handle, LV2_URID type, const char* fmt, va_list args) {
     auto* self = static_cast<Lv2Instance*>(handle);
-    if (type == gLogTrace) return 0;  // trace is for the plugin's developer
-    const char* level = type == gLogError ? "error: " : type == gLogWarning ? "warning: " : "";
+    if (type == gLogTrace && !gTrace) return 0;  // trace is for the plugin's developer: RACKTERM_LV2_TRACE=1
+    const char* level = type == gLogError ? "error: " : type == gLogWarning ? "warning: " : type == gLogTrace ? "trace: " : "";
     char prefixed[512];
     std::snprintf(prefixed, sizeof prefixed, "%s%s", level, fmt);
     logLine(self->host->table.descriptor.id, prefixed, args);
@@ -366,6 +376,24 @@ void prepareAtoms(Lv2Instance* self) {
             seq->atom.size = static_cast<uint32_t>(a.data.size() * sizeof(uint64_t) - sizeof(LV2_Atom));
             seq->atom.type = self->chunkUrid;
         }
+    }
+    if (!self->midi) return;
+    // Queued MIDI messages, at frame 0 of this block, in the order sent.
+    auto& a = self->atoms[self->midiAtom];
+    auto* seq = reinterpret_cast<LV2_Atom_Sequence*>(a.data.data());
+    const size_t capacity = a.data.size() * sizeof(uint64_t);
+    uint8_t msg[8];
+    while (const uint32_t size = self->midi->peekSize()) {
+        const size_t used = sizeof(LV2_Atom) + seq->atom.size;
+        const size_t need = sizeof(LV2_Atom_Event) + ((size + 7u) & ~7u);
+        if (size > sizeof msg || used + need > capacity) break;  // the rest waits for the next block
+        self->midi->read(msg, sizeof msg);
+        auto* ev = reinterpret_cast<LV2_Atom_Event*>(reinterpret_cast<uint8_t*>(seq) + used);
+        ev->time.frames = 0;
+        ev->body.size = size;
+        ev->body.type = self->midiUrid;
+        std::memcpy(ev + 1, msg, size);
+        seq->atom.size += static_cast<uint32_t>(need);
     }
 }
 
@@ -454,6 +482,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
     self->host = this;
     self->sequenceUrid = mapUri(nullptr, LV2_ATOM__Sequence);
     self->chunkUrid = mapUri(nullptr, LV2_ATOM__Chunk);
+    self->midiUrid = mapUri(nullptr, LV2_MIDI__MidiEvent);
     // options:options
     self->optSampleRate = static_cast<float>(sampleRateHz);
     self->optMaxBlock = static_cast<int32_t>(maxBlockFrames);
@@ -531,7 +560,13 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
         case Kind::unused: lilv_instance_connect_port(self->instance, p, nullptr); break;
         }
     }
-    for (auto& a : self->atoms) lilv_instance_connect_port(self->instance, a.port, a.data.data());
+    for (size_t i = 0; i < self->atoms.size(); ++i) {
+        lilv_instance_connect_port(self->instance, self->atoms[i].port, self->atoms[i].data.data());
+        if (static_cast<long>(self->atoms[i].port) == midiPort) {
+            self->midi = std::make_unique<ByteRing>(64 * 8);
+            self->midiAtom = i;
+        }
+    }
     prepareAtoms(self.get());
     if (self->worker) self->thread = std::thread(&workerLoop, self.get());
     lilv_instance_activate(self->instance);
@@ -731,6 +766,7 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
         } else if (lilv_port_is_a(plugin, port, w.atomPort) && (in || out)) {
             plan.kind = in ? Kind::atomIn : Kind::atomOut;
             plan.atomBytes = 8192;
+            if (in && host->midiPort < 0 && lilv_port_supports_event(plugin, port, w.midiEvent)) host->midiPort = i;
             if (LilvNode* min = lilv_port_get(plugin, port, w.minimumSize)) {
                 if (lilv_node_is_int(min) && lilv_node_as_int(min) > 0)
                     plan.atomBytes = std::max<uint32_t>(plan.atomBytes, static_cast<uint32_t>(lilv_node_as_int(min)));
@@ -787,6 +823,12 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
     desc.latency_frames = &latency;
     if (std::string bad = validateDescriptor(desc); !bad.empty()) return fail("cannot be adapted: " + bad);
     return Module::fromPlugin(std::move(host), reference, sampleRateHz);
+}
+
+bool lv2SendMidi(const rackterm_processor_v2& d, rackterm_instance* instance, const uint8_t* bytes, uint32_t size) {
+    if (d.process != &processBlock || !instance) return false;
+    Lv2Instance* self = cast(instance);
+    return self->midi && self->midi->write(bytes, size);
 }
 
 bool lv2ControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instance, std::vector<ControlOutput>& out) {

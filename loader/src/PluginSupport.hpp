@@ -108,6 +108,9 @@ bool lv2ControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instan
 bool ladspaControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instance,
                           std::vector<ControlOutput>& out);
 
+/// The LV2 adapter's side of sendMidi(); false when `instance` is not one of its own.
+bool lv2SendMidi(const rackterm_processor_v2& d, rackterm_instance* instance, const uint8_t* bytes, uint32_t size);
+
 /// The adapters' loaders and listings (Lv2.cpp, Ladspa.cpp).
 Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRateHz);
 Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampleRateHz);

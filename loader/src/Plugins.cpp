@@ -270,6 +270,11 @@ std::vector<ControlOutput> controlOutputs(const Instance& instance) {
 
 std::vector<std::string> takePluginLog() { return plugins::takeLog(); }
 
+bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size) {
+    if (instance.isolated() || size == 0 || size > 3) return false;
+    return plugins::lv2SendMidi(instance.descriptor(), instance.get(), bytes, size);
+}
+
 void setPluginWorkSynchronous(bool synchronous) noexcept {
     plugins::gSynchronousWork.store(synchronous, std::memory_order_relaxed);
 }

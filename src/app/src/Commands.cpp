@@ -118,6 +118,26 @@ Reply cmdAdd(CommandContext& c, const Args& a) {
     return replyLater(c.runtime.addNode(a[1], a[2]));
 }
 
+Reply cmdNote(CommandContext& c, const Args& a) {
+    auto key = parseDecimal(a[2]);
+    if (!key || *key != std::floor(*key) || *key < 0 || *key > 127)
+        return fail("note NODE KEY [VELOCITY|off]: KEY is a MIDI note number 0..127 (60 is middle C), not " + quote(a[2]));
+    int velocity = 100;
+    if (a.size() == 4) {
+        if (a[3] == "off") {
+            velocity = 0;
+        } else {
+            auto v = parseDecimal(a[3]);
+            if (!v || *v != std::floor(*v) || *v < 1 || *v > 127)
+                return fail("note NODE KEY [VELOCITY|off]: VELOCITY is 1..127 or off, not " + quote(a[3]));
+            velocity = static_cast<int>(*v);
+        }
+    }
+    auto r = c.runtime.sendNote(a[1], static_cast<int>(*key), velocity);
+    if (!r) return fail(r.error());
+    return done(r.value());
+}
+
 Reply cmdRemove(CommandContext& c, const Args& a) {
     auto n = c.runtime.findNode(a[1]);
     if (!n) return fail(n.error());
@@ -474,6 +494,8 @@ const std::vector<CommandInfo> kTable = {
      kEdits | kAnywhere},
     {"add", "add ID PROCESSOR [after|before NODE]", "add a node (faded in, no click); PROCESSOR: built-in name, .so, lv2:URI or ladspa:LABEL",
      2, 4, &cmdAdd, &completeAdd, kEdits | kAnywhere},
+    {"note", "note NODE KEY [VELOCITY|off]", "play a MIDI note on an LV2 instrument or sampler (velocity 1-127, default 100)",
+     2, 3, &cmdNote, &completeNode, kAnywhere},
     {"remove", "remove NODE", "remove a node (faded out first, no click)", 1, 1, &cmdRemove, &completeNode,
      kEdits | kAnywhere},
     {"connect", "connect FROM TO [LEVEL_DB] [feedback]",

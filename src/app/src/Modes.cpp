@@ -108,7 +108,7 @@ int runRender(const RenderOptions& o) {
     }
     for (const auto& n : job.value()->notes()) std::fprintf(stderr, "rackterm: warning: %s\n", n.c_str());
     const uint32_t block = o.block ? o.block : session->engine.block.value_or(256);
-    auto rt = Runtime::open(session.value(), job.value()->sampleRate(), block);
+    auto rt = Runtime::open(session.value(), job.value()->sampleRate(), block, 0, true);
     if (!rt) {
         toStderr(rt.error());
         return kExitUser;

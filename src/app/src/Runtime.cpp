@@ -154,9 +154,10 @@ Runtime::~Runtime() {
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double sampleRateHz, uint32_t maxBlockFrames,
-                                               int realtimePriority) {
+                                               int realtimePriority, bool offline) {
     std::unique_ptr<Runtime> r(new Runtime);
     r->realtimePriority_ = realtimePriority;
+    if (offline) r->setOffline(true);
     r->sampleRate_ = sampleRateHz;
     r->maxBlockFrames_ = maxBlockFrames;
     if (session.nodes.size() > kMaxNodes)
@@ -294,6 +295,24 @@ std::vector<Runtime::ControlReading> Runtime::controlOutputs(size_t n) const {
     if (!inst) return out;
     for (auto& o : loader::controlOutputs(*inst)) out.push_back({std::move(o.id), std::move(o.name), std::move(o.unit), o.value});
     return out;
+}
+
+Result<std::string> Runtime::sendNote(const std::string& id, int key, int velocity) {
+    auto n = findNode(id);
+    if (!n) return Error{n.error()};
+    const Processor& proc = nodes_[n.value()].proc;
+    const uint8_t msg[3] = {static_cast<uint8_t>(velocity > 0 ? 0x90 : 0x80), static_cast<uint8_t>(key & 0x7f),
+                            static_cast<uint8_t>(velocity > 0 ? velocity & 0x7f : 64)};
+    std::vector<const loader::Instance*> instances;
+    if (proc.module && proc.owner) instances.push_back(static_cast<const loader::Instance*>(proc.owner.get()));
+    for (const auto& o : proc.copyOwners) instances.push_back(static_cast<const loader::Instance*>(o.get()));
+    if (!instances.empty() && instances.front()->isolated())
+        return Error{"node '" + id + "' is isolated; notes do not reach its sandbox (set isolate = false for it)"};
+    size_t sent = 0;
+    for (const auto* inst : instances) sent += loader::sendMidi(*inst, msg, 3) ? 1 : 0;
+    if (sent == 0)
+        return Error{"node '" + id + "' (" + proc.descriptor->id + ") takes no MIDI; notes go to LV2 instruments and samplers"};
+    return id + ": note " + std::to_string(key) + (velocity > 0 ? " on, velocity " + std::to_string(velocity) : " off");
 }
 
 std::vector<float> Runtime::values(size_t n) const {

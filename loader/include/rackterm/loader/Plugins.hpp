@@ -78,8 +78,17 @@ struct ControlOutput {
 /// audio thread left after its last block (read without a lock).
 std::vector<ControlOutput> controlOutputs(const Instance& instance);
 
+/// [control] Queue one MIDI message (1 to 3 bytes, e.g. note on: 0x90 KEY
+/// VELOCITY) for `instance`'s first atom input port that takes MIDI events
+/// (an LV2 instrument, a sampler): the audio thread puts it at frame 0 of
+/// the instance's next block (through a wait-free ring). False when the
+/// instance has no such port (not an LV2 plugin, isolated, an effect) or 64
+/// messages already wait.
+bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size);
+
 /// [control] Take the lines plugins wrote through LV2 log:log since the
-/// last call, oldest first, each "PLUGIN: text" without the newline. The
+/// last call, oldest first, each "PLUGIN: text" without the newline
+/// (trace messages only when RACKTERM_LV2_TRACE=1 is set). The
 /// audio and worker threads only copy into a fixed ring (never a lock or an
 /// allocation); lines that did not fit are counted in one line at the end.
 std::vector<std::string> takePluginLog();

@@ -90,8 +90,12 @@ public:
     /// player file; each as one line with the session's file:line:column;
     /// an isolated node whose child does not start. Isolated nodes' children
     /// run at SCHED_FIFO `realtimePriority` (0 = normal scheduling).
+    /// `offline`: an offline render from the start (as setOffline(true), but
+    /// before the nodes are made: a plugin's work at creation, such as a
+    /// sampler loading its default sample, is done before the first block).
     static Result<std::unique_ptr<Runtime>> open(config::Session session, double sampleRateHz,
-                                                 uint32_t maxBlockFrames, int realtimePriority = 0);
+                                                 uint32_t maxBlockFrames, int realtimePriority = 0,
+                                                 bool offline = false);
     ~Runtime();
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
@@ -129,6 +133,12 @@ public:
     /// LADSPA plugin's output control ports (empty for other processors and
     /// for isolated nodes, whose ports are in their sandbox).
     std::vector<ControlReading> controlOutputs(size_t n) const;
+    /// [control] Send a MIDI note on (`velocity` 1..127) or off (0) for
+    /// `key` (0..127) to node `id`: an LV2 plugin with a MIDI input (an
+    /// instrument, a sampler), every dual-mono copy of it, at the start of
+    /// its next block. Error (one line) when the node has no MIDI input or
+    /// is isolated.
+    Result<std::string> sendNote(const std::string& id, int key, int velocity);
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
