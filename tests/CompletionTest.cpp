@@ -47,6 +47,17 @@ TEST(Completion, CommandsNodesParamsChoices) {
     EXPECT_TRUE(app::complete(*rt, "get gain.gain_db ", "").words.empty()) << "past the last argument: nothing";
 }
 
+TEST(Completion, PluginNamesForAdd) {
+    auto rt = demo();
+    EXPECT_EQ(app::complete(*rt, "add x ", "lv2:http://drobilla.net/plugins/mda/Del").words,
+              V({"lv2:http://drobilla.net/plugins/mda/Delay"}));
+    EXPECT_EQ(app::complete(*rt, "add x ", "ladspa:amp_").words, V({"ladspa:amp_mono", "ladspa:amp_stereo"}));
+    const auto all = app::complete(*rt, "add x ", "lv2:").words;
+    EXPECT_GT(all.size(), 50u) << "swh-lv2, mda-lv2 and lv2-examples";
+    EXPECT_TRUE(std::all_of(all.begin(), all.end(), [](const std::string& w) { return w.rfind("lv2:", 0) == 0; }));
+    EXPECT_EQ(app::complete(*rt, "add x ", "l").words, V({"lv2:", "ladspa:"})) << "the two prefixes first";
+}
+
 TEST(Completion, ConnectionEndsAndPorts) {
     auto rt = demo();
     EXPECT_EQ(app::complete(*rt, "connect ", "").words, V({"input", "src", "eq", "drive", "gain"}));

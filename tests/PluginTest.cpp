@@ -605,3 +605,61 @@ TEST(PluginLive, TheSamplerPlaysLiveWhenANoteComesFromTheSocket) {
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << err;
     fs::remove_all(dir);
 }
+
+TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarriedAcrossASwap) {
+    const std::string session = dir + "/s.toml", state = dir + "/s.state/smp";
+    test::writeText(session, "[session]\nname = \"smp\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" + node("smp", kSampler, {}));
+    test::Sound silence;
+    silence.rate = 48000;
+    silence.channels = 1;
+    silence.samples.assign(96000, 0.0f);
+    test::writeSound(dir + "/silence.wav", silence);
+    auto renderWith = [&](const std::string& script, const std::string& out) {
+        test::writeText(dir + "/script", script);
+        return test::run({test::binary(), "render", session, "-i", dir + "/silence.wav", "-o", out, "--script", dir + "/script"});
+    };
+    // `save` writes the plugin's state beside the session: s.state/smp/state.ttl, the sample linked in.
+    auto r = renderWith("save\n", dir + "/a.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    ASSERT_TRUE(fs::exists(state + "/state.ttl")) << r.out << r.err;
+    EXPECT_NE(test::readText(state + "/state.ttl").find("click.wav"), std::string::npos) << test::readText(state + "/state.ttl");
+    ASSERT_TRUE(fs::exists(state + "/click.wav"));
+    // Another sound in its place: what the session's state now holds.
+    fs::remove(state + "/click.wav");
+    fs::copy_file(kFront, state + "/click.wav");
+    auto front = test::readSound(kFront).samples;
+    front.pop_back();  // eg-sampler silences a sample's last frame (see above)
+    // Opened again, the node plays it; after a hot swap (`reload`) it still does.
+    r = renderWith("at 0.5 note smp 60\nat 0.75 reload smp\nat 1.0 note smp 60\n", dir + "/b.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    auto out = test::readSound(dir + "/b.wav").samples;
+    ASSERT_GE(out.size(), 48000u + 12000u);
+    EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 24000)) << "restored on load";
+    EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 48000)) << "kept across the swap";
+
+    // The carry itself, in process: a fresh instance gets a playing one's state, not its own default.
+    loader::setPluginWorkSynchronous(true);
+    auto module = load(kSampler);
+    ASSERT_TRUE(module);
+    auto a = loader::createInstance(module, 48000, 256), b = loader::createInstance(module, 48000, 256);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(loader::hasPluginState(*a.value()));
+    ASSERT_TRUE(loader::restorePluginState(*a.value(), state));
+    auto carried = loader::copyPluginState(*a.value(), *b.value(), dir);
+    ASSERT_TRUE(carried) << carried.error();
+    std::vector<float> in(256, 0.0f), block(256), played;
+    const float* ins[1] = {in.data()};
+    float* outs[1] = {block.data()};
+    const auto& d = b.value()->descriptor();
+    d.process(b.value()->get(), ins, outs, 256);  // the worker's answers (the sample) arrive after a block
+    const uint8_t on[3] = {0x90, 60, 100};
+    ASSERT_TRUE(loader::sendMidi(*b.value(), on, 3));
+    for (int i = 0; i < 60; ++i) {
+        d.process(b.value()->get(), ins, outs, 256);
+        played.insert(played.end(), block.begin(), block.end());
+    }
+    EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, played.begin())) << "b plays a's sample";
+    const auto restored = loader::restorePluginState(*a.value(), dir + "/nowhere");
+    EXPECT_FALSE(restored);
+    loader::setPluginWorkSynchronous(false);
+}

@@ -34,10 +34,12 @@
 #include <semaphore.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -124,12 +126,12 @@ struct World {
     LilvWorld* world = nullptr;
     LilvNode *input, *output, *audio, *control, *cv, *atomPort, *connectionOptional, *integer, *toggled,
         *sampleRate, *enumeration, *logarithmic, *unit, *unitSymbol, *designation, *latency, *reportsLatency,
-        *minimumSize, *minorVersion, *microVersion, *loadDefaultState, *workerInterface, *midiEvent;
+        *minimumSize, *minorVersion, *microVersion, *loadDefaultState, *workerInterface, *midiEvent, *stateInterface;
     ~World() {
         for (LilvNode* n : {input, output, audio, control, cv, atomPort, connectionOptional, integer, toggled,
                             sampleRate, enumeration, logarithmic, unit, unitSymbol, designation, latency,
                             reportsLatency, minimumSize, minorVersion, microVersion, loadDefaultState,
-                            workerInterface, midiEvent})
+                            workerInterface, midiEvent, stateInterface})
             lilv_node_free(n);
         lilv_world_free(world);
     }
@@ -172,6 +174,7 @@ World& world() {
     w->loadDefaultState = lilv_new_uri(lw, LV2_STATE__loadDefaultState);
     w->workerInterface = lilv_new_uri(lw, LV2_WORKER__interface);
     w->midiEvent = lilv_new_uri(lw, LV2_MIDI__MidiEvent);
+    w->stateInterface = lilv_new_uri(lw, LV2_STATE__interface);
     gWorld = w;
     return *gWorld;
 }
@@ -261,6 +264,7 @@ struct Lv2Instance {
     bool semaphore = false;
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> droppedRequests{0};
+    std::atomic<uint64_t> scheduled{0}, completed{0};  ///< worker requests queued / done
 };
 
 struct Host final : PluginHost {
@@ -278,6 +282,7 @@ struct Host final : PluginHost {
     long latencyPort = -1;
     long midiPort = -1;  ///< the first atom input that supports midi:MidiEvent, or -1
     bool hasWorker = false;
+    bool hasState = false;  ///< state:interface
     LilvState* defaultState = nullptr;  ///< the plugin's state:state, restored after activation
 
     ~Host() override {
@@ -334,6 +339,7 @@ LV2_Worker_Status scheduleWork(LV2_Worker_Schedule_Handle handle, uint32_t size,
         self->droppedRequests.fetch_add(1, std::memory_order_relaxed);
         return LV2_WORKER_ERR_NO_SPACE;
     }
+    self->scheduled.fetch_add(1, std::memory_order_release);
     sem_post(&self->wake);  // a futex wake at most: no lock, does not block
     return LV2_WORKER_SUCCESS;
 }
@@ -347,6 +353,7 @@ void workerLoop(Lv2Instance* self) {
             if (self->workBuffer.size() < size) self->workBuffer.resize(size);
             self->requests->read(self->workBuffer.data(), size);
             self->worker->work(self->handle, &respond, self, size, self->workBuffer.data());
+            self->completed.fetch_add(1, std::memory_order_release);
         }
     }
 }
@@ -395,6 +402,18 @@ void prepareAtoms(Lv2Instance* self) {
         std::memcpy(ev + 1, msg, size);
         seq->atom.size += static_cast<uint32_t>(need);
     }
+}
+
+/// [control, before the instance plays] Let the work a restore scheduled
+/// finish (at most 2 s) and hand its answers to the plugin now, so that an
+/// instance starts with its state in place (a sampler with its sample).
+void settle(Lv2Instance* self) {
+    if (!self->worker) return;
+    for (int waited = 0; waited < 2000 && self->completed.load(std::memory_order_acquire) <
+                                              self->scheduled.load(std::memory_order_acquire);
+         ++waited)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    deliverResponses(self);
 }
 
 void destroyInstance(rackterm_instance* instance) {
@@ -572,7 +591,10 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
     lilv_instance_activate(self->instance);
     // state:loadDefaultState: the plugin's own state:state, after activation
     // (a plugin may hand the loading to its worker then).
-    if (defaultState) lilv_state_restore(defaultState, self->instance, &setPortValue, self.get(), 0, self->features);
+    if (defaultState) {
+        lilv_state_restore(defaultState, self->instance, &setPortValue, self.get(), 0, self->features);
+        settle(self.get());
+    }
     return reinterpret_cast<rackterm_instance*>(self.release());
 }
 
@@ -797,6 +819,7 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
         for (size_t i = 0; i < ids.size(); ++i) host->outputs[i].id = ids[i];
     }
     host->hasWorker = lilv_plugin_has_extension_data(plugin, w.workerInterface);
+    host->hasState = lilv_plugin_has_extension_data(plugin, w.stateInterface);
     if (lilv_plugin_has_feature(plugin, w.loadDefaultState))
         host->defaultState = lilv_state_new_from_world(w.world, &gMap, uriNode);
     std::string version = "lv2";
@@ -823,6 +846,52 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
     desc.latency_frames = &latency;
     if (std::string bad = validateDescriptor(desc); !bad.empty()) return fail("cannot be adapted: " + bad);
     return Module::fromPlugin(std::move(host), reference, sampleRateHz);
+}
+
+bool isLv2Instance(const rackterm_processor_v2& d) noexcept { return d.process == &processBlock; }
+
+bool lv2HasState(rackterm_instance* instance) { return instance && cast(instance)->host->hasState; }
+
+Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
+    Lv2Instance* self = cast(instance);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Error{"cannot make " + printable(dir, kPathChars) + ": " + ec.message()};
+    std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+    World& w = world();
+    // Files the plugin refers to are linked into (or copied to) the folder:
+    // the saved state does not depend on where they were.
+    LilvState* state = lilv_state_new_from_instance(self->host->plugin, self->instance, &gMap, nullptr, dir.c_str(),
+                                                    dir.c_str(), dir.c_str(), nullptr, nullptr,
+                                                    LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, self->features);
+    if (!state) return Error{"the plugin did not save its state"};
+    const int r = lilv_state_save(w.world, &gMap, &gUnmap, state, nullptr, dir.c_str(), "state.ttl");
+    lilv_state_free(state);
+    if (r != 0) return Error{"cannot write its state to " + printable(dir, kPathChars)};
+    return {};
+}
+
+Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir) {
+    Lv2Instance* self = cast(instance);
+    const std::string file = dir + "/state.ttl";
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) return Error{printable(file, kPathChars) + " does not exist"};
+    std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+    World& w = world();
+    LilvState* state = lilv_state_new_from_file(w.world, &gMap, nullptr, file.c_str());
+    if (!state) return Error{printable(file, kPathChars) + " is not a plugin state lilv can read"};
+    const LilvNode* of = lilv_state_get_plugin_uri(state);
+    if (!of || self->host->uri != lilv_node_as_uri(of)) {
+        const std::string other = of ? lilv_node_as_uri(of) : "no plugin";
+        lilv_state_free(state);
+        return Error{printable(file, kPathChars) + " is the state of " + printable(other, 200) + ", not of " +
+                     printable(self->host->uri, 200)};
+    }
+    lilv_state_restore(state, self->instance, &setPortValue, self, 0, self->features);
+    lilv_state_free(state);
+    settle(self);
+    return {};
 }
 
 bool lv2SendMidi(const rackterm_processor_v2& d, rackterm_instance* instance, const uint8_t* bytes, uint32_t size) {

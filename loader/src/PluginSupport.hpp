@@ -111,6 +111,13 @@ bool ladspaControlOutputs(const rackterm_processor_v2& d, rackterm_instance* ins
 /// The LV2 adapter's side of sendMidi(); false when `instance` is not one of its own.
 bool lv2SendMidi(const rackterm_processor_v2& d, rackterm_instance* instance, const uint8_t* bytes, uint32_t size);
 
+/// The LV2 adapter's state (Plugins.hpp); `instance` and `target` are its
+/// own instances (callers check with lv2Instance()).
+bool isLv2Instance(const rackterm_processor_v2& d) noexcept;
+bool lv2HasState(rackterm_instance* instance);
+Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir);
+Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir);
+
 /// The adapters' loaders and listings (Lv2.cpp, Ladspa.cpp).
 Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRateHz);
 Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampleRateHz);

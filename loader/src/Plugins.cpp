@@ -8,7 +8,10 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
+
+#include <stdlib.h>
 
 namespace rackterm::loader {
 
@@ -269,6 +272,32 @@ std::vector<ControlOutput> controlOutputs(const Instance& instance) {
 }
 
 std::vector<std::string> takePluginLog() { return plugins::takeLog(); }
+
+bool hasPluginState(const Instance& instance) {
+    return !instance.isolated() && plugins::isLv2Instance(instance.descriptor()) && plugins::lv2HasState(instance.get());
+}
+
+Result<void> savePluginState(const Instance& instance, const std::string& dir) {
+    if (!hasPluginState(instance)) return Error{"this node's processor keeps no state of its own"};
+    return plugins::lv2SaveState(instance.get(), dir);
+}
+
+Result<void> restorePluginState(const Instance& instance, const std::string& dir) {
+    if (!hasPluginState(instance)) return Error{"this node's processor keeps no state of its own"};
+    return plugins::lv2RestoreState(instance.get(), dir);
+}
+
+Result<void> copyPluginState(const Instance& from, const Instance& to, const std::string& scratch) {
+    if (!hasPluginState(from) || !hasPluginState(to) || from.module()->path() != to.module()->path())
+        return Error{"state is carried only between instances of the same plugin"};
+    std::string tmpl = scratch + "/rackterm-state-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) return Error{"cannot make a scratch folder in " + printable(scratch, kPathChars)};
+    auto saved = plugins::lv2SaveState(from.get(), tmpl);
+    Result<void> done = saved ? plugins::lv2RestoreState(to.get(), tmpl) : saved;
+    std::error_code ec;
+    std::filesystem::remove_all(tmpl, ec);
+    return done;
+}
 
 bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size) {
     if (instance.isolated() || size == 0 || size > 3) return false;

@@ -164,7 +164,7 @@ char** rlComplete(const char* text, int start, int /*end*/) {
     if (c.words.empty()) return nullptr;
     completionWords = c.words;
     // "node." continues into a parameter: no space after it.
-    rl_completion_append_character = (c.words.size() == 1 && c.words[0].back() == '.') ? '\0' : ' ';
+    rl_completion_append_character = (c.words.size() == 1 && (c.words[0].back() == '.' || c.words[0].back() == ':')) ? '\0' : ' ';
     return rl_completion_matches(text, completionGenerator);
 }
 

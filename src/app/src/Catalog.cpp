@@ -94,9 +94,13 @@ std::vector<std::string> processorListing(const std::string& filter) {
 
 std::vector<std::string> pluginNamesStartingWith(const std::string& prefix) {
     std::vector<std::string> out;
-    if (prefix.empty() || !(std::string("lv2:").rfind(prefix.substr(0, 4), 0) == 0 ||
-                            std::string("ladspa:").rfind(prefix.substr(0, 7), 0) == 0))
+    if (prefix.empty()) return out;
+    if (prefix.find(':') == std::string::npos) {  // "l", "lad": the kinds first, not hundreds of names
+        for (const char* kind : {"lv2:", "ladspa:"})
+            if (std::string(kind).rfind(prefix, 0) == 0) out.push_back(kind);
         return out;
+    }
+    if (prefix.rfind("lv2:", 0) != 0 && prefix.rfind("ladspa:", 0) != 0) return out;
     for (const auto& p : loader::installedPlugins())
         if (p.reference.rfind(prefix, 0) == 0) out.push_back(p.reference);
     return out;

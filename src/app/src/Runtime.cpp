@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <string_view>
 #include <utility>
 
@@ -266,6 +267,7 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
             return Error{"node '" + node.spec.id + "' does not " + (node.proc.module ? "start" : "load") + " at " +
                          std::to_string(std::lround(sampleRateHz)) + " Hz: " + proc.error()};
         }
+        carryPluginState(node.proc, proc.value());  // at the new rate, with the state it had
         fresh.push_back(std::move(proc.value()));
     }
     for (size_t n = 0; n < nodes_.size(); ++n) nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
@@ -458,6 +460,7 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
                 notes_.push_back("node '" + node.spec.id + "': " + made.error() + "; its extra channels are silent");
                 break;
             }
+            carryPluginState(proc, made.value());
             proc.copies.push_back(made.value().instance);
             proc.copyOwners.push_back(made.value().owner);
         }
@@ -629,6 +632,14 @@ Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& mod
         if (!inst) return Error{inst.error()};
         owned = std::move(inst.value());
     }
+    // A plugin's own state, saved beside the session (NAME.state/NODE/), comes back with it.
+    if (loader::hasPluginState(*owned) && !doc_.path.empty()) {
+        const std::string dir = pluginStateDir(doc_.path, spec.id);
+        std::error_code ec;
+        if (std::filesystem::exists(dir + "/state.ttl", ec))
+            if (auto r = loader::restorePluginState(*owned, dir); !r)
+                notes_.push_back("node '" + spec.id + "': its saved state was not restored: " + r.error());
+    }
     Processor proc;
     proc.descriptor = &owned->descriptor();
     proc.instance = owned->get();
@@ -636,6 +647,22 @@ Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& mod
     proc.path = path;
     proc.module = module;
     return proc;
+}
+
+std::string Runtime::pluginStateDir(const std::string& sessionPath, const std::string& nodeId) {
+    const std::filesystem::path p(sessionPath);
+    return (p.parent_path() / (p.stem().string() + ".state") / nodeId).string();
+}
+
+void Runtime::carryPluginState(const Processor& from, const Processor& to) const {
+    if (!from.module || !to.module || !from.owner || !to.owner) return;
+    const auto& a = *static_cast<const loader::Instance*>(from.owner.get());
+    const auto& b = *static_cast<const loader::Instance*>(to.owner.get());
+    if (!loader::hasPluginState(a) || !loader::hasPluginState(b) || a.module()->path() != b.module()->path()) return;
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    const std::string scratch = runtime && *runtime ? runtime : std::filesystem::temp_directory_path().string();
+    if (auto r = loader::copyPluginState(a, b, scratch); !r)
+        notes_.push_back("the plugin's state was not carried to its new instance: " + r.error());
 }
 
 void Runtime::setOffline(bool offline) {
@@ -1356,6 +1383,7 @@ bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, 
         return true;
     };
     Processor next = std::move(made.value());
+    carryPluginState(node.proc, next);  // a hot swap of the same plugin keeps its state (a sampler's file)
     const bool sameChannels = nd.input_channels == od.input_channels && nd.output_channels == od.output_channels;
     if (!sameChannels) {  // the graph must still fit the new build's channels
         Node probe{node.spec, next, {}};
@@ -1464,7 +1492,22 @@ Later<std::string> Runtime::save(const std::string& path) {
         } else {
             journal_.markSaved(target);
         }
-        later.finish("saved " + target);
+        // LV2 plugins with a state of their own: beside the file, NAME.state/NODE/.
+        std::string states;
+        for (const Node& node : nodes_) {
+            if (!node.proc.module || !node.proc.owner) continue;
+            const auto& inst = *static_cast<const loader::Instance*>(node.proc.owner.get());
+            if (!loader::hasPluginState(inst)) continue;
+            const std::string dir = pluginStateDir(target, node.spec.id);
+            if (auto r = loader::savePluginState(inst, dir); !r) {
+                later.finish(Error{"saved " + target + ", but not the state of node '" + node.spec.id + "' in " +
+                                   printable(dir, kPathChars) + ": " + r.error()});
+                return true;
+            }
+            states += (states.empty() ? "" : ", ") + node.spec.id;
+        }
+        later.finish("saved " + target + (states.empty() ? "" : " (plugin state of " + states + " in " +
+                                                                      std::filesystem::path(pluginStateDir(target, "")).parent_path().filename().string() + "/)"));
         return true;
     }});
     return later;

@@ -86,6 +86,27 @@ std::vector<ControlOutput> controlOutputs(const Instance& instance);
 /// messages already wait.
 bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size);
 
+/// True when `instance` runs an LV2 plugin with the state interface (its
+/// state is more than its control values: a sampler's file, a table).
+bool hasPluginState(const Instance& instance);
+
+/// [control] Save the state of `instance` (which may be playing: LV2 lets
+/// save() run beside run()) into folder `dir` as lilv writes it: state.ttl
+/// plus the files the plugin keeps (linked or copied there). The folder is
+/// made; what was in it is replaced. Control values are not in it (the
+/// session has them). Error (one line) when the plugin fails to save.
+Result<void> savePluginState(const Instance& instance, const std::string& dir);
+
+/// [control] Restore the state saved in folder `dir` into `instance`, which
+/// must not be playing yet (a new instance, before its rack is published).
+/// Error when `dir` holds no state.ttl of this plugin.
+Result<void> restorePluginState(const Instance& instance, const std::string& dir);
+
+/// [control] Carry the state of `from` (may be playing) into `to` (not yet
+/// playing), the same plugin: a hot swap keeps a sampler's file. Through a
+/// scratch folder under `scratch`, removed afterwards.
+Result<void> copyPluginState(const Instance& from, const Instance& to, const std::string& scratch);
+
 /// [control] Take the lines plugins wrote through LV2 log:log since the
 /// last call, oldest first, each "PLUGIN: text" without the newline
 /// (trace messages only when RACKTERM_LV2_TRACE=1 is set). The

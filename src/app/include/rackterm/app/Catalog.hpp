@@ -28,7 +28,8 @@ std::string builtinModulePath(const std::string& name);
 std::vector<std::string> processorListing(const std::string& filter);
 
 /// The plugin names (lv2:URI, ladspa:LABEL) that start with `prefix`, for
-/// Tab completion; empty unless `prefix` starts a plugin name ("l", "lv2:").
+/// Tab completion; for a prefix without a colon ("l", "lad"), the kinds
+/// "lv2:" and "ladspa:" it starts instead; empty for other words.
 std::vector<std::string> pluginNamesStartingWith(const std::string& prefix);
 
 /// `path` made absolute against the folder of `sessionPath` (unchanged when absolute).

@@ -315,6 +315,12 @@ private:
         std::vector<std::shared_ptr<void>> copyOwners;
         std::shared_ptr<void> module;  // the loader::Module copies are made from (none for the player)
     };
+    /// Where node `nodeId`'s plugin state is saved for the session file
+    /// `sessionPath`: NAME.state/NODE beside it (NAME: the file's stem).
+    static std::string pluginStateDir(const std::string& sessionPath, const std::string& nodeId);
+    /// Carry an LV2 plugin's state from `from` (may be playing) into `to`
+    /// (not yet playing) when both run the same plugin; a note when it fails.
+    void carryPluginState(const Processor& from, const Processor& to) const;
     /// One node of the document with what plays it.
     struct Node {
         config::NodeSpec spec;
