@@ -663,3 +663,31 @@ TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarrie
     EXPECT_FALSE(restored);
     loader::setPluginWorkSynchronous(false);
 }
+
+TEST_F(PluginRender, TheExampleSessionChecksAndRendersAndCheckNamesAMistypedPlugin) {
+    const std::string example = test::sourceDir() + "/examples/plugins.toml";
+    auto r = test::run({test::binary(), "check", example});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("src -> comp -> echo -> lp -> gain"), std::string::npos) << r.out;
+    r = test::run({test::binary(), "render", example, "-i", kFront, "-o", dir + "/ex.wav"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_GT(test::rmsDb(test::readSound(dir + "/ex.wav").channel(0)), -40.0);
+    // A mistyped plugin: one line with the file, line and column, and the plugin meant.
+    std::string text = test::readText(example);
+    text.replace(text.find("mda/Delay"), 9, "mda/Delya");
+    test::writeText(dir + "/typo.toml", text);
+    r = test::run({test::binary(), "check", dir + "/typo.toml"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("typo.toml:26:13: lv2:http://drobilla.net/plugins/mda/Delya: no such LV2 plugin"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("(did you mean 'lv2:http://drobilla.net/plugins/mda/Delay'?)"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    // `rackterm processors WORD` finds plugins; nothing matching is exit 2.
+    r = test::run({test::binary(), "processors", "mda/delay"});
+    EXPECT_EQ(r.exitCode, 0);
+    EXPECT_NE(r.out.find("lv2:http://drobilla.net/plugins/mda/Delay  MDA Delay  (2 in, 2 out, 6 controls)"), std::string::npos)
+        << r.out;
+    r = test::run({test::binary(), "processors", "amp_mono"});
+    EXPECT_NE(r.out.find("ladspa:amp_mono  Mono Amplifier  (amp.so, 1 in, 1 out, 1 control)"), std::string::npos) << r.out;
+    EXPECT_EQ(test::run({test::binary(), "processors", "no-such-plugin-anywhere"}).exitCode, 2);
+}

@@ -346,7 +346,7 @@ Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampl
                        std::string p;
                        for (const auto& d : ladspaPath()) p += (p.empty() ? "" : ":") + d;
                        return p;
-                   }() + hint + "; `rackterm list processors` shows the installed ones");
+                   }() + hint + "; `rackterm processors` lists the installed ones");
         } else if (matches.size() > 1) {
             std::string which;
             for (const Entry* e : matches)

@@ -653,7 +653,7 @@ void forgetLv2() {
 Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRateHz) {
     const std::string reference = "lv2:" + uri;
     auto fail = [&](const std::string& what) { return Error{printable(reference, kPathChars) + ": " + what}; };
-    if (uri.empty()) return fail("no URI; write lv2:URI (`rackterm list processors lv2` shows them)");
+    if (uri.empty()) return fail("no URI; write lv2:URI (`rackterm processors lv2` lists them)");
     std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
     World& w = world();
     if (!gLogError) {
@@ -676,7 +676,7 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
         std::string path;
         for (const auto& d : lv2Path()) path += (path.empty() ? "" : ":") + d;
         return fail("no such LV2 plugin in " + path + (near.empty() ? "" : " (did you mean 'lv2:" + near + "'?)") +
-                    "; `rackterm list processors` shows the installed ones");
+                    "; `rackterm processors` lists the installed ones");
     }
     // Features: refuse a plugin that needs one rackterm does not offer.
     if (LilvNodes* required = lilv_plugin_get_required_features(plugin)) {
