@@ -371,18 +371,11 @@ TEST(PluginTables, LadspaTablesMatchAnalyseplugin) {
     }
 }
 
-TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefusedByName) {
-    auto m = loader::loadModule("lv2:http://drobilla.net/plugins/mda/Dely", 48000.0);
-    ASSERT_FALSE(m);
-    EXPECT_NE(m.error().find("no such LV2 plugin"), std::string::npos) << m.error();
-    EXPECT_NE(m.error().find("did you mean 'lv2:http://drobilla.net/plugins/mda/Delay'?"), std::string::npos) << m.error();
-    m = loader::loadModule("ladspa:amp_mon", 48000.0);
-    ASSERT_FALSE(m);
-    EXPECT_NE(m.error().find("did you mean 'ladspa:amp_mono'?"), std::string::npos) << m.error();
-    EXPECT_EQ(m.error().find('\n'), std::string::npos);
+namespace {
 
-    // A bundle of our own: the same code twice, one plugin requiring a feature no host offers.
-    const std::string dir = test::tempDir("lv2bundle"), bundle = dir + "/rackterm-test.lv2";
+/// DIR/rackterm-test.lv2: the fixture library's three plugins (Lv2Fixture.c), each with a gain port 0..2.
+void writeTestBundle(const std::string& dir) {
+    const std::string bundle = dir + "/rackterm-test.lv2";
     fs::create_directories(bundle);
     fs::copy_file(test::fixtureDir() + "/libfixture_lv2.so", bundle + "/fixture.so");
     auto plugin = [](const std::string& uri, const std::string& extra) {
@@ -394,12 +387,31 @@ TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefu
     };
     const std::string prefixes = "@prefix lv2: <http://lv2plug.in/ns/lv2core#> .\n@prefix doap: <http://usefulinc.com/ns/doap#> .\n"
                                  "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n";
-    test::writeText(bundle + "/manifest.ttl",
-                    prefixes + "<urn:rackterm:test:gain> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n"
-                               "<urn:rackterm:test:needs-unobtainium> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n");
+    std::string manifest = prefixes;
+    for (const char* uri : {"urn:rackterm:test:gain", "urn:rackterm:test:needs-unobtainium", "urn:rackterm:test:nan-at-10"})
+        manifest += std::string("<") + uri + "> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n";
+    test::writeText(bundle + "/manifest.ttl", manifest);
     test::writeText(bundle + "/plugins.ttl",
                     prefixes + plugin("urn:rackterm:test:gain", "") +
-                        plugin("urn:rackterm:test:needs-unobtainium", "lv2:requiredFeature <http://example.org/ns#unobtainium> ;"));
+                        plugin("urn:rackterm:test:needs-unobtainium", "lv2:requiredFeature <http://example.org/ns#unobtainium> ;") +
+                        plugin("urn:rackterm:test:nan-at-10", ""));
+}
+
+}  // namespace
+
+TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefusedByName) {
+    auto m = loader::loadModule("lv2:http://drobilla.net/plugins/mda/Dely", 48000.0);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().find("no such LV2 plugin"), std::string::npos) << m.error();
+    EXPECT_NE(m.error().find("did you mean 'lv2:http://drobilla.net/plugins/mda/Delay'?"), std::string::npos) << m.error();
+    m = loader::loadModule("ladspa:amp_mon", 48000.0);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().find("did you mean 'ladspa:amp_mono'?"), std::string::npos) << m.error();
+    EXPECT_EQ(m.error().find('\n'), std::string::npos);
+
+    // A bundle of our own: the same code twice, one plugin requiring a feature no host offers.
+    const std::string dir = test::tempDir("lv2bundle");
+    writeTestBundle(dir);
     ::setenv("LV2_PATH", dir.c_str(), 1);
     loader::rescanPlugins();
     auto good = loader::loadModule("lv2:urn:rackterm:test:gain", 48000.0);
@@ -690,4 +702,34 @@ TEST_F(PluginRender, TheExampleSessionChecksAndRendersAndCheckNamesAMistypedPlug
     r = test::run({test::binary(), "processors", "amp_mono"});
     EXPECT_NE(r.out.find("ladspa:amp_mono  Mono Amplifier  (amp.so, 1 in, 1 out, 1 control)"), std::string::npos) << r.out;
     EXPECT_EQ(test::run({test::binary(), "processors", "no-such-plugin-anywhere"}).exitCode, 2);
+}
+
+TEST_F(PluginRender, APluginResetAfterNaNPlaysDryWhileANewInstanceStartsAndGivesUpAfterThree) {
+    // The rack mutes a block with NaN and resets the node; a plugin cannot be reset on the
+    // audio thread (activate() may allocate), so the node plays dry until a new instance runs.
+    writeTestBundle(dir + "/lv2");
+    const std::string session = dir + "/s.toml";
+    test::writeText(session, "[session]\nname = \"nan\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
+                                 node("g", "lv2:urn:rackterm:test:nan-at-10", {{"gain", "0.5"}}));
+    const std::string in = input(1), out = dir + "/out.wav";
+    auto r = test::run({test::binary(), "render", session, "-i", in, "-o", out, "--block", "256"},
+                       {"LV2_PATH=" + dir + "/lv2", "RACKTERM_SANDBOX=" + (fs::path(test::binary()).parent_path() / "rackterm-sandbox").string()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.err.find("node 'g' (lv2:urn:rackterm:test:nan-at-10) put out NaN/Inf; it plays dry while a new instance"),
+              std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("node 'g': restarted"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("after 3 restarts in 10 s; it stays dry until `reload g`"), std::string::npos) << r.err;
+    const auto got = test::readSound(out).samples, x = test::readSound(in).samples;
+    ASSERT_EQ(got.size(), x.size());
+    for (const float v : got) ASSERT_TRUE(std::isfinite(v));
+    // Blocks 1-9: the gain; block 10: muted; then dry or the new instance's gain; never anything else.
+    for (size_t f = 0; f < 9 * 256; ++f) ASSERT_EQ(got[f], x[f] * 0.5f) << f;
+    for (size_t f = 9 * 256; f < 10 * 256; ++f) ASSERT_EQ(got[f], 0.0f) << f;
+    size_t dry = 0, gained = 0;
+    for (size_t f = 10 * 256; f < got.size(); ++f) {
+        dry += got[f] == x[f] && x[f] != 0.0f;
+        gained += got[f] == x[f] * 0.5f && x[f] != 0.0f;
+    }
+    EXPECT_GT(dry, 0u) << "dry while it waits, and after giving up";
+    EXPECT_GT(gained, 0u) << "the new instances play";
 }

@@ -1,4 +1,5 @@
 #include <rackterm/loader/Isolation.hpp>
+#include <rackterm/loader/Plugins.hpp>
 
 #include <rackterm/common/BlockClock.hpp>
 #include <rackterm/common/Limits.hpp>
@@ -608,6 +609,7 @@ int runIsolatedChild(int sharedFd, int moduleFd, pid_t host, const std::string& 
         return 2;
     };
     if (s->magic != Shared::kMagic || s->version != Shared::kVersion) return failStart("shared memory of another rackterm version");
+    resetPluginsInPlace(true);  // this process is the plugin's own: a reset may allocate here
     auto module = plugin.empty() ? loadModule("/proc/self/fd/" + std::to_string(moduleFd))
                                  : loadModule(plugin, s->sampleRate);
     if (!module) {

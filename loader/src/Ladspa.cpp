@@ -124,6 +124,7 @@ const std::vector<Entry>& catalog() {
 struct Host;
 struct LadspaInstance {
     const Host* host = nullptr;
+    ResetState reset;
     LADSPA_Handle handle = nullptr;
     std::vector<LADSPA_Data> ports;       ///< a value per port (control ports point here)
     std::vector<std::vector<float>> scratch;  ///< audio ports until process() connects them
@@ -163,11 +164,18 @@ void destroyInstance(rackterm_instance* instance) {
 }
 
 void resetInstance(rackterm_instance* instance) {
-    // LADSPA clears a plugin's state by deactivate() then activate().
+    // LADSPA clears a plugin's state by deactivate() then activate(), which
+    // may allocate: not on the audio thread. Silent (the rack plays the node
+    // dry) until the control thread replaces it; in a sandbox child, at once.
     LadspaInstance* self = cast(instance);
-    const LADSPA_Descriptor* d = self->host->d;
-    if (d->deactivate) d->deactivate(self->handle);
-    if (d->activate) d->activate(self->handle);
+    if (gResetInPlace.load(std::memory_order_relaxed)) {
+        const LADSPA_Descriptor* d = self->host->d;
+        if (d->deactivate) d->deactivate(self->handle);
+        if (d->activate) d->activate(self->handle);
+        return;
+    }
+    self->reset.fault.store(true, std::memory_order_release);
+    self->reset.restart.store(true, std::memory_order_release);
 }
 
 void applyValues(rackterm_instance* instance, const float* values, size_t len) {
@@ -185,6 +193,10 @@ void processBlock(rackterm_instance* instance, const float* const* inputs, float
     LadspaInstance* self = cast(instance);
     const Host& h = *self->host;
     const LADSPA_Descriptor* d = h.d;
+    if (self->reset.fault.load(std::memory_order_relaxed)) {  // reset after NaN/Inf: silent until replaced
+        for (size_t c = 0; c < h.audioOut.size(); ++c) std::memset(outputs[c], 0, frames * sizeof(float));
+        return;
+    }
     for (size_t c = 0; c < h.audioIn.size(); ++c)
         if (self->connectedIn[c] != inputs[c]) {
             self->connectedIn[c] = inputs[c];
@@ -408,6 +420,10 @@ Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampl
     desc.latency_frames = &latency;
     if (std::string bad = validateDescriptor(desc); !bad.empty()) return fail("cannot be adapted: " + bad);
     return Module::fromPlugin(std::move(host), reference, sampleRateHz);
+}
+
+ResetState* ladspaResetState(const rackterm_processor_v2& d, rackterm_instance* instance) {
+    return d.process == &processBlock && instance ? &cast(instance)->reset : nullptr;
 }
 
 bool ladspaControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instance, std::vector<ControlOutput>& out) {

@@ -226,6 +226,7 @@ struct Host;
 /// One instance: the plugin's and everything it is connected to.
 struct Lv2Instance {
     Host* host = nullptr;
+    ResetState reset;
     LilvInstance* instance = nullptr;
     LV2_Handle handle = nullptr;
     const LV2_Descriptor* lv2 = nullptr;
@@ -433,10 +434,17 @@ void destroyInstance(rackterm_instance* instance) {
 }
 
 void resetInstance(rackterm_instance* instance) {
-    // LV2 has no reset: deactivate then activate clears a plugin's state.
+    // LV2 has no reset but deactivate then activate, which may allocate: not
+    // on the audio thread. The instance goes silent (the rack plays the node
+    // dry) until the control thread replaces it; in a sandbox child, at once.
     Lv2Instance* self = cast(instance);
-    lilv_instance_deactivate(self->instance);
-    lilv_instance_activate(self->instance);
+    if (gResetInPlace.load(std::memory_order_relaxed)) {
+        lilv_instance_deactivate(self->instance);
+        lilv_instance_activate(self->instance);
+        return;
+    }
+    self->reset.fault.store(true, std::memory_order_release);
+    self->reset.restart.store(true, std::memory_order_release);
 }
 
 void applyValues(rackterm_instance* instance, const float* values, size_t len) {
@@ -454,6 +462,10 @@ void applyValues(rackterm_instance* instance, const float* values, size_t len) {
 void processBlock(rackterm_instance* instance, const float* const* inputs, float* const* outputs, uint32_t frames) {
     Lv2Instance* self = cast(instance);
     const Host& h = *self->host;
+    if (self->reset.fault.load(std::memory_order_relaxed)) {  // reset after NaN/Inf: silent until replaced
+        for (size_t c = 0; c < h.audioOut.size(); ++c) std::memset(outputs[c], 0, frames * sizeof(float));
+        return;
+    }
     for (size_t c = 0; c < h.audioIn.size(); ++c)
         if (self->connectedIn[c] != inputs[c]) {
             self->connectedIn[c] = inputs[c];
@@ -644,9 +656,11 @@ std::vector<PluginInfo> lv2Plugins() {
 }
 
 void forgetLv2() {
-    // Loaded modules keep pointers into the world: it is kept, and a fresh
-    // one made for what comes next.
+    // Loaded modules keep pointers into the world: it is kept (still
+    // reachable, not a leak), and a fresh one made for what comes next.
     std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+    static std::vector<World*> retired;
+    if (gWorld) retired.push_back(gWorld);
     gWorld = nullptr;
 }
 
@@ -849,6 +863,10 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
 }
 
 bool isLv2Instance(const rackterm_processor_v2& d) noexcept { return d.process == &processBlock; }
+
+ResetState* lv2ResetState(const rackterm_processor_v2& d, rackterm_instance* instance) {
+    return d.process == &processBlock && instance ? &cast(instance)->reset : nullptr;
+}
 
 bool lv2HasState(rackterm_instance* instance) { return instance && cast(instance)->host->hasState; }
 

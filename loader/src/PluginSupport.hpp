@@ -92,6 +92,19 @@ std::vector<std::string> takeLog();
 
 /// Offline: worker requests run inside run() (setPluginWorkSynchronous).
 extern std::atomic<bool> gSynchronousWork;
+/// In a sandbox child: reset() deactivates and activates at once.
+extern std::atomic<bool> gResetInPlace;
+
+/// What both adapters' instances share for a reset: reset() on the audio
+/// thread sets `fault` (process() then outputs silence and the rack plays
+/// the node dry) and `restart` (the control thread replaces the instance).
+struct ResetState {
+    std::atomic<bool> fault{false};
+    std::atomic<bool> restart{false};
+};
+/// The adapters' ResetState of `instance`, or nullptr when it is not theirs.
+ResetState* lv2ResetState(const rackterm_processor_v2& d, rackterm_instance* instance);
+ResetState* ladspaResetState(const rackterm_processor_v2& d, rackterm_instance* instance);
 
 /// A plugin's control output ports, for controlOutputs(): filled by the
 /// adapter after every run (relaxed atomic stores on the audio thread).

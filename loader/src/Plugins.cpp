@@ -1,6 +1,8 @@
 // What the LV2 and LADSPA adapters share, and the public side of Plugins.hpp.
 #include "PluginSupport.hpp"
 
+#include <rackterm/loader/Isolation.hpp>
+
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 
@@ -18,6 +20,7 @@ namespace rackterm::loader {
 namespace plugins {
 
 std::atomic<bool> gSynchronousWork{false};
+std::atomic<bool> gResetInPlace{false};
 
 namespace {
 std::string lower(std::string_view s) {
@@ -272,6 +275,27 @@ std::vector<ControlOutput> controlOutputs(const Instance& instance) {
 }
 
 std::vector<std::string> takePluginLog() { return plugins::takeLog(); }
+
+namespace {
+plugins::ResetState* resetState(const Instance& instance) {
+    if (instance.isolated()) return nullptr;
+    if (auto* r = plugins::lv2ResetState(instance.descriptor(), instance.get())) return r;
+    return plugins::ladspaResetState(instance.descriptor(), instance.get());
+}
+}  // namespace
+
+const std::atomic<bool>* faultFlag(const Instance& instance) {
+    if (instance.isolated()) return &instance.isolated()->fault();
+    auto* r = resetState(instance);
+    return r ? &r->fault : nullptr;
+}
+
+bool takePluginRestartRequest(const Instance& instance) {
+    auto* r = resetState(instance);
+    return r && r->restart.exchange(false, std::memory_order_acq_rel);
+}
+
+void resetPluginsInPlace(bool inPlace) noexcept { plugins::gResetInPlace.store(inPlace, std::memory_order_relaxed); }
 
 bool hasPluginState(const Instance& instance) {
     return !instance.isolated() && plugins::isLv2Instance(instance.descriptor()) && plugins::lv2HasState(instance.get());

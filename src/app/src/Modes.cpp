@@ -155,8 +155,10 @@ int runRender(const RenderOptions& o) {
     auto progress = [tty](double f) {
         if (tty) std::fprintf(stderr, "\rrendering %3d %%", static_cast<int>(f * 100.0));
     };
-    bool isolated = false;  // a crashed child is restarted between blocks (tick)
-    for (size_t n = 0; n < rt.value()->nodeCount(); ++n) isolated = isolated || rt.value()->nodeIsolated(n);
+    // A crashed child, or a plugin reset after NaN/Inf, is replaced between blocks (tick).
+    bool isolated = false;
+    for (size_t n = 0; n < rt.value()->nodeCount(); ++n)
+        isolated = isolated || rt.value()->nodeIsolated(n) || rt.value()->nodeIsPlugin(n);
     auto stats = job.value()->run(rt.value()->engine(), block,
                                   timed.empty() && !isolated ? engine::OfflineRender::BlockHook{} : hook, progress);
     if (tty) std::fprintf(stderr, "\n");

@@ -291,6 +291,8 @@ float Runtime::value(size_t node, size_t param) const {
     return info.default_value;
 }
 
+bool Runtime::nodeIsPlugin(size_t n) const { return loader::isPluginReference(nodes_[n].proc.path); }
+
 std::vector<Runtime::ControlReading> Runtime::controlOutputs(size_t n) const {
     std::vector<ControlReading> out;
     const auto* inst = static_cast<const loader::Instance*>(nodes_[n].proc.module ? nodes_[n].proc.owner.get() : nullptr);
@@ -471,13 +473,14 @@ void Runtime::publishRack(const Fade& fade, bool rampNew, const std::vector<conf
         const size_t extra = std::min<size_t>(copies - 1, proc.copies.size());
         s.extraInstances.assign(proc.copies.begin(), proc.copies.begin() + static_cast<long>(extra));
         s.owner = ownersOf(proc.owner, proc.copyOwners);
-        if (proc.module) {  // isolated instances raise a fault flag while their child does not answer
-            s.faults.push_back(nullptr);
-            if (auto* iso = isolatedOf(proc.owner)) s.faults.back() = &iso->fault();
-            for (size_t k = 0; k < extra; ++k) {
-                auto* c = isolatedOf(proc.copyOwners[k]);
-                s.faults.push_back(c ? &c->fault() : nullptr);
-            }
+        // Isolated instances raise a fault flag while their child does not answer; plugins while
+        // they wait to be replaced after NaN/Inf. The rack plays the node dry meanwhile.
+        if (proc.module) {
+            auto flag = [](const std::shared_ptr<void>& o) {
+                return o ? loader::faultFlag(*std::static_pointer_cast<loader::Instance>(o)) : nullptr;
+            };
+            s.faults.push_back(flag(proc.owner));
+            for (size_t k = 0; k < extra; ++k) s.faults.push_back(flag(proc.copyOwners[k]));
         }
         s.values = values(n);
         s.bypass = node.spec.bypass;
@@ -551,6 +554,7 @@ void Runtime::runOperations() {
 void Runtime::tick() {
     engine_->collectGarbage();
     superviseIsolated();
+    restartResetPlugins();
     for (auto& line : loader::takePluginLog()) notes_.push_back("plugin " + line);  // LV2 log:log
     watchNodes();
     runOperations();
@@ -670,6 +674,53 @@ void Runtime::setOffline(bool offline) {
     loader::setPluginWorkSynchronous(offline);  // LV2 worker requests run inside the block: renders repeat
     for (const Isolated& i : isolated_)
         if (auto inst = i.instance.lock()) isolatedOf(inst)->setOffline(offline);
+}
+
+void Runtime::restartResetPlugins() {
+    const double now = nowSeconds();
+    for (Node& node : nodes_) {
+        if (!node.proc.module || !loader::isPluginReference(node.proc.path)) continue;
+        bool wanted = false;
+        std::vector<std::shared_ptr<void>> owners = node.proc.copyOwners;
+        owners.insert(owners.begin(), node.proc.owner);
+        for (const auto& o : owners)
+            if (o) wanted = loader::takePluginRestartRequest(*std::static_pointer_cast<loader::Instance>(o)) || wanted;
+        if (!wanted) continue;
+        auto& times = pluginRestarts_[node.spec.id];
+        std::erase_if(times, [now](double t) { return now - t > 10.0; });
+        if (times.size() >= 3) {
+            notes_.push_back("node '" + node.spec.id + "' (" + printable(node.proc.path, kPathChars) +
+                             ") put out NaN/Inf again after 3 restarts in 10 s; it stays dry until `reload " +
+                             node.spec.id + "`");
+            continue;
+        }
+        times.push_back(now);
+        notes_.push_back("node '" + node.spec.id + "' (" + printable(node.proc.path, kPathChars) +
+                         ") put out NaN/Inf; it plays dry while a new instance starts with its values and state");
+        // The same plugin that was playing (no new build: no trial), a new instance crossfaded in.
+        auto done = std::make_shared<bool>(false);
+        submit(Operation{[this, id = node.spec.id, done]() {
+            if (!settled()) return false;
+            auto n = findNode(id);
+            if (!n || !nodes_[n.value()].proc.module) return *done = true;  // removed meanwhile
+            Node& nd = nodes_[n.value()];
+            auto made = instantiate(nd.proc.module, nd.spec, nd.proc.path);
+            if (!made) {
+                notes_.push_back("node '" + id + "' was not restarted: " + made.error());
+                return *done = true;
+            }
+            carryPluginState(nd.proc, made.value());
+            Fade fade;
+            fade.node = n.value();
+            fade.from = nd.proc;
+            nd.proc = std::move(made.value());
+            publishRack(fade);
+            notes_.push_back("node '" + id + "': restarted");
+            return *done = true;
+        }});
+        // Offline the new instance is in place before the next block: renders repeat.
+        for (int turn = 0; offline_ && !*done && turn < 1000; ++turn) runOperations();
+    }
 }
 
 void Runtime::superviseIsolated() {

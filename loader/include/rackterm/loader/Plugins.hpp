@@ -17,6 +17,7 @@
 #include <rackterm/common/Result.hpp>
 #include <rackterm/loader/Loader.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -85,6 +86,22 @@ std::vector<ControlOutput> controlOutputs(const Instance& instance);
 /// instance has no such port (not an LV2 plugin, isolated, an effect) or 64
 /// messages already wait.
 bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size);
+
+/// The flag the rack reads after each block of `instance` to play the
+/// node's dry signal instead of its output: an isolated instance's (its
+/// child did not answer) or a plugin's (it was reset after NaN/Inf and
+/// waits for a new instance); nullptr for other instances.
+const std::atomic<bool>* faultFlag(const Instance& instance);
+
+/// [control] True once per reset of a plugin instance: the rack reset it
+/// after it put out NaN or Inf. A plugin cannot be reset on the audio
+/// thread (LV2 and LADSPA activate() may allocate), so it goes silent, its
+/// fault flag set, until the control thread replaces it by a new instance.
+bool takePluginRestartRequest(const Instance& instance);
+
+/// In a rackterm-sandbox child only: a plugin's reset deactivates and
+/// activates it where it is (the child is the plugin's own process).
+void resetPluginsInPlace(bool inPlace) noexcept;
 
 /// True when `instance` runs an LV2 plugin with the state interface (its
 /// state is more than its control values: a sampler's file, a table).

@@ -29,6 +29,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,8 @@ public:
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
+    /// True when node `n` runs an LV2 or LADSPA plugin (lv2:, ladspa:).
+    bool nodeIsPlugin(size_t n) const;
     /// Channels of the reserved `input` and `output` nodes (the JACK ports),
     /// fixed when the session opened.
     uint32_t inputCount() const noexcept { return inputs_; }
@@ -318,6 +321,11 @@ private:
     /// Where node `nodeId`'s plugin state is saved for the session file
     /// `sessionPath`: NAME.state/NODE beside it (NAME: the file's stem).
     static std::string pluginStateDir(const std::string& sessionPath, const std::string& nodeId);
+    /// [control, each tick] Replace every plugin instance the rack reset
+    /// after NaN/Inf (it plays dry meanwhile) by a new one through swapNode;
+    /// after 3 restarts in 10 s a node stays dry until `reload`.
+    void restartResetPlugins();
+    std::map<std::string, std::vector<double>> pluginRestarts_;  ///< node id -> restart times (s)
     /// Carry an LV2 plugin's state from `from` (may be playing) into `to`
     /// (not yet playing) when both run the same plugin; a note when it fails.
     void carryPluginState(const Processor& from, const Processor& to) const;
