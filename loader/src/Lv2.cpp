@@ -138,11 +138,14 @@ struct World {
 };
 
 std::recursive_mutex gWorldMutex;
-World* gWorld = nullptr;  ///< under gWorldMutex; kept while any module of it lives (modules are not freed before exit)
+/// The world new modules come from, under gWorldMutex. Every module holds
+/// its own reference (its plugin lives in that world): after
+/// rescanPlugins() the old world goes when its last module does.
+std::shared_ptr<World> gWorld;
 
 World& world() {
     if (gWorld) return *gWorld;
-    auto* w = new World;
+    auto w = std::make_shared<World>();
     w->world = lilv_world_new();
     std::string path;
     for (const std::string& d : lv2Path()) path += (path.empty() ? "" : ":") + d;
@@ -175,7 +178,7 @@ World& world() {
     w->workerInterface = lilv_new_uri(lw, LV2_WORKER__interface);
     w->midiEvent = lilv_new_uri(lw, LV2_MIDI__MidiEvent);
     w->stateInterface = lilv_new_uri(lw, LV2_STATE__interface);
-    gWorld = w;
+    gWorld = std::move(w);
     return *gWorld;
 }
 
@@ -269,6 +272,7 @@ struct Lv2Instance {
 };
 
 struct Host final : PluginHost {
+    std::shared_ptr<World> worldKeep;  ///< the world `plugin` lives in
     const LilvPlugin* plugin = nullptr;
     std::string uri, name;
     Table table;
@@ -287,10 +291,9 @@ struct Host final : PluginHost {
     LilvState* defaultState = nullptr;  ///< the plugin's state:state, restored after activation
 
     ~Host() override {
-        if (defaultState) {
-            std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
-            lilv_state_free(defaultState);
-        }
+        std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+        if (defaultState) lilv_state_free(defaultState);
+        worldKeep.reset();  // the last module of a rescanned world frees it
     }
     const rackterm_processor_v2& descriptor() const noexcept override { return table.descriptor; }
     rackterm_instance* create(double sampleRateHz, uint32_t maxBlockFrames, std::string& error) override;
@@ -499,7 +502,7 @@ rackterm_instance* createUnused(double, uint32_t) { return nullptr; }
 void setPortValue(const char* symbol, void* user, const void* value, uint32_t size, uint32_t type) {
     auto* self = static_cast<Lv2Instance*>(user);
     if (size != sizeof(float) || type != mapUri(nullptr, LV2_ATOM__Float)) return;
-    World& w = world();
+    World& w = *self->host->worldKeep;
     LilvNode* sym = lilv_new_string(w.world, symbol);
     const LilvPort* port = lilv_plugin_get_port_by_symbol(self->host->plugin, sym);
     lilv_node_free(sym);
@@ -656,12 +659,9 @@ std::vector<PluginInfo> lv2Plugins() {
 }
 
 void forgetLv2() {
-    // Loaded modules keep pointers into the world: it is kept (still
-    // reachable, not a leak), and a fresh one made for what comes next.
+    // Loaded modules keep their world; the next lookup makes a fresh one.
     std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
-    static std::vector<World*> retired;
-    if (gWorld) retired.push_back(gWorld);
-    gWorld = nullptr;
+    gWorld.reset();
 }
 
 Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRateHz) {
@@ -707,6 +707,7 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
         }
     }
     auto host = std::make_unique<Host>();
+    host->worldKeep = gWorld;
     host->plugin = plugin;
     host->uri = uri;
     LilvNode* name = lilv_plugin_get_name(plugin);
@@ -877,7 +878,7 @@ Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return Error{"cannot make " + printable(dir, kPathChars) + ": " + ec.message()};
     std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
-    World& w = world();
+    World& w = *self->host->worldKeep;
     // Files the plugin refers to are linked into (or copied to) the folder:
     // the saved state does not depend on where they were.
     LilvState* state = lilv_state_new_from_instance(self->host->plugin, self->instance, &gMap, nullptr, dir.c_str(),
@@ -896,7 +897,7 @@ Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) return Error{printable(file, kPathChars) + " does not exist"};
     std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
-    World& w = world();
+    World& w = *self->host->worldKeep;
     LilvState* state = lilv_state_new_from_file(w.world, &gMap, nullptr, file.c_str());
     if (!state) return Error{printable(file, kPathChars) + " is not a plugin state lilv can read"};
     const LilvNode* of = lilv_state_get_plugin_uri(state);
