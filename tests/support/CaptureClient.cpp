@@ -7,7 +7,9 @@
 // Prints "first_sound SECONDS" (CLOCK_MONOTONIC, comparable with the test's
 // steady clock) and "cycles N"; exit 0 when the recording is complete, 1 when
 // TIMEOUT_SECONDS passed first (what was recorded is written), 2 when no client opened.
-// Each PORT given is connected to in_1, in_2, ... (else another program connects them).
+// Each PORT given is connected to in_1, in_2, ... (else another program connects them);
+// with PORTs, sound is looked for only from the second period after the last
+// connection was made, so no period is recorded with a channel not yet connected.
 #include <jack/jack.h>
 #include <sndfile.h>
 
@@ -28,6 +30,8 @@ struct State {
     std::atomic<size_t> written{0};
     std::atomic<double> firstSound{-1};
     std::atomic<size_t> cycles{0};
+    std::atomic<bool> connected{false};  // every PORT given is connected
+    size_t cyclesConnected = 0;          // process thread only
 };
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -35,6 +39,8 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 int process(jack_nframes_t n, void* arg) {
     auto* s = static_cast<State*>(arg);
     s->cycles.fetch_add(1);
+    if (!s->connected.load()) return 0;
+    if (++s->cyclesConnected < 2) return 0;  // the period the connections were made in may predate them
     if (s->firstSound.load() < 0) {
         for (auto* p : s->in) {
             auto* buf = static_cast<const float*>(jack_port_get_buffer(p, n));
@@ -80,6 +86,7 @@ int main(int argc, char** argv) {
     if (jack_activate(c) != 0) return 2;
     for (int k = 7; k < argc && k - 7 < channels; ++k)
         if (jack_connect(c, argv[k], (std::string(argv[2]) + ":in_" + std::to_string(k - 6)).c_str()) != 0) return 2;
+    s.connected.store(true);
     const int rate = static_cast<int>(jack_get_sample_rate(c));
     const double end = now() + timeout;
     while (s.written.load() < frames && now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(5));

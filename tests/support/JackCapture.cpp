@@ -109,11 +109,12 @@ params = { gain_db = -3.0 }
 
 size_t loopingFrames() { return readSound("/usr/share/sounds/alsa/Front_Center.wav").frames(); }
 
-Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error) {
+Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error,
+                       size_t loopsPerPeriod) {
     Sound silence;
     silence.rate = 48000;
     silence.channels = 1;
-    silence.samples.assign(2 * loopingFrames() + captureFrames + 1024, 0.0f);
+    silence.samples.assign(2 * loopsPerPeriod * loopingFrames() + captureFrames + 1024, 0.0f);
     writeSound(dir + "/silence.wav", silence);
     auto r = run({binary(), "render", session, "-i", dir + "/silence.wav", "-o", dir + "/offline.wav", "--block", "256"},
                  {"RACKTERM_PROCESSOR_PATH=" + moduleDir()});

@@ -87,9 +87,14 @@ extern const char* const kLoopingNodes;
 /// Frames in one loop of kLoopingNodes' recording.
 size_t loopingFrames();
 /// Render `session` offline (256-frame blocks) over silence long enough to
-/// compare a capture of `captureFrames` frames with it (two loops more),
-/// into DIR/offline.wav. Empty (and `*error` set) when the render failed.
-Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error);
+/// compare a capture of `captureFrames` frames with it (two periods of
+/// `loopsPerPeriod` loops more), into DIR/offline.wav. A session whose state
+/// repeats only every few loops (a processor that counts samples from its
+/// start, such as swh's SC4 with its 4-sample RMS step) passes that count
+/// and compares with matchCapture(..., loopsPerPeriod * loopingFrames(), ...).
+/// Empty (and `*error` set) when the render failed.
+Sound renderForCapture(const std::string& session, const std::string& dir, size_t captureFrames, std::string* error,
+                       size_t loopsPerPeriod = 1);
 
 /// Seconds on the steady clock (the same clock as firstSoundAt()).
 double steadySeconds();
