@@ -373,7 +373,7 @@ TEST(PluginTables, LadspaTablesMatchAnalyseplugin) {
 
 namespace {
 
-/// DIR/rackterm-test.lv2: the fixture library's three plugins (Lv2Fixture.c), each with a gain port 0..2.
+/// DIR/rackterm-test.lv2: the fixture library's plugins (Lv2Fixture.c), each with a gain port 0..2.
 void writeTestBundle(const std::string& dir) {
     const std::string bundle = dir + "/rackterm-test.lv2";
     fs::create_directories(bundle);
@@ -388,13 +388,20 @@ void writeTestBundle(const std::string& dir) {
     const std::string prefixes = "@prefix lv2: <http://lv2plug.in/ns/lv2core#> .\n@prefix doap: <http://usefulinc.com/ns/doap#> .\n"
                                  "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n";
     std::string manifest = prefixes;
-    for (const char* uri : {"urn:rackterm:test:gain", "urn:rackterm:test:needs-unobtainium", "urn:rackterm:test:nan-at-10"})
+    for (const char* uri : {"urn:rackterm:test:gain", "urn:rackterm:test:needs-unobtainium", "urn:rackterm:test:nan-at-10",
+                            "urn:rackterm:test:fixed-block", "urn:rackterm:test:latency"})
         manifest += std::string("<") + uri + "> a lv2:Plugin ; lv2:binary <fixture.so> ; rdfs:seeAlso <plugins.ttl> .\n";
     test::writeText(bundle + "/manifest.ttl", manifest);
     test::writeText(bundle + "/plugins.ttl",
                     prefixes + plugin("urn:rackterm:test:gain", "") +
                         plugin("urn:rackterm:test:needs-unobtainium", "lv2:requiredFeature <http://example.org/ns#unobtainium> ;") +
-                        plugin("urn:rackterm:test:nan-at-10", ""));
+                        plugin("urn:rackterm:test:nan-at-10", "") +
+                        plugin("urn:rackterm:test:fixed-block",
+                               "lv2:requiredFeature <http://lv2plug.in/ns/ext/buf-size#fixedBlockLength> , "
+                               "<http://lv2plug.in/ns/ext/urid#map> , <http://lv2plug.in/ns/ext/options#options> ;") +
+                        plugin("urn:rackterm:test:latency",
+                               "lv2:port [ a lv2:OutputPort , lv2:ControlPort ; lv2:index 3 ; lv2:symbol \"latency\" ; "
+                               "lv2:name \"Latency\" ; lv2:portProperty lv2:reportsLatency ; lv2:designation lv2:latency ] ;"));
 }
 
 }  // namespace
@@ -458,8 +465,9 @@ TEST(PluginLive, AnLv2NodeChangedFromTheSocketIsHeardChangedAndItsMetersRead) {
     ASSERT_TRUE(server.ready()) << server.error();
     const std::string dir = test::tempDir("plugin-live");
     // player -> sc4 (compressor, with gain reduction as a control output) -> mda Overdrive -> lowpass -> gain.
-    // The compressor releases fast: a loop's state must not carry into the next (the capture is compared
-    // with the render's second loop, which has one loop of history, not many).
+    // The compressor releases fast, so a loop's level does not carry into the next; but SC4 steps its RMS
+    // envelope every 4th sample counted from its start and the loop is 68545 frames (1 mod 4), so its state
+    // repeats every 4 loops (a loop at the wrong phase differs by up to 1e-4): compare 4-loop periods.
     auto session = [&](const std::string& name, const std::string& drive) {
         std::string nodes = test::kLoopingNodes;
         nodes.insert(nodes.find("[[node]]\nid = \"lp\""),
@@ -472,10 +480,11 @@ TEST(PluginLive, AnLv2NodeChangedFromTheSocketIsHeardChangedAndItsMetersRead) {
     std::string error;
     test::writeText(dir + "/before.toml", session("before", "0.1"));
     test::writeText(dir + "/after.toml", session("after", "0.9"));
-    test::Sound before = test::renderForCapture(dir + "/before.toml", dir, frames, &error);
+    const size_t period = 4 * test::loopingFrames();
+    test::Sound before = test::renderForCapture(dir + "/before.toml", dir, frames, &error, 4);
     ASSERT_EQ(error, "");
     fs::rename(dir + "/offline.wav", dir + "/before.wav");
-    const test::Sound after = test::renderForCapture(dir + "/after.toml", dir, frames, &error);
+    const test::Sound after = test::renderForCapture(dir + "/after.toml", dir, frames, &error, 4);
     ASSERT_EQ(error, "");
     const std::vector<std::string> env = {server.envEntry(), "XDG_RUNTIME_DIR=" + dir};
     const std::string client = "plugin_live";
@@ -496,7 +505,7 @@ TEST(PluginLive, AnLv2NodeChangedFromTheSocketIsHeardChangedAndItsMetersRead) {
         const auto got = test::captureInProcess(server.name(), "recorder", frames, 2, dir + "/capture.wav", 10,
                                                 {client + ":out_1", client + ":out_2"});
         EXPECT_EQ(got.exitCode, 0) << got.log;
-        return test::matchCapture(got.sound.channel(0), got.sound.channel(1), want, test::loopingFrames(), 256);
+        return test::matchCapture(got.sound.channel(0), got.sound.channel(1), want, period, 256);
     };
     auto m = captureMatches(before);
     EXPECT_EQ(m.mismatched, 0u) << m.failure;
@@ -641,13 +650,31 @@ TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarrie
     fs::copy_file(kFront, state + "/click.wav");
     auto front = test::readSound(kFront).samples;
     front.pop_back();  // eg-sampler silences a sample's last frame (see above)
-    // Opened again, the node plays it; after a hot swap (`reload`) it still does.
-    r = renderWith("at 0.5 note smp 60\nat 0.75 reload smp\nat 1.0 note smp 60\n", dir + "/b.wav");
+    // Opened again, the node plays it; after a hot swap (`reload`) it still does. Saved again, the
+    // sample it took from the state folder is kept (copied into the new state, not lost with the old).
+    r = renderWith("at 0.5 note smp 60\nat 0.75 reload smp\nat 1.0 note smp 60\nat 1.5 save\n", dir + "/b.wav");
     ASSERT_EQ(r.exitCode, 0) << r.err;
     auto out = test::readSound(dir + "/b.wav").samples;
     ASSERT_GE(out.size(), 48000u + 12000u);
     EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 24000)) << "restored on load";
     EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 48000)) << "kept across the swap";
+    ASSERT_TRUE(fs::is_regular_file(state + "/click.wav")) << "the sample is still in the state folder";
+    EXPECT_EQ(test::readSound(state + "/click.wav").samples, test::readSound(kFront).samples);
+    for (const auto& e : fs::directory_iterator(dir + "/s.state"))
+        EXPECT_EQ(e.path().filename(), "smp") << "no folder left over from the save";
+    r = renderWith("at 0.5 note smp 60\n", dir + "/c.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    out = test::readSound(dir + "/c.wav").samples;
+    EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 24000)) << "the state saved twice";
+    // `load` of another session restores that session's state, not this one's.
+    const std::string other = dir + "/other.toml";
+    test::writeText(other, "[session]\nname = \"other\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" + node("smp", kSampler, {}));
+    r = renderWith("load " + other + "\nat 0.5 note smp 60\n", dir + "/d.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    out = test::readSound(dir + "/d.wav").samples;
+    auto clickSound = test::readSound(kClick).samples;
+    clickSound.pop_back();
+    EXPECT_TRUE(std::equal(clickSound.begin(), clickSound.end(), out.begin() + 24000)) << "other.toml has no saved state: the default sample";
 
     // The carry itself, in process: a fresh instance gets a playing one's state, not its own default.
     loader::setPluginWorkSynchronous(true);
@@ -657,7 +684,7 @@ TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarrie
     ASSERT_TRUE(a && b);
     ASSERT_TRUE(loader::hasPluginState(*a.value()));
     ASSERT_TRUE(loader::restorePluginState(*a.value(), state));
-    auto carried = loader::copyPluginState(*a.value(), *b.value(), dir);
+    auto carried = loader::copyPluginState(*a.value(), *b.value());
     ASSERT_TRUE(carried) << carried.error();
     std::vector<float> in(256, 0.0f), block(256), played;
     const float* ins[1] = {in.data()};
@@ -674,6 +701,10 @@ TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarrie
     const auto restored = loader::restorePluginState(*a.value(), dir + "/nowhere");
     EXPECT_FALSE(restored);
     loader::setPluginWorkSynchronous(false);
+    // A node removed and the session saved: its state folder goes with it.
+    r = renderWith("remove smp\nsave\n", dir + "/e.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/s.state")) << "the removed node's state went with it";
 }
 
 TEST_F(PluginRender, TheExampleSessionChecksAndRendersAndCheckNamesAMistypedPlugin) {
@@ -732,4 +763,65 @@ TEST_F(PluginRender, APluginResetAfterNaNPlaysDryWhileANewInstanceStartsAndGives
     }
     EXPECT_GT(dry, 0u) << "dry while it waits, and after giving up";
     EXPECT_GT(gained, 0u) << "the new instances play";
+}
+
+TEST_F(PluginRender, APluginsLatencyIsKnownBeforeItPlaysAndTheGraphCompensatesIt) {
+    // The fixture reports its 100 frames only from run(), as real plugins do: the host learns it from
+    // a run on silence at creation, so the first rack already delays the dry path to match.
+    writeTestBundle(dir + "/lv2");
+    ::setenv("LV2_PATH", (dir + "/lv2").c_str(), 1);
+    loader::rescanPlugins();
+    auto module = loader::loadModule("lv2:urn:rackterm:test:latency", 48000.0);
+    ::unsetenv("LV2_PATH");
+    loader::rescanPlugins();
+    ASSERT_TRUE(module) << module.error();
+    auto inst = loader::createInstance(module.value(), 48000.0, 256);
+    ASSERT_TRUE(inst) << inst.error();
+    EXPECT_EQ(loader::latencyFrames(inst.value()->descriptor(), inst.value()->get()), 100u) << "before any block";
+    // input -> late (100 frames) and input -> dry, both x0.5, summed at the output: x delayed 100 frames.
+    const std::string session = dir + "/s.toml";
+    test::writeText(session, "[session]\nname = \"pdc\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
+                                 node("late", "lv2:urn:rackterm:test:latency", {{"gain", "0.5"}}) +
+                                 node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}}) +
+                                 "[[connection]]\nfrom = \"input\"\nto = \"late\"\n[[connection]]\nfrom = \"input\"\nto = \"dry\"\n"
+                                 "[[connection]]\nfrom = \"late\"\nto = \"output\"\n[[connection]]\nfrom = \"dry\"\nto = \"output\"\n");
+    const std::string in = input(1), out = dir + "/out.wav";
+    auto r = test::run({test::binary(), "render", session, "-i", in, "-o", out, "--block", "256"},
+                       {"LV2_PATH=" + dir + "/lv2"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const auto got = test::readSound(out).samples, x = test::readSound(in).samples;
+    ASSERT_EQ(got.size(), x.size());
+    for (size_t f = 0; f < 100; ++f) ASSERT_EQ(got[f], 0.0f) << f;
+    for (size_t f = 100; f < got.size(); ++f) ASSERT_FLOAT_EQ(got[f], x[f - 100]) << f;
+}
+
+TEST_F(PluginRender, AFixedBlockPluginRunsWholeBlocksOnlyAndItsExtraLatencyIsCompensated) {
+    // It requires buf-size:fixedBlockLength and puts out NaN for a run of any other length. The
+    // render ends on a short block and `at` lines cut blocks at frames 4862 and 30001: the plugin
+    // still runs 256 frames at a time, one run late (256 frames of latency, reported).
+    writeTestBundle(dir + "/lv2");
+    const std::string session = dir + "/s.toml";
+    test::writeText(session, "[session]\nname = \"fixed\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
+                                 node("f", "lv2:urn:rackterm:test:fixed-block", {{"gain", "0.5"}}));
+    test::writeText(dir + "/cuts", "at 0.101292 set f.gain 0.5\nat 0.625021 set f.gain 0.5\n");
+    const std::string in = input(1), out = dir + "/out.wav";
+    const std::vector<std::string> env = {"LV2_PATH=" + dir + "/lv2", "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()};
+    auto r = test::run({test::binary(), "render", session, "-i", in, "-o", out, "--block", "256", "--script", dir + "/cuts"}, env);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err.find("NaN"), std::string::npos) << r.err;
+    const auto got = test::readSound(out).samples, x = test::readSound(in).samples;
+    ASSERT_EQ(got.size(), x.size());
+    ASSERT_NE(x.size() % 256, 0u) << "the render ends on a short block";
+    for (size_t f = 0; f < 256; ++f) ASSERT_EQ(got[f], 0.0f) << f;
+    for (size_t f = 256; f < got.size(); ++f) ASSERT_EQ(got[f], x[f - 256] * 0.5f) << f;
+    // The node reports the run's 256 frames as its latency (so the graph compensates other paths).
+    ::setenv("LV2_PATH", (dir + "/lv2").c_str(), 1);
+    loader::rescanPlugins();
+    auto module = loader::loadModule("lv2:urn:rackterm:test:fixed-block", 48000.0);
+    ::unsetenv("LV2_PATH");
+    loader::rescanPlugins();
+    ASSERT_TRUE(module) << module.error();
+    auto inst = loader::createInstance(module.value(), 48000.0, 128);
+    ASSERT_TRUE(inst) << inst.error();
+    EXPECT_EQ(loader::latencyFrames(inst.value()->descriptor(), inst.value()->get()), 128u);
 }

@@ -8,8 +8,15 @@
 // cleared buffer (output) before every run.
 //
 // Features offered: urid:map and unmap, options (sample rate, min / max /
-// nominal block length), buf-size:boundedBlockLength, worker:schedule,
-// state:loadDefaultState, log:log (see offeredLv2Features()).
+// nominal block length), buf-size:boundedBlockLength and fixedBlockLength,
+// worker:schedule, state:loadDefaultState, log:log (see offeredLv2Features()).
+//
+// A plugin that asks for fixedBlockLength (required or optional) always
+// runs blocks of exactly the rack's maximum block (N frames): the adapter
+// gathers the rack's blocks, of any length, into N-frame runs and plays
+// each run's output during the next N frames, so the node reports N frames
+// more latency (the graph compensates it) and a render with blocks cut by
+// `at` lines, or ending short, equals one without.
 #include "PluginSupport.hpp"
 
 #include <rackterm/common/Limits.hpp>
@@ -31,11 +38,14 @@
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
+#include <fcntl.h>
 #include <semaphore.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -72,6 +82,7 @@ std::vector<std::string> lv2Path() {
 const std::vector<std::string>& offeredLv2Features() {
     static const std::vector<std::string> offered = {
         LV2_URID__map,          LV2_URID__unmap,       LV2_OPTIONS__options,  LV2_BUF_SIZE__boundedBlockLength,
+        LV2_BUF_SIZE__fixedBlockLength,
         LV2_WORKER__schedule,   LV2_STATE__loadDefaultState, LV2_LOG__log,
         // Properties of the plugin, not services of the host: nothing to provide.
         LV2_CORE__hardRTCapable, LV2_CORE__inPlaceBroken, LV2_CORE__isLive,
@@ -118,6 +129,7 @@ LV2_URID_Unmap gUnmap{nullptr, &unmapUri};
 LV2_Feature gMapFeature{LV2_URID__map, &gMap};
 LV2_Feature gUnmapFeature{LV2_URID__unmap, &gUnmap};
 LV2_Feature gBoundedFeature{LV2_BUF_SIZE__boundedBlockLength, nullptr};
+LV2_Feature gFixedFeature{LV2_BUF_SIZE__fixedBlockLength, nullptr};
 LV2_Feature gLoadDefaultFeature{LV2_STATE__loadDefaultState, nullptr};
 
 // ---- The lilv world. ----
@@ -235,6 +247,9 @@ struct Lv2Instance {
     const LV2_Descriptor* lv2 = nullptr;
     std::vector<float> controls;  ///< a value per port index; control ports point here
     std::unique_ptr<std::atomic<float>[]> outValues;
+    /// The plugin's latency port (lv2:reportsLatency) after its last run, in
+    /// frames; read by latency() on any thread.
+    std::atomic<uint32_t> reportedLatency{0};
     std::vector<std::vector<float>> blocks;  ///< CV ports, and audio ports until process() connects the rack's
     struct AtomBuffer {
         uint32_t port = 0;
@@ -248,6 +263,13 @@ struct Lv2Instance {
     size_t midiAtom = 0;
     const float* connectedIn[kMaxProcessorChannels] = {};
     float* connectedOut[kMaxProcessorChannels] = {};
+
+    // Fixed blocks (Host::fixedBlocks): the plugin's audio ports stay on
+    // runIn / runOut (N frames each); `played` is the last run's output, heard
+    // over the next N frames; `fill` frames of the next run are in.
+    uint32_t fixedFrames = 0;
+    uint32_t fill = 0;
+    std::vector<std::vector<float>> runIn, runOut, played;
 
     // Features of this instance.
     float optSampleRate = 0.0f;
@@ -287,7 +309,8 @@ struct Host final : PluginHost {
     long latencyPort = -1;
     long midiPort = -1;  ///< the first atom input that supports midi:MidiEvent, or -1
     bool hasWorker = false;
-    bool hasState = false;  ///< state:interface
+    bool hasState = false;    ///< state:interface
+    bool fixedBlocks = false;  ///< asks for buf-size:fixedBlockLength
     LilvState* defaultState = nullptr;  ///< the plugin's state:state, restored after activation
 
     ~Host() override {
@@ -353,8 +376,9 @@ void workerLoop(Lv2Instance* self) {
         while (sem_wait(&self->wake) != 0) {
         }
         if (self->stop.load(std::memory_order_acquire)) return;
-        while (const uint32_t size = self->requests->peekSize()) {
-            if (self->workBuffer.size() < size) self->workBuffer.resize(size);
+        uint32_t size = 0;
+        while (self->requests->peek(&size)) {
+            if (self->workBuffer.size() < size + 1u) self->workBuffer.resize(size + 1u);  // +1: never empty
             self->requests->read(self->workBuffer.data(), size);
             self->worker->work(self->handle, &respond, self, size, self->workBuffer.data());
             self->completed.fetch_add(1, std::memory_order_release);
@@ -366,9 +390,10 @@ void workerLoop(Lv2Instance* self) {
 void deliverResponses(Lv2Instance* self) {
     if (!self->worker) return;
     const auto capacity = static_cast<uint32_t>(self->responseBuffer.size());
-    while (const uint32_t size = self->responses->peekSize()) {
-        if (size > capacity || self->responses->read(self->responseBuffer.data(), capacity) != size) break;
-        if (self->worker->work_response) self->worker->work_response(self->handle, size, self->responseBuffer.data());
+    uint32_t size = 0;
+    while (self->responses->peek(&size)) {  // a response larger than the buffer is dropped
+        if (self->responses->read(self->responseBuffer.data(), capacity) && self->worker->work_response)
+            self->worker->work_response(self->handle, size, self->responseBuffer.data());
     }
     if (self->worker->end_run) self->worker->end_run(self->handle);
 }
@@ -394,11 +419,12 @@ void prepareAtoms(Lv2Instance* self) {
     auto* seq = reinterpret_cast<LV2_Atom_Sequence*>(a.data.data());
     const size_t capacity = a.data.size() * sizeof(uint64_t);
     uint8_t msg[8];
-    while (const uint32_t size = self->midi->peekSize()) {
+    uint32_t size = 0;
+    while (self->midi->peek(&size)) {
         const size_t used = sizeof(LV2_Atom) + seq->atom.size;
         const size_t need = sizeof(LV2_Atom_Event) + ((size + 7u) & ~7u);
-        if (size > sizeof msg || used + need > capacity) break;  // the rest waits for the next block
-        self->midi->read(msg, sizeof msg);
+        if (used + need > capacity) break;  // the rest waits for the next block
+        if (!self->midi->read(msg, sizeof msg) || size == 0) continue;  // not a MIDI message: dropped
         auto* ev = reinterpret_cast<LV2_Atom_Event*>(reinterpret_cast<uint8_t*>(seq) + used);
         ev->time.frames = 0;
         ev->body.size = size;
@@ -444,6 +470,8 @@ void resetInstance(rackterm_instance* instance) {
     if (gResetInPlace.load(std::memory_order_relaxed)) {
         lilv_instance_deactivate(self->instance);
         lilv_instance_activate(self->instance);
+        self->fill = 0;  // a fixed-block plugin starts a new run, with nothing to play yet
+        for (auto& b : self->played) std::fill(b.begin(), b.end(), 0.0f);
         return;
     }
     self->reset.fault.store(true, std::memory_order_release);
@@ -462,11 +490,56 @@ void applyValues(rackterm_instance* instance, const float* values, size_t len) {
     }
 }
 
+/// A latency port's value as frames: 0 when not finite or out of reason.
+uint32_t latencyOf(float v) {
+    return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
+}
+
+void copyControlOutputs(Lv2Instance* self) {
+    const Host& h = *self->host;
+    for (size_t i = 0; i < h.outputPorts.size(); ++i)
+        self->outValues[i].store(self->controls[h.outputPorts[i]], std::memory_order_relaxed);
+    if (h.latencyPort >= 0)
+        self->reportedLatency.store(latencyOf(self->controls[static_cast<size_t>(h.latencyPort)]),
+                                    std::memory_order_relaxed);
+}
+
+/// [audio] A fixed-block plugin: gather `frames` into the current run, play
+/// the previous run's output, and run the plugin each time N frames are in.
+void processFixed(Lv2Instance* self, const float* const* inputs, float* const* outputs, uint32_t frames) {
+    const Host& h = *self->host;
+    const uint32_t n = self->fixedFrames;
+    uint32_t done = 0;
+    while (done < frames) {
+        const uint32_t take = std::min(frames - done, n - self->fill);
+        for (size_t c = 0; c < h.audioIn.size(); ++c)
+            std::memcpy(self->runIn[c].data() + self->fill, inputs[c] + done, take * sizeof(float));
+        for (size_t c = 0; c < h.audioOut.size(); ++c)
+            std::memcpy(outputs[c] + done, self->played[c].data() + self->fill, take * sizeof(float));
+        self->fill += take;
+        done += take;
+        if (self->fill == n) {
+            prepareAtoms(self);
+            lilv_instance_run(self->instance, n);
+            deliverResponses(self);
+            for (size_t c = 0; c < h.audioOut.size(); ++c) self->played[c].swap(self->runOut[c]);
+            for (size_t c = 0; c < h.audioOut.size(); ++c)  // the plugin writes the next run into the other buffer
+                lilv_instance_connect_port(self->instance, h.audioOut[c], self->runOut[c].data());
+            self->fill = 0;
+            copyControlOutputs(self);
+        }
+    }
+}
+
 void processBlock(rackterm_instance* instance, const float* const* inputs, float* const* outputs, uint32_t frames) {
     Lv2Instance* self = cast(instance);
     const Host& h = *self->host;
     if (self->reset.fault.load(std::memory_order_relaxed)) {  // reset after NaN/Inf: silent until replaced
         for (size_t c = 0; c < h.audioOut.size(); ++c) std::memset(outputs[c], 0, frames * sizeof(float));
+        return;
+    }
+    if (self->fixedFrames) {
+        processFixed(self, inputs, outputs, frames);
         return;
     }
     for (size_t c = 0; c < h.audioIn.size(); ++c)
@@ -482,8 +555,7 @@ void processBlock(rackterm_instance* instance, const float* const* inputs, float
     prepareAtoms(self);
     lilv_instance_run(self->instance, frames);
     deliverResponses(self);
-    for (size_t i = 0; i < h.outputPorts.size(); ++i)
-        self->outValues[i].store(self->controls[h.outputPorts[i]], std::memory_order_relaxed);
+    copyControlOutputs(self);
 }
 
 const char* lastError() { return ""; }
@@ -491,9 +563,9 @@ const char* lastError() { return ""; }
 uint32_t latency(rackterm_instance* instance) {
     Lv2Instance* self = cast(instance);
     const Host& h = *self->host;
-    if (h.latencyPort < 0) return 0;
-    const float v = self->controls[static_cast<size_t>(h.latencyPort)];
-    return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
+    const uint32_t frames = self->fixedFrames;  // a fixed-block plugin is heard one run later
+    if (h.latencyPort < 0) return frames;
+    return frames + self->reportedLatency.load(std::memory_order_relaxed);
 }
 
 rackterm_instance* createUnused(double, uint32_t) { return nullptr; }
@@ -521,6 +593,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
     self->optSampleRate = static_cast<float>(sampleRateHz);
     self->optMaxBlock = static_cast<int32_t>(maxBlockFrames);
     self->optNominalBlock = static_cast<int32_t>(maxBlockFrames);
+    if (fixedBlocks) self->optMinBlock = static_cast<int32_t>(maxBlockFrames);  // every run is N frames
     const LV2_URID floatType = mapUri(nullptr, LV2_ATOM__Float), intType = mapUri(nullptr, LV2_ATOM__Int);
     self->options[0] = {LV2_OPTIONS_INSTANCE, 0, mapUri(nullptr, LV2_PARAMETERS__sampleRate), sizeof(float), floatType,
                         &self->optSampleRate};
@@ -538,7 +611,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
     self->logFeature = {LV2_LOG__log, &self->log};
     const LV2_Feature* list[] = {&gMapFeature,   &gUnmapFeature,          &self->optionsFeature,
                                  &gBoundedFeature, &self->scheduleFeature, &gLoadDefaultFeature,
-                                 &self->logFeature, nullptr};
+                                 &self->logFeature, fixedBlocks ? &gFixedFeature : nullptr, nullptr};
     std::copy(std::begin(list), std::end(list), self->features);
     if (hasWorker) {
         self->requests = std::make_unique<ByteRing>(1u << 16);
@@ -558,6 +631,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
         return nullptr;
     }
     self->handle = lilv_instance_get_handle(self->instance);
+    if (fixedBlocks) self->fixedFrames = maxBlockFrames;
     self->lv2 = lilv_instance_get_descriptor(self->instance);
     if (hasWorker) {
         self->worker = static_cast<const LV2_Worker_Interface*>(
@@ -577,6 +651,14 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
         case Kind::controlOut: lilv_instance_connect_port(self->instance, p, &self->controls[p]); break;
         case Kind::audioIn:
         case Kind::audioOut:
+            if (fixedBlocks) {  // for good: the plugin reads and writes the adapter's run buffers
+                auto& run = ports[p].kind == Kind::audioIn ? self->runIn : self->runOut;
+                run.emplace_back(maxBlockFrames, 0.0f);
+                lilv_instance_connect_port(self->instance, p, run.back().data());
+                if (ports[p].kind == Kind::audioOut) self->played.emplace_back(maxBlockFrames, 0.0f);
+                break;
+            }
+            [[fallthrough]];
         case Kind::cvIn:
         case Kind::cvOut:
             self->blocks.emplace_back(maxBlockFrames, 0.0f);
@@ -604,6 +686,16 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
     prepareAtoms(self.get());
     if (self->worker) self->thread = std::thread(&workerLoop, self.get());
     lilv_instance_activate(self->instance);
+    if (latencyPort >= 0) {
+        // A plugin reports its latency from run(): one block of silence at
+        // the default values tells it before the node is placed in the graph
+        // (as Ardour does), then deactivate + activate start it afresh.
+        lilv_instance_run(self->instance, maxBlockFrames);
+        self->reportedLatency.store(latencyOf(self->controls[static_cast<size_t>(latencyPort)]));
+        prepareAtoms(self.get());
+        lilv_instance_deactivate(self->instance);
+        lilv_instance_activate(self->instance);
+    }
     // state:loadDefaultState: the plugin's own state:state, after activation
     // (a plugin may hand the loading to its worker then).
     if (defaultState) {
@@ -835,6 +927,11 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
     }
     host->hasWorker = lilv_plugin_has_extension_data(plugin, w.workerInterface);
     host->hasState = lilv_plugin_has_extension_data(plugin, w.stateInterface);
+    {
+        LilvNode* fixed = lilv_new_uri(w.world, LV2_BUF_SIZE__fixedBlockLength);
+        host->fixedBlocks = lilv_plugin_has_feature(plugin, fixed);
+        lilv_node_free(fixed);
+    }
     if (lilv_plugin_has_feature(plugin, w.loadDefaultState))
         host->defaultState = lilv_state_new_from_world(w.world, &gMap, uriNode);
     std::string version = "lv2";
@@ -873,21 +970,52 @@ bool lv2HasState(rackterm_instance* instance) { return instance && cast(instance
 
 Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
     Lv2Instance* self = cast(instance);
+    // Written into a new folder beside `dir`, which then takes its place:
+    // files the plugin keeps in the old folder (a sample restored from it)
+    // are copied over before the old folder goes, and a failed save leaves
+    // the last good state. Files it refers to elsewhere are linked (relative
+    // links, right from either folder: they are siblings).
+    const std::filesystem::path target(dir);
     std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Error{"cannot make " + printable(dir, kPathChars) + ": " + ec.message()};
-    std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
-    World& w = *self->host->worldKeep;
-    // Files the plugin refers to are linked into (or copied to) the folder:
-    // the saved state does not depend on where they were.
-    LilvState* state = lilv_state_new_from_instance(self->host->plugin, self->instance, &gMap, nullptr, dir.c_str(),
-                                                    dir.c_str(), dir.c_str(), nullptr, nullptr,
-                                                    LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, self->features);
-    if (!state) return Error{"the plugin did not save its state"};
-    const int r = lilv_state_save(w.world, &gMap, &gUnmap, state, nullptr, dir.c_str(), "state.ttl");
-    lilv_state_free(state);
-    if (r != 0) return Error{"cannot write its state to " + printable(dir, kPathChars)};
+    std::filesystem::create_directories(target.parent_path(), ec);
+    std::string fresh = dir + ".saving-XXXXXX";
+    if (ec || !::mkdtemp(fresh.data()))
+        return Error{"cannot make a folder beside " + printable(dir, kPathChars) + ": " +
+                     (ec ? ec.message() : std::string(std::strerror(errno)))};
+    auto discard = [&fresh] {
+        std::error_code ignored;
+        std::filesystem::remove_all(fresh, ignored);
+    };
+    const bool hadOld = std::filesystem::is_directory(target, ec);
+    {
+        std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+        World& w = *self->host->worldKeep;
+        LilvState* state = lilv_state_new_from_instance(
+            self->host->plugin, self->instance, &gMap, hadOld ? dir.c_str() : nullptr, fresh.c_str(), fresh.c_str(),
+            fresh.c_str(), nullptr, nullptr, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, self->features);
+        if (!state) {
+            discard();
+            return Error{"the plugin did not save its state"};
+        }
+        const int r = lilv_state_save(w.world, &gMap, &gUnmap, state, nullptr, fresh.c_str(), "state.ttl");
+        lilv_state_free(state);
+        if (r != 0) {
+            discard();
+            return Error{"cannot write its state to " + printable(fresh, kPathChars)};
+        }
+    }
+    if (hadOld) {  // one atomic exchange: `dir` is the old state or the new one, never neither
+        if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+            const std::string why = std::strerror(errno);
+            discard();
+            return Error{"cannot put the new state in place of " + printable(dir, kPathChars) + ": " + why};
+        }
+        discard();  // the old state, now at the new folder's name
+    } else if (::rename(fresh.c_str(), dir.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        discard();
+        return Error{"cannot put the state in " + printable(dir, kPathChars) + ": " + why};
+    }
     return {};
 }
 
@@ -910,6 +1038,24 @@ Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir
     lilv_state_restore(state, self->instance, &setPortValue, self, 0, self->features);
     lilv_state_free(state);
     settle(self);
+    return {};
+}
+
+Result<void> lv2CopyState(rackterm_instance* from, rackterm_instance* to) {
+    Lv2Instance* a = cast(from);
+    Lv2Instance* b = cast(to);
+    if (a->host->uri != b->host->uri) return Error{"state is carried only between instances of the same plugin"};
+    {
+        // In memory: no folder, so the paths of files the plugin refers to
+        // stay as they are (absolute) and the new instance uses the same files.
+        std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
+        LilvState* state = lilv_state_new_from_instance(a->host->plugin, a->instance, &gMap, nullptr, nullptr, nullptr,
+                                                        nullptr, nullptr, nullptr, LV2_STATE_IS_POD, a->features);
+        if (!state) return Error{"the plugin did not save its state"};
+        lilv_state_restore(state, b->instance, &setPortValue, b, 0, b->features);
+        lilv_state_free(state);
+    }
+    settle(b);
     return {};
 }
 

@@ -66,12 +66,15 @@ class ByteRing {
 public:
     /// `capacity` bytes (rounded up to a power of two).
     explicit ByteRing(uint32_t capacity);
-    /// [writer] Append one message; false (nothing written) when it does not fit.
+    /// [writer] Append one message of `size` bytes (0 is a message too); false
+    /// (nothing written) when it does not fit.
     bool write(const void* data, uint32_t size) noexcept;
-    /// [reader] Size of the next message, 0 when none.
-    uint32_t peekSize() const noexcept;
-    /// [reader] Take the next message into `out` (at least peekSize() bytes); its size, 0 when none.
-    uint32_t read(void* out, uint32_t capacity) noexcept;
+    /// [reader] True when a message waits; `*size` is then its size in bytes.
+    bool peek(uint32_t* size) const noexcept;
+    /// [reader] Take the next message into `out` (`capacity` bytes): true
+    /// when it was copied; false when none waits, or when it is larger than
+    /// `capacity`, in which case it is dropped (the ring never stalls on it).
+    bool read(void* out, uint32_t capacity) noexcept;
 
 private:
     void copyIn(uint32_t at, const void* data, uint32_t size) noexcept;
@@ -130,6 +133,7 @@ bool isLv2Instance(const rackterm_processor_v2& d) noexcept;
 bool lv2HasState(rackterm_instance* instance);
 Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir);
 Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir);
+Result<void> lv2CopyState(rackterm_instance* from, rackterm_instance* to);
 
 /// The adapters' loaders and listings (Lv2.cpp, Ladspa.cpp).
 Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRateHz);

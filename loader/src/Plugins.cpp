@@ -145,23 +145,22 @@ bool ByteRing::write(const void* data, uint32_t size) noexcept {
     return true;
 }
 
-uint32_t ByteRing::peekSize() const noexcept {
+bool ByteRing::peek(uint32_t* size) const noexcept {
     const uint32_t tail = tail_.load(std::memory_order_relaxed);
-    if (head_.load(std::memory_order_acquire) == tail) return 0;
-    uint32_t size = 0;
-    copyOut(tail, &size, sizeof size);
-    return size;
+    if (head_.load(std::memory_order_acquire) == tail) return false;
+    copyOut(tail, size, sizeof *size);
+    return true;
 }
 
-uint32_t ByteRing::read(void* out, uint32_t capacity) noexcept {
+bool ByteRing::read(void* out, uint32_t capacity) noexcept {
     const uint32_t tail = tail_.load(std::memory_order_relaxed);
-    if (head_.load(std::memory_order_acquire) == tail) return 0;
+    if (head_.load(std::memory_order_acquire) == tail) return false;
     uint32_t size = 0;
     copyOut(tail, &size, sizeof size);
-    if (size > capacity) return 0;
-    copyOut(tail + sizeof size, out, size);
+    const bool fits = size <= capacity;
+    if (fits) copyOut(tail + sizeof size, out, size);
     tail_.store(tail + static_cast<uint32_t>(sizeof size) + size, std::memory_order_release);
-    return size;
+    return fits;
 }
 
 namespace {
@@ -311,16 +310,10 @@ Result<void> restorePluginState(const Instance& instance, const std::string& dir
     return plugins::lv2RestoreState(instance.get(), dir);
 }
 
-Result<void> copyPluginState(const Instance& from, const Instance& to, const std::string& scratch) {
+Result<void> copyPluginState(const Instance& from, const Instance& to) {
     if (!hasPluginState(from) || !hasPluginState(to) || from.module()->path() != to.module()->path())
         return Error{"state is carried only between instances of the same plugin"};
-    std::string tmpl = scratch + "/rackterm-state-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) return Error{"cannot make a scratch folder in " + printable(scratch, kPathChars)};
-    auto saved = plugins::lv2SaveState(from.get(), tmpl);
-    Result<void> done = saved ? plugins::lv2RestoreState(to.get(), tmpl) : saved;
-    std::error_code ec;
-    std::filesystem::remove_all(tmpl, ec);
-    return done;
+    return plugins::lv2CopyState(from.get(), to.get());
 }
 
 bool sendMidi(const Instance& instance, const uint8_t* bytes, uint32_t size) {

@@ -167,7 +167,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
     session.nodes.clear();
     r->doc_ = std::move(session);
     for (auto& spec : specs) {
-        auto proc = r->loadProcessor(spec, r->doc_.path);
+        auto proc = r->loadProcessor(spec, r->doc_.path, false, nullptr, true);
         if (!proc) return Error{proc.error()};
         if (!proc.value().note.empty()) r->notes_.push_back(proc.value().note);
         r->nodes_.push_back(Node{std::move(spec), std::move(proc.value()), {}});
@@ -188,7 +188,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(config::Session session, double s
 }
 
 Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const std::string& sessionPath, bool adapt,
-                                                  bool* adapted) const {
+                                                  bool* adapted, bool restoreState) const {
     Processor proc;
     const std::string& where = spec.processorWhere.str();
     if (spec.processor == "player") {
@@ -218,7 +218,7 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         }
         auto module = loader::loadModule(path, sampleRate_);
         if (!module) return Error{where + ": " + module.error()};
-        auto made = instantiate(module.value(), spec, path);
+        auto made = instantiate(module.value(), spec, path, restoreState ? sessionPath : std::string());
         if (!made) return Error{where + ": " + made.error()};
         proc = std::move(made.value());
     }
@@ -604,12 +604,12 @@ bool Runtime::isolates(const config::NodeSpec& spec) const {
     if (spec.isolate) return *spec.isolate;
     const std::string mode = doc_.engine.isolate.value_or("watched");
     if (mode == "watched") return spec.watch.has_value();
-    if (mode == "all-but-builtins") return !spec.path.empty();
+    if (mode == "all-but-builtins") return !spec.path.empty() || loader::isPluginReference(spec.processor);
     return false;
 }
 
 Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& moduleHandle, const config::NodeSpec& spec,
-                                                const std::string& path) const {
+                                                const std::string& path, const std::string& stateOf) const {
     const auto module = std::static_pointer_cast<loader::Module>(moduleHandle);
     std::shared_ptr<loader::Instance> owned;
     const std::string sandbox = isolates(spec) ? sandboxPath() : std::string();
@@ -631,14 +631,17 @@ Result<Runtime::Processor> Runtime::instantiate(const std::shared_ptr<void>& mod
         if (!inst) return Error{inst.error()};
         owned = std::move(inst.value());
         isolated_.push_back(Isolated{spec.id, owned, 0});
+        if (loader::isPluginReference(path) && isolatedPluginSaid_.insert(spec.id).second)
+            notes_.push_back("node '" + spec.id + "' (" + path + ") runs isolated: its control outputs, `note` and an "
+                             "LV2 plugin's own state do not cross the sandbox (set isolate = false for them)");
     } else {
         auto inst = loader::createInstance(module, sampleRate_, maxBlockFrames_);
         if (!inst) return Error{inst.error()};
         owned = std::move(inst.value());
     }
     // A plugin's own state, saved beside the session (NAME.state/NODE/), comes back with it.
-    if (loader::hasPluginState(*owned) && !doc_.path.empty()) {
-        const std::string dir = pluginStateDir(doc_.path, spec.id);
+    if (loader::hasPluginState(*owned) && !stateOf.empty()) {
+        const std::string dir = pluginStateDir(stateOf, spec.id);
         std::error_code ec;
         if (std::filesystem::exists(dir + "/state.ttl", ec))
             if (auto r = loader::restorePluginState(*owned, dir); !r)
@@ -658,14 +661,25 @@ std::string Runtime::pluginStateDir(const std::string& sessionPath, const std::s
     return (p.parent_path() / (p.stem().string() + ".state") / nodeId).string();
 }
 
+void Runtime::pruneStateFolders(const std::string& sessionPath, const std::set<std::string>& kept) {
+    const std::filesystem::path folder = std::filesystem::path(pluginStateDir(sessionPath, "x")).parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec)) return;
+    for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
+        const std::string name = e.path().filename().string();
+        // Only what rackterm wrote: a node's state (state.ttl) or a save's leftover folder.
+        const bool ours = std::filesystem::exists(e.path() / "state.ttl", ec) || name.find(".saving-") != std::string::npos;
+        if (ours && e.is_directory(ec) && !kept.count(name)) std::filesystem::remove_all(e.path(), ec);
+    }
+    if (std::filesystem::is_empty(folder, ec)) std::filesystem::remove(folder, ec);
+}
+
 void Runtime::carryPluginState(const Processor& from, const Processor& to) const {
     if (!from.module || !to.module || !from.owner || !to.owner) return;
     const auto& a = *static_cast<const loader::Instance*>(from.owner.get());
     const auto& b = *static_cast<const loader::Instance*>(to.owner.get());
     if (!loader::hasPluginState(a) || !loader::hasPluginState(b) || a.module()->path() != b.module()->path()) return;
-    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-    const std::string scratch = runtime && *runtime ? runtime : std::filesystem::temp_directory_path().string();
-    if (auto r = loader::copyPluginState(a, b, scratch); !r)
+    if (auto r = loader::copyPluginState(a, b); !r)
         notes_.push_back("the plugin's state was not carried to its new instance: " + r.error());
 }
 
@@ -1242,7 +1256,8 @@ Runtime::Operation Runtime::loadOp(std::shared_ptr<const config::Session> target
         std::vector<Node> fresh;
         bool adapted = false;
         for (config::NodeSpec spec : target->nodes) {
-            auto proc = loadProcessor(spec, target->path, !record || recovered, &adapted);  // a rebuild since may lack an id
+            // A rebuild since may lack an id; plugin state comes from beside the session loaded.
+            auto proc = loadProcessor(spec, target->path, !record || recovered, &adapted, true);
             if (!proc) {
                 done(Error{proc.error()});
                 return true;
@@ -1545,6 +1560,7 @@ Later<std::string> Runtime::save(const std::string& path) {
         }
         // LV2 plugins with a state of their own: beside the file, NAME.state/NODE/.
         std::string states;
+        std::set<std::string> kept;
         for (const Node& node : nodes_) {
             if (!node.proc.module || !node.proc.owner) continue;
             const auto& inst = *static_cast<const loader::Instance*>(node.proc.owner.get());
@@ -1556,7 +1572,9 @@ Later<std::string> Runtime::save(const std::string& path) {
                 return true;
             }
             states += (states.empty() ? "" : ", ") + node.spec.id;
+            kept.insert(node.spec.id);
         }
+        pruneStateFolders(target, kept);
         later.finish("saved " + target + (states.empty() ? "" : " (plugin state of " + states + " in " +
                                                                       std::filesystem::path(pluginStateDir(target, "")).parent_path().filename().string() + "/)"));
         return true;

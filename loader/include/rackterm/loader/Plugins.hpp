@@ -109,9 +109,13 @@ bool hasPluginState(const Instance& instance);
 
 /// [control] Save the state of `instance` (which may be playing: LV2 lets
 /// save() run beside run()) into folder `dir` as lilv writes it: state.ttl
-/// plus the files the plugin keeps (linked or copied there). The folder is
-/// made; what was in it is replaced. Control values are not in it (the
-/// session has them). Error (one line) when the plugin fails to save.
+/// plus the files the plugin keeps (files it keeps in `dir` itself, e.g. a
+/// sample restored from there, are copied; files elsewhere are linked). The
+/// state is written into a new folder beside `dir` that then replaces it in
+/// one atomic exchange (renameat2), so `dir` always holds a whole state, and
+/// a failed save leaves the previous one. Control values are not in it (the
+/// session has them). Error (one line) when the plugin fails to save or the
+/// folder cannot be written.
 Result<void> savePluginState(const Instance& instance, const std::string& dir);
 
 /// [control] Restore the state saved in folder `dir` into `instance`, which
@@ -120,9 +124,11 @@ Result<void> savePluginState(const Instance& instance, const std::string& dir);
 Result<void> restorePluginState(const Instance& instance, const std::string& dir);
 
 /// [control] Carry the state of `from` (may be playing) into `to` (not yet
-/// playing), the same plugin: a hot swap keeps a sampler's file. Through a
-/// scratch folder under `scratch`, removed afterwards.
-Result<void> copyPluginState(const Instance& from, const Instance& to, const std::string& scratch);
+/// playing), the same plugin: a hot swap keeps a sampler's file. In memory
+/// (lilv_state without a folder): files the plugin refers to keep their
+/// paths, so the new instance uses the same files. Error (one line) when the
+/// two are not the same plugin or `from` fails to save.
+Result<void> copyPluginState(const Instance& from, const Instance& to);
 
 /// [control] Take the lines plugins wrote through LV2 log:log since the
 /// last call, oldest first, each "PLUGIN: text" without the newline

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -318,6 +319,11 @@ private:
         std::vector<std::shared_ptr<void>> copyOwners;
         std::shared_ptr<void> module;  // the loader::Module copies are made from (none for the player)
     };
+    /// [control] After a save to `sessionPath`: remove the state folders
+    /// rackterm wrote beside it (NAME.state/NODE/ with a state.ttl, or a
+    /// save's leftover NODE.saving-*) whose node is not in `kept`, and
+    /// NAME.state itself when that leaves it empty. Nothing else is touched.
+    static void pruneStateFolders(const std::string& sessionPath, const std::set<std::string>& kept);
     /// Where node `nodeId`'s plugin state is saved for the session file
     /// `sessionPath`: NAME.state/NODE beside it (NAME: the file's stem).
     static std::string pluginStateDir(const std::string& sessionPath, const std::string& nodeId);
@@ -351,9 +357,11 @@ private:
     /// `adapt` (bringing back a node from the journal, whose processor may
     /// have been rebuilt since), ids the processor lacks are dropped from
     /// `spec` and values clamped into range instead of failing; `adapted`
-    /// says whether anything changed.
+    /// says whether anything changed. With `restoreState` (a session being
+    /// opened or loaded), an LV2 plugin's state saved beside `sessionPath`
+    /// (NAME.state/NODE/) is restored into the new instance.
     Result<Processor> loadProcessor(config::NodeSpec& spec, const std::string& sessionPath, bool adapt = false,
-                                    bool* adapted = nullptr) const;
+                                    bool* adapted = nullptr, bool restoreState = false) const;
     /// Build a rack from the document (plus `fade`) and publish it. With
     /// `rampNew`, connections the previous rack did not have fade in and
     /// changed levels ramp; connections in `fadeOut` ramp to silence.
@@ -401,8 +409,11 @@ private:
                                          const std::vector<std::pair<std::string, float>>& values);
     /// Make node `spec`'s instance of `module` (a loader::Module) from file
     /// `path`: in process, or in a rackterm-sandbox child when isolates(spec).
+    /// A non-empty `stateOf` (a session file) restores the plugin state saved
+    /// beside it for this node, if any (else the caller carries the state of
+    /// the instance it replaces, or the plugin starts from its default).
     Result<Processor> instantiate(const std::shared_ptr<void>& module, const config::NodeSpec& spec,
-                                  const std::string& path) const;
+                                  const std::string& path, const std::string& stateOf = {}) const;
     /// True when `spec` runs isolated: its own `isolate`, else [engine] isolate
     /// ("watched" by default). Never a player.
     bool isolates(const config::NodeSpec& spec) const;
@@ -457,6 +468,7 @@ private:
         uint32_t failures = 0;  // its failure count when last supervised
     };
     mutable std::vector<Isolated> isolated_;
+    mutable std::set<std::string> isolatedPluginSaid_;  // plugin nodes told they run isolated
     mutable bool sandboxMissingSaid_ = false;
     int realtimePriority_ = 0;
     uint64_t lastBlocks_ = 0;
