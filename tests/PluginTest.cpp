@@ -666,6 +666,10 @@ TEST_F(PluginRender, APluginsStateIsSavedBesideTheSessionRestoredOnLoadAndCarrie
     ASSERT_EQ(r.exitCode, 0) << r.err;
     out = test::readSound(dir + "/c.wav").samples;
     EXPECT_TRUE(std::equal(front.begin(), front.begin() + 12000, out.begin() + 24000)) << "the state saved twice";
+    // Saved as another session: the sample is copied into its folder (not linked to this one's).
+    r = renderWith("save " + dir + "/copy.toml\n", dir + "/c2.wav");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir + "/copy.state/smp/click.wav"))) << "a copy, not a link";
     // `load` of another session restores that session's state, not this one's.
     const std::string other = dir + "/other.toml";
     test::writeText(other, "[session]\nname = \"other\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" + node("smp", kSampler, {}));
@@ -798,11 +802,15 @@ TEST_F(PluginRender, APluginsLatencyIsKnownBeforeItPlaysAndTheGraphCompensatesIt
 TEST_F(PluginRender, AFixedBlockPluginRunsWholeBlocksOnlyAndItsExtraLatencyIsCompensated) {
     // It requires buf-size:fixedBlockLength and puts out NaN for a run of any other length. The
     // render ends on a short block and `at` lines cut blocks at frames 4862 and 30001: the plugin
-    // still runs 256 frames at a time, one run late (256 frames of latency, reported).
+    // still runs 256 frames at a time, one run late (256 frames of latency, reported), and a dry
+    // path beside it (x0.5, summed at the output) is delayed to match: out = x, 256 frames late.
     writeTestBundle(dir + "/lv2");
     const std::string session = dir + "/s.toml";
     test::writeText(session, "[session]\nname = \"fixed\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
-                                 node("f", "lv2:urn:rackterm:test:fixed-block", {{"gain", "0.5"}}));
+                                 node("f", "lv2:urn:rackterm:test:fixed-block", {{"gain", "0.5"}}) +
+                                 node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}}) +
+                                 "[[connection]]\nfrom = \"input\"\nto = \"f\"\n[[connection]]\nfrom = \"input\"\nto = \"dry\"\n"
+                                 "[[connection]]\nfrom = \"f\"\nto = \"output\"\n[[connection]]\nfrom = \"dry\"\nto = \"output\"\n");
     test::writeText(dir + "/cuts", "at 0.101292 set f.gain 0.5\nat 0.625021 set f.gain 0.5\n");
     const std::string in = input(1), out = dir + "/out.wav";
     const std::vector<std::string> env = {"LV2_PATH=" + dir + "/lv2", "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()};
@@ -813,7 +821,7 @@ TEST_F(PluginRender, AFixedBlockPluginRunsWholeBlocksOnlyAndItsExtraLatencyIsCom
     ASSERT_EQ(got.size(), x.size());
     ASSERT_NE(x.size() % 256, 0u) << "the render ends on a short block";
     for (size_t f = 0; f < 256; ++f) ASSERT_EQ(got[f], 0.0f) << f;
-    for (size_t f = 256; f < got.size(); ++f) ASSERT_EQ(got[f], x[f - 256] * 0.5f) << f;
+    for (size_t f = 256; f < got.size(); ++f) ASSERT_EQ(got[f], x[f - 256]) << f;
     // The node reports the run's 256 frames as its latency (so the graph compensates other paths).
     ::setenv("LV2_PATH", (dir + "/lv2").c_str(), 1);
     loader::rescanPlugins();

@@ -331,7 +331,10 @@ Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampl
         std::vector<const Entry*> matches;
         for (const Entry& e : catalog()) {
             if (e.label != label) continue;
-            if (!file.empty() && e.file != file && fs::path(e.file).filename() != fs::path(file).filename()) continue;
+            // FILE.so matches by name in LADSPA_PATH; a path (with a '/') only that very file.
+            if (!file.empty() && e.file != file &&
+                (file.find('/') != std::string::npos || fs::path(e.file).filename() != fs::path(file).filename()))
+                continue;
             matches.push_back(&e);
         }
         if (matches.empty() && !file.empty() && file.find('/') != std::string::npos) {

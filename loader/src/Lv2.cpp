@@ -240,6 +240,10 @@ struct Host;
 
 /// One instance: the plugin's and everything it is connected to.
 struct Lv2Instance {
+    /// [control] The folder the state was last restored from (lv2RestoreState,
+    /// carried by lv2CopyState): files the plugin refers to there are copied,
+    /// not linked, when it saves. Empty when it has not been restored.
+    std::string stateFolder;
     Host* host = nullptr;
     ResetState reset;
     LilvInstance* instance = nullptr;
@@ -289,6 +293,9 @@ struct Lv2Instance {
     sem_t wake{};
     bool semaphore = false;
     std::atomic<bool> stop{false};
+    /// An in-place reset (sandbox child) holds the worker: work() must not
+    /// run beside deactivate() / activate() (LV2's instantiation class).
+    std::atomic<bool> holdWork{false}, working{false};
     std::atomic<uint64_t> droppedRequests{0};
     std::atomic<uint64_t> scheduled{0}, completed{0};  ///< worker requests queued / done
 };
@@ -378,9 +385,17 @@ void workerLoop(Lv2Instance* self) {
         if (self->stop.load(std::memory_order_acquire)) return;
         uint32_t size = 0;
         while (self->requests->peek(&size)) {
+            self->working.store(true);  // then look at the hold: with the reset's order, one of us sees the other
+            if (self->holdWork.load()) {
+                self->working.store(false);
+                if (self->stop.load(std::memory_order_acquire)) return;
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                continue;
+            }
             if (self->workBuffer.size() < size + 1u) self->workBuffer.resize(size + 1u);  // +1: never empty
             self->requests->read(self->workBuffer.data(), size);
             self->worker->work(self->handle, &respond, self, size, self->workBuffer.data());
+            self->working.store(false);
             self->completed.fetch_add(1, std::memory_order_release);
         }
     }
@@ -423,8 +438,12 @@ void prepareAtoms(Lv2Instance* self) {
     while (self->midi->peek(&size)) {
         const size_t used = sizeof(LV2_Atom) + seq->atom.size;
         const size_t need = sizeof(LV2_Atom_Event) + ((size + 7u) & ~7u);
+        if (size == 0 || size > sizeof msg) {  // not a MIDI message: dropped
+            self->midi->read(msg, sizeof msg);
+            continue;
+        }
         if (used + need > capacity) break;  // the rest waits for the next block
-        if (!self->midi->read(msg, sizeof msg) || size == 0) continue;  // not a MIDI message: dropped
+        self->midi->read(msg, sizeof msg);
         auto* ev = reinterpret_cast<LV2_Atom_Event*>(reinterpret_cast<uint8_t*>(seq) + used);
         ev->time.frames = 0;
         ev->body.size = size;
@@ -468,8 +487,18 @@ void resetInstance(rackterm_instance* instance) {
     // dry) until the control thread replaces it; in a sandbox child, at once.
     Lv2Instance* self = cast(instance);
     if (gResetInPlace.load(std::memory_order_relaxed)) {
+        // The child's own process: waiting here (for a work() in progress,
+        // at most 200 ms) makes only this node late, which the host covers.
+        self->holdWork.store(true);
+        for (int waited = 0; waited < 200 && self->working.load(); ++waited)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (self->working.load()) {  // a long work(): no reset this time (the guard mutes the block)
+            self->holdWork.store(false);
+            return;
+        }
         lilv_instance_deactivate(self->instance);
         lilv_instance_activate(self->instance);
+        self->holdWork.store(false);
         self->fill = 0;  // a fixed-block plugin starts a new run, with nothing to play yet
         for (auto& b : self->played) std::fill(b.begin(), b.end(), 0.0f);
         return;
@@ -584,6 +613,10 @@ void setPortValue(const char* symbol, void* user, const void* value, uint32_t si
 }
 
 rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, std::string& error) {
+    if (maxBlockFrames == 0) {
+        error = "a block of 0 frames";
+        return nullptr;
+    }
     auto self = std::make_unique<Lv2Instance>();
     self->host = this;
     self->sequenceUrid = mapUri(nullptr, LV2_ATOM__Sequence);
@@ -692,6 +725,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
         // (as Ardour does), then deactivate + activate start it afresh.
         lilv_instance_run(self->instance, maxBlockFrames);
         self->reportedLatency.store(latencyOf(self->controls[static_cast<size_t>(latencyPort)]));
+        settle(self.get());  // work it scheduled is done and answered before deactivate()
         prepareAtoms(self.get());
         lilv_instance_deactivate(self->instance);
         lilv_instance_activate(self->instance);
@@ -871,7 +905,10 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
                 makeUnique(names);
                 bool numbered = true;  // values 0, 1, 2...: the choice's number is the port's value
                 for (size_t k = 0; k < sp.size(); ++k) numbered = numbered && sp[k].first == static_cast<float>(k);
-                if (enumeration || (numbered && (p.flags & RACKTERM_PARAM_INTEGER))) {
+                // An integer port labelled at every value of its range is a choice too; one labelled
+                // only at some values (0 = off of 0..10) keeps its range.
+                const bool everyValue = p.min == 0.0f && p.max == static_cast<float>(sp.size() - 1);
+                if (enumeration || (numbered && everyValue && (p.flags & RACKTERM_PARAM_INTEGER))) {
                     for (const auto& n : names) p.choices += (p.choices.empty() ? "" : "|") + n;
                     if (!numbered) {
                         // An enumeration of other values (0, 1/6, 2/6...): the
@@ -987,15 +1024,27 @@ Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
         std::filesystem::remove_all(fresh, ignored);
     };
     const bool hadOld = std::filesystem::is_directory(target, ec);
+    // The files to copy are those in the folder the state came from (this
+    // one, or another session's after a save-as or a carried state).
+    std::string scratch = hadOld ? dir : std::string();
+    if (!self->stateFolder.empty() && std::filesystem::is_directory(self->stateFolder, ec)) scratch = self->stateFolder;
     {
         std::lock_guard<std::recursive_mutex> lock(gWorldMutex);
         World& w = *self->host->worldKeep;
         LilvState* state = lilv_state_new_from_instance(
-            self->host->plugin, self->instance, &gMap, hadOld ? dir.c_str() : nullptr, fresh.c_str(), fresh.c_str(),
-            fresh.c_str(), nullptr, nullptr, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, self->features);
+            self->host->plugin, self->instance, &gMap, scratch.empty() ? nullptr : scratch.c_str(), fresh.c_str(),
+            fresh.c_str(), fresh.c_str(), nullptr, nullptr, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, self->features);
         if (!state) {
             discard();
             return Error{"the plugin did not save its state"};
+        }
+        // lilv keeps going when the plugin's save() fails, with no properties:
+        // that must not replace a state that has some.
+        if (lilv_state_get_num_properties(state) == 0 && std::filesystem::exists(dir + "/state.ttl", ec)) {
+            lilv_state_free(state);
+            discard();
+            return Error{"the plugin saved an empty state (its save failed?); the previous state in " +
+                         printable(dir, kPathChars) + " is kept"};
         }
         const int r = lilv_state_save(w.world, &gMap, &gUnmap, state, nullptr, fresh.c_str(), "state.ttl");
         lilv_state_free(state);
@@ -1005,12 +1054,25 @@ Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
         }
     }
     if (hadOld) {  // one atomic exchange: `dir` is the old state or the new one, never neither
-        if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+        if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+            discard();  // the old state, now at the new folder's name
+            return {};
+        }
+        if (errno != EINVAL && errno != ENOSYS) {
             const std::string why = std::strerror(errno);
             discard();
             return Error{"cannot put the new state in place of " + printable(dir, kPathChars) + ": " + why};
         }
-        discard();  // the old state, now at the new folder's name
+        // A filesystem without the exchange (some network and FUSE ones): the
+        // old folder aside, the new one in, the old one removed.
+        const std::string aside = fresh + ".old";
+        if (::rename(dir.c_str(), aside.c_str()) != 0 || ::rename(fresh.c_str(), dir.c_str()) != 0) {
+            const std::string why = std::strerror(errno);
+            if (!std::filesystem::exists(dir, ec)) ::rename(aside.c_str(), dir.c_str());  // put the old one back
+            discard();
+            return Error{"cannot put the new state in place of " + printable(dir, kPathChars) + ": " + why};
+        }
+        std::filesystem::remove_all(aside, ec);
     } else if (::rename(fresh.c_str(), dir.c_str()) != 0) {
         const std::string why = std::strerror(errno);
         discard();
@@ -1038,6 +1100,8 @@ Result<void> lv2RestoreState(rackterm_instance* instance, const std::string& dir
     lilv_state_restore(state, self->instance, &setPortValue, self, 0, self->features);
     lilv_state_free(state);
     settle(self);
+    self->stateFolder = std::filesystem::weakly_canonical(dir, ec).string();
+    if (ec) self->stateFolder = dir;
     return {};
 }
 
@@ -1056,6 +1120,7 @@ Result<void> lv2CopyState(rackterm_instance* from, rackterm_instance* to) {
         lilv_state_free(state);
     }
     settle(b);
+    b->stateFolder = a->stateFolder;  // b refers to the same files
     return {};
 }
 

@@ -140,7 +140,7 @@ bool ByteRing::write(const void* data, uint32_t size) noexcept {
     const uint32_t used = head - tail;
     if (size > buffer_.size() || static_cast<uint64_t>(used) + sizeof size + size > buffer_.size()) return false;
     copyIn(head, &size, sizeof size);
-    copyIn(head + sizeof size, data, size);
+    if (size) copyIn(head + sizeof size, data, size);  // an empty message may come with no data at all
     head_.store(head + static_cast<uint32_t>(sizeof size) + size, std::memory_order_release);
     return true;
 }
@@ -158,7 +158,7 @@ bool ByteRing::read(void* out, uint32_t capacity) noexcept {
     uint32_t size = 0;
     copyOut(tail, &size, sizeof size);
     const bool fits = size <= capacity;
-    if (fits) copyOut(tail + sizeof size, out, size);
+    if (fits && size) copyOut(tail + sizeof size, out, size);
     tail_.store(tail + static_cast<uint32_t>(sizeof size) + size, std::memory_order_release);
     return fits;
 }

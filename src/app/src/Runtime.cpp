@@ -665,12 +665,15 @@ void Runtime::pruneStateFolders(const std::string& sessionPath, const std::set<s
     const std::filesystem::path folder = std::filesystem::path(pluginStateDir(sessionPath, "x")).parent_path();
     std::error_code ec;
     if (!std::filesystem::is_directory(folder, ec)) return;
-    for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
-        const std::string name = e.path().filename().string();
+    std::vector<std::filesystem::path> gone;
+    for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
         // Only what rackterm wrote: a node's state (state.ttl) or a save's leftover folder.
-        const bool ours = std::filesystem::exists(e.path() / "state.ttl", ec) || name.find(".saving-") != std::string::npos;
-        if (ours && e.is_directory(ec) && !kept.count(name)) std::filesystem::remove_all(e.path(), ec);
+        std::error_code e2;
+        const bool ours = std::filesystem::exists(it->path() / "state.ttl", e2) || name.find(".saving-") != std::string::npos;
+        if (ours && it->is_directory(e2) && !kept.count(name)) gone.push_back(it->path());
     }
+    for (const auto& p : gone) std::filesystem::remove_all(p, ec);
     if (std::filesystem::is_empty(folder, ec)) std::filesystem::remove(folder, ec);
 }
 
@@ -963,7 +966,8 @@ Runtime::Operation Runtime::addOp(config::NodeSpec spec, size_t position, std::s
             at = other.value() + (before ? 0 : 1);
         }
         bool adapted = false;
-        auto proc = loadProcessor(spec, doc_.path, !record, &adapted);
+        // Bringing a removed node back (undo): its state as last saved, if any.
+        auto proc = loadProcessor(spec, doc_.path, !record, &adapted, !record);
         if (!proc) {
             done(Error{proc.error()});
             return true;
@@ -1572,8 +1576,8 @@ Later<std::string> Runtime::save(const std::string& path) {
                 return true;
             }
             states += (states.empty() ? "" : ", ") + node.spec.id;
-            kept.insert(node.spec.id);
         }
+        for (const Node& node : nodes_) kept.insert(node.spec.id);  // an isolated node's folder stays too
         pruneStateFolders(target, kept);
         later.finish("saved " + target + (states.empty() ? "" : " (plugin state of " + states + " in " +
                                                                       std::filesystem::path(pluginStateDir(target, "")).parent_path().filename().string() + "/)"));

@@ -113,9 +113,13 @@ bool hasPluginState(const Instance& instance);
 /// sample restored from there, are copied; files elsewhere are linked). The
 /// state is written into a new folder beside `dir` that then replaces it in
 /// one atomic exchange (renameat2), so `dir` always holds a whole state, and
-/// a failed save leaves the previous one. Control values are not in it (the
-/// session has them). Error (one line) when the plugin fails to save or the
-/// folder cannot be written.
+/// a failed save leaves the previous one (lilv reports a plugin's failed
+/// save() as a state without properties: that never replaces a state that
+/// has some). Files the plugin took from the folder its state was last
+/// restored from are copied, others linked. Control values are not in it
+/// (the session has them). Error (one line) when the plugin fails to save or
+/// the folder cannot be written (a filesystem without renameat2's exchange
+/// gets two renames instead).
 Result<void> savePluginState(const Instance& instance, const std::string& dir);
 
 /// [control] Restore the state saved in folder `dir` into `instance`, which
@@ -126,8 +130,9 @@ Result<void> restorePluginState(const Instance& instance, const std::string& dir
 /// [control] Carry the state of `from` (may be playing) into `to` (not yet
 /// playing), the same plugin: a hot swap keeps a sampler's file. In memory
 /// (lilv_state without a folder): files the plugin refers to keep their
-/// paths, so the new instance uses the same files. Error (one line) when the
-/// two are not the same plugin or `from` fails to save.
+/// paths, so the new instance uses the same files; a plugin that can only
+/// save by writing new files (LV2 makePath) carries no such files this way.
+/// Error (one line) when the two are not the same plugin or `from` fails to save.
 Result<void> copyPluginState(const Instance& from, const Instance& to);
 
 /// [control] Take the lines plugins wrote through LV2 log:log since the
