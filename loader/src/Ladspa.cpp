@@ -212,8 +212,6 @@ void processBlock(rackterm_instance* instance, const float* const* inputs, float
         self->outValues[i].store(self->ports[h.outputPorts[i]], std::memory_order_relaxed);
 }
 
-const char* lastError() { return ""; }
-
 uint32_t latency(rackterm_instance* instance) {
     LadspaInstance* self = cast(instance);
     const Host& h = *self->host;
@@ -221,8 +219,6 @@ uint32_t latency(rackterm_instance* instance) {
     const float v = self->ports[h.outputPorts[static_cast<size_t>(h.latencyOutput)]];
     return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
 }
-
-rackterm_instance* createUnused(double, uint32_t) { return nullptr; }
 
 rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, std::string& error) {
     LADSPA_Handle handle = d->instantiate(d, static_cast<unsigned long>(std::lround(sampleRateHz)));
@@ -398,30 +394,11 @@ Result<std::shared_ptr<Module>> loadLadspa(const std::string& name, double sampl
                 host->latencyOutput = static_cast<long>(host->outputPorts.size() - 1);
         }
     }
-    if (host->audioOut.empty()) return fail("has no audio output; rackterm runs plugins that make or change sound");
-    if (host->audioIn.size() > kMaxProcessorChannels || host->audioOut.size() > kMaxProcessorChannels)
-        return fail("has " + std::to_string(host->audioIn.size()) + " audio inputs and " +
-                    std::to_string(host->audioOut.size()) + " outputs; a node has 1 to " +
-                    std::to_string(kMaxProcessorChannels) + " a side");
-    {
-        std::vector<std::string> ids;
-        for (const auto& o : host->outputs) ids.push_back(o.id);
-        makeUnique(ids);
-        for (size_t i = 0; i < ids.size(); ++i) host->outputs[i].id = ids[i];
-    }
-    // A plugin without audio inputs (an oscillator) still gets one input channel, which it does not read.
-    buildTable(host->table, label, d->Name ? d->Name : label, "ladspa " + std::to_string(d->UniqueID),
-               std::max<uint32_t>(1, static_cast<uint32_t>(host->audioIn.size())),
-               static_cast<uint32_t>(host->audioOut.size()), std::move(params));
-    rackterm_processor_v2& desc = host->table.descriptor;
-    desc.create = &createUnused;
-    desc.destroy = &destroyInstance;
-    desc.reset = &resetInstance;
-    desc.apply_plain_values = &applyValues;
-    desc.process = &processBlock;
-    desc.last_error = &lastError;
-    desc.latency_frames = &latency;
-    if (std::string bad = validateDescriptor(desc); !bad.empty()) return fail("cannot be adapted: " + bad);
+    const std::string why = adaptPlugin(host->table, host->outputs, host->audioIn.size(), host->audioOut.size(), label,
+                                        d->Name ? d->Name : label, "ladspa " + std::to_string(d->UniqueID),
+                                        std::move(params),
+                                        {&destroyInstance, &resetInstance, &applyValues, &processBlock, &latency});
+    if (!why.empty()) return fail(why);
     return Module::fromPlugin(std::move(host), reference, sampleRateHz);
 }
 
@@ -432,10 +409,7 @@ ResetState* ladspaResetState(const rackterm_processor_v2& d, rackterm_instance* 
 bool ladspaControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instance, std::vector<ControlOutput>& out) {
     if (d.process != &processBlock || !instance) return false;
     const LadspaInstance* self = cast(instance);
-    const Host& h = *self->host;
-    for (size_t i = 0; i < h.outputs.size(); ++i)
-        out.push_back({h.outputs[i].id, h.outputs[i].name, h.outputs[i].unit,
-                       self->outValues[i].load(std::memory_order_relaxed)});
+    listControlOutputs(self->host->outputs, self->outValues.get(), out);
     return true;
 }
 

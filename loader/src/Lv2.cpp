@@ -587,8 +587,6 @@ void processBlock(rackterm_instance* instance, const float* const* inputs, float
     copyControlOutputs(self);
 }
 
-const char* lastError() { return ""; }
-
 uint32_t latency(rackterm_instance* instance) {
     Lv2Instance* self = cast(instance);
     const Host& h = *self->host;
@@ -596,8 +594,6 @@ uint32_t latency(rackterm_instance* instance) {
     if (h.latencyPort < 0) return frames;
     return frames + self->reportedLatency.load(std::memory_order_relaxed);
 }
-
-rackterm_instance* createUnused(double, uint32_t) { return nullptr; }
 
 /// lilv_state_restore's port values: set the control port named `symbol`.
 void setPortValue(const char* symbol, void* user, const void* value, uint32_t size, uint32_t type) {
@@ -946,22 +942,6 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
                         ") is of a type rackterm cannot connect (not audio, control, CV or atom)");
         }
     }
-    if (host->audioOut.empty()) {
-        lilv_node_free(uriNode);
-        return fail("has no audio output; rackterm runs plugins that make or change sound");
-    }
-    if (host->audioIn.size() > kMaxProcessorChannels || host->audioOut.size() > kMaxProcessorChannels) {
-        lilv_node_free(uriNode);
-        return fail("has " + std::to_string(host->audioIn.size()) + " audio inputs and " +
-                    std::to_string(host->audioOut.size()) + " outputs; a node has 1 to " +
-                    std::to_string(kMaxProcessorChannels) + " a side");
-    }
-    {
-        std::vector<std::string> ids;
-        for (const auto& o : host->outputs) ids.push_back(o.id);
-        makeUnique(ids);
-        for (size_t i = 0; i < ids.size(); ++i) host->outputs[i].id = ids[i];
-    }
     host->hasWorker = lilv_plugin_has_extension_data(plugin, w.workerInterface);
     host->hasState = lilv_plugin_has_extension_data(plugin, w.stateInterface);
     {
@@ -982,18 +962,10 @@ Result<std::shared_ptr<Module>> loadLv2(const std::string& uri, double sampleRat
         lilv_node_free(micro);
     }
     lilv_node_free(uriNode);
-    buildTable(host->table, idFromUri(uri), host->name, version,
-               std::max<uint32_t>(1, static_cast<uint32_t>(host->audioIn.size())),
-               static_cast<uint32_t>(host->audioOut.size()), std::move(params));
-    rackterm_processor_v2& desc = host->table.descriptor;
-    desc.create = &createUnused;
-    desc.destroy = &destroyInstance;
-    desc.reset = &resetInstance;
-    desc.apply_plain_values = &applyValues;
-    desc.process = &processBlock;
-    desc.last_error = &lastError;
-    desc.latency_frames = &latency;
-    if (std::string bad = validateDescriptor(desc); !bad.empty()) return fail("cannot be adapted: " + bad);
+    const std::string why = adaptPlugin(host->table, host->outputs, host->audioIn.size(), host->audioOut.size(),
+                                        idFromUri(uri), host->name, version, std::move(params),
+                                        {&destroyInstance, &resetInstance, &applyValues, &processBlock, &latency});
+    if (!why.empty()) return fail(why);
     return Module::fromPlugin(std::move(host), reference, sampleRateHz);
 }
 
@@ -1133,10 +1105,7 @@ bool lv2SendMidi(const rackterm_processor_v2& d, rackterm_instance* instance, co
 bool lv2ControlOutputs(const rackterm_processor_v2& d, rackterm_instance* instance, std::vector<ControlOutput>& out) {
     if (d.process != &processBlock || !instance) return false;
     const Lv2Instance* self = cast(instance);
-    const Host& h = *self->host;
-    for (size_t i = 0; i < h.outputs.size(); ++i)
-        out.push_back({h.outputs[i].id, h.outputs[i].name, h.outputs[i].unit,
-                       self->outValues[i].load(std::memory_order_relaxed)});
+    listControlOutputs(self->host->outputs, self->outValues.get(), out);
     return true;
 }
 

@@ -59,6 +59,40 @@ struct Param {
 void buildTable(Table& table, std::string_view id, const std::string& name, const std::string& version,
                 uint32_t inputs, uint32_t outputs, std::vector<Param> params);
 
+/// A plugin's control output ports, for controlOutputs(): filled by the
+/// adapter after every run (relaxed atomic stores on the audio thread).
+struct Outputs {
+    struct Port {
+        std::string id, name, unit;
+    };
+    std::vector<Port> ports;
+};
+
+/// One adapter's functions for the descriptor (its create entry is never
+/// called: PluginHost::create makes the instances).
+struct AdapterEntries {
+    void (*destroy)(rackterm_instance*);
+    void (*reset)(rackterm_instance*);
+    void (*applyPlainValues)(rackterm_instance*, const float*, size_t);
+    void (*process)(rackterm_instance*, const float* const*, float* const*, uint32_t);
+    uint32_t (*latencyFrames)(rackterm_instance*);
+};
+
+/// What both adapters do once a plugin's ports are read: refuse a plugin
+/// with no audio output or more than kMaxProcessorChannels a side, make the
+/// control outputs' ids unique, build the table (buildTable; a plugin
+/// without audio inputs still gets one input channel, which it does not
+/// read) and set the descriptor's functions to `entries`. "" when the
+/// descriptor is valid, else why not (one line, without the plugin's name).
+std::string adaptPlugin(Table& table, std::vector<Outputs::Port>& outputs, size_t audioIn, size_t audioOut,
+                        std::string_view id, const std::string& name, const std::string& version,
+                        std::vector<Param> params, const AdapterEntries& entries);
+
+/// [control] Append each of `ports` with its value now (`values[i]`,
+/// relaxed atomic loads; the audio thread stores them after each run).
+void listControlOutputs(const std::vector<Outputs::Port>& ports, const std::atomic<float>* values,
+                        std::vector<ControlOutput>& out);
+
 /// A ring of whole messages ([uint32 size][bytes]) between one writer and
 /// one reader thread: wait-free on both sides, no allocation after
 /// construction. Used by the LV2 worker (run() -> worker thread -> run()).
@@ -108,15 +142,6 @@ struct ResetState {
 /// The adapters' ResetState of `instance`, or nullptr when it is not theirs.
 ResetState* lv2ResetState(const rackterm_processor_v2& d, rackterm_instance* instance);
 ResetState* ladspaResetState(const rackterm_processor_v2& d, rackterm_instance* instance);
-
-/// A plugin's control output ports, for controlOutputs(): filled by the
-/// adapter after every run (relaxed atomic stores on the audio thread).
-struct Outputs {
-    struct Port {
-        std::string id, name, unit;
-    };
-    std::vector<Port> ports;
-};
 
 /// The adapters' side of controlOutputs(): the ports of `instance`'s
 /// plugin and their values now; false when it is not one of theirs.

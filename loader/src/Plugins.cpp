@@ -3,6 +3,7 @@
 
 #include <rackterm/loader/Isolation.hpp>
 
+#include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 
@@ -109,6 +110,42 @@ void buildTable(Table& table, std::string_view id, const std::string& name, cons
     d.output_channels = outputs;
     d.params = table.params.empty() ? nullptr : table.params.data();
     d.param_count = static_cast<uint32_t>(table.params.size());
+}
+
+namespace {
+rackterm_instance* createUnused(double, uint32_t) { return nullptr; }
+const char* noError() { return ""; }
+}  // namespace
+
+std::string adaptPlugin(Table& table, std::vector<Outputs::Port>& outputs, size_t audioIn, size_t audioOut,
+                        std::string_view id, const std::string& name, const std::string& version,
+                        std::vector<Param> params, const AdapterEntries& entries) {
+    if (audioOut == 0) return "has no audio output; rackterm runs plugins that make or change sound";
+    if (audioIn > kMaxProcessorChannels || audioOut > kMaxProcessorChannels)
+        return "has " + std::to_string(audioIn) + " audio inputs and " + std::to_string(audioOut) +
+               " outputs; a node has 1 to " + std::to_string(kMaxProcessorChannels) + " a side";
+    std::vector<std::string> ids;
+    for (const auto& o : outputs) ids.push_back(o.id);
+    makeUnique(ids);
+    for (size_t i = 0; i < ids.size(); ++i) outputs[i].id = ids[i];
+    buildTable(table, id, name, version, std::max<uint32_t>(1, static_cast<uint32_t>(audioIn)),
+               static_cast<uint32_t>(audioOut), std::move(params));
+    rackterm_processor_v2& desc = table.descriptor;
+    desc.create = &createUnused;
+    desc.destroy = entries.destroy;
+    desc.reset = entries.reset;
+    desc.apply_plain_values = entries.applyPlainValues;
+    desc.process = entries.process;
+    desc.last_error = &noError;
+    desc.latency_frames = entries.latencyFrames;
+    if (std::string bad = validateDescriptor(desc); !bad.empty()) return "cannot be adapted: " + bad;
+    return {};
+}
+
+void listControlOutputs(const std::vector<Outputs::Port>& ports, const std::atomic<float>* values,
+                        std::vector<ControlOutput>& out) {
+    for (size_t i = 0; i < ports.size(); ++i)
+        out.push_back({ports[i].id, ports[i].name, ports[i].unit, values[i].load(std::memory_order_relaxed)});
 }
 
 ByteRing::ByteRing(uint32_t capacity) {
