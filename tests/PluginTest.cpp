@@ -404,6 +404,23 @@ void writeTestBundle(const std::string& dir) {
                                "lv2:name \"Latency\" ; lv2:portProperty lv2:reportsLatency ; lv2:designation lv2:latency ] ;"));
 }
 
+/// Load `uri` from the bundles under `lv2Dir` alone (LV2_PATH set for the scan, then unset again).
+auto loadFromBundles(const std::string& lv2Dir, const std::string& uri) {
+    ::setenv("LV2_PATH", lv2Dir.c_str(), 1);
+    loader::rescanPlugins();
+    auto module = loader::loadModule(uri, 48000.0);
+    ::unsetenv("LV2_PATH");
+    loader::rescanPlugins();
+    return module;
+}
+
+/// A mono session: the input feeds node `late` (TOML) and node `dry` (TOML) side by side, both summed at the output.
+std::string besideDryPath(const std::string& name, const std::string& late, const std::string& dry) {
+    return "[session]\nname = \"" + name + "\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" + late + dry +
+           "[[connection]]\nfrom = \"input\"\nto = \"late\"\n[[connection]]\nfrom = \"input\"\nto = \"dry\"\n"
+           "[[connection]]\nfrom = \"late\"\nto = \"output\"\n[[connection]]\nfrom = \"dry\"\nto = \"output\"\n";
+}
+
 }  // namespace
 
 TEST(PluginNames, UnknownNamesGetDidYouMeanAndAFeatureRacktermDoesNotOfferIsRefusedByName) {
@@ -773,22 +790,15 @@ TEST_F(PluginRender, APluginsLatencyIsKnownBeforeItPlaysAndTheGraphCompensatesIt
     // The fixture reports its 100 frames only from run(), as real plugins do: the host learns it from
     // a run on silence at creation, so the first rack already delays the dry path to match.
     writeTestBundle(dir + "/lv2");
-    ::setenv("LV2_PATH", (dir + "/lv2").c_str(), 1);
-    loader::rescanPlugins();
-    auto module = loader::loadModule("lv2:urn:rackterm:test:latency", 48000.0);
-    ::unsetenv("LV2_PATH");
-    loader::rescanPlugins();
+    auto module = loadFromBundles(dir + "/lv2", "lv2:urn:rackterm:test:latency");
     ASSERT_TRUE(module) << module.error();
     auto inst = loader::createInstance(module.value(), 48000.0, 256);
     ASSERT_TRUE(inst) << inst.error();
     EXPECT_EQ(loader::latencyFrames(inst.value()->descriptor(), inst.value()->get()), 100u) << "before any block";
     // input -> late (100 frames) and input -> dry, both x0.5, summed at the output: x delayed 100 frames.
     const std::string session = dir + "/s.toml";
-    test::writeText(session, "[session]\nname = \"pdc\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
-                                 node("late", "lv2:urn:rackterm:test:latency", {{"gain", "0.5"}}) +
-                                 node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}}) +
-                                 "[[connection]]\nfrom = \"input\"\nto = \"late\"\n[[connection]]\nfrom = \"input\"\nto = \"dry\"\n"
-                                 "[[connection]]\nfrom = \"late\"\nto = \"output\"\n[[connection]]\nfrom = \"dry\"\nto = \"output\"\n");
+    test::writeText(session, besideDryPath("pdc", node("late", "lv2:urn:rackterm:test:latency", {{"gain", "0.5"}}),
+                                           node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}})));
     const std::string in = input(1), out = dir + "/out.wav";
     auto r = test::run({test::binary(), "render", session, "-i", in, "-o", out, "--block", "256"},
                        {"LV2_PATH=" + dir + "/lv2"});
@@ -806,12 +816,9 @@ TEST_F(PluginRender, AFixedBlockPluginRunsWholeBlocksOnlyAndItsExtraLatencyIsCom
     // path beside it (x0.5, summed at the output) is delayed to match: out = x, 256 frames late.
     writeTestBundle(dir + "/lv2");
     const std::string session = dir + "/s.toml";
-    test::writeText(session, "[session]\nname = \"fixed\"\n[engine]\ninput_ports = 1\noutput_ports = 1\n" +
-                                 node("f", "lv2:urn:rackterm:test:fixed-block", {{"gain", "0.5"}}) +
-                                 node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}}) +
-                                 "[[connection]]\nfrom = \"input\"\nto = \"f\"\n[[connection]]\nfrom = \"input\"\nto = \"dry\"\n"
-                                 "[[connection]]\nfrom = \"f\"\nto = \"output\"\n[[connection]]\nfrom = \"dry\"\nto = \"output\"\n");
-    test::writeText(dir + "/cuts", "at 0.101292 set f.gain 0.5\nat 0.625021 set f.gain 0.5\n");
+    test::writeText(session, besideDryPath("fixed", node("late", "lv2:urn:rackterm:test:fixed-block", {{"gain", "0.5"}}),
+                                           node("dry", "lv2:urn:rackterm:test:gain", {{"gain", "0.5"}})));
+    test::writeText(dir + "/cuts", "at 0.101292 set late.gain 0.5\nat 0.625021 set late.gain 0.5\n");
     const std::string in = input(1), out = dir + "/out.wav";
     const std::vector<std::string> env = {"LV2_PATH=" + dir + "/lv2", "RACKTERM_PROCESSOR_PATH=" + test::moduleDir()};
     auto r = test::run({test::binary(), "render", session, "-i", in, "-o", out, "--block", "256", "--script", dir + "/cuts"}, env);
@@ -823,11 +830,7 @@ TEST_F(PluginRender, AFixedBlockPluginRunsWholeBlocksOnlyAndItsExtraLatencyIsCom
     for (size_t f = 0; f < 256; ++f) ASSERT_EQ(got[f], 0.0f) << f;
     for (size_t f = 256; f < got.size(); ++f) ASSERT_EQ(got[f], x[f - 256]) << f;
     // The node reports the run's 256 frames as its latency (so the graph compensates other paths).
-    ::setenv("LV2_PATH", (dir + "/lv2").c_str(), 1);
-    loader::rescanPlugins();
-    auto module = loader::loadModule("lv2:urn:rackterm:test:fixed-block", 48000.0);
-    ::unsetenv("LV2_PATH");
-    loader::rescanPlugins();
+    auto module = loadFromBundles(dir + "/lv2", "lv2:urn:rackterm:test:fixed-block");
     ASSERT_TRUE(module) << module.error();
     auto inst = loader::createInstance(module.value(), 48000.0, 128);
     ASSERT_TRUE(inst) << inst.error();

@@ -216,8 +216,7 @@ uint32_t latency(rackterm_instance* instance) {
     LadspaInstance* self = cast(instance);
     const Host& h = *self->host;
     if (h.latencyOutput < 0) return 0;
-    const float v = self->ports[h.outputPorts[static_cast<size_t>(h.latencyOutput)]];
-    return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
+    return latencyOf(self->ports[h.outputPorts[static_cast<size_t>(h.latencyOutput)]]);
 }
 
 rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, std::string& error) {

@@ -519,11 +519,6 @@ void applyValues(rackterm_instance* instance, const float* values, size_t len) {
     }
 }
 
-/// A latency port's value as frames: 0 when not finite or out of reason.
-uint32_t latencyOf(float v) {
-    return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
-}
-
 void copyControlOutputs(Lv2Instance* self) {
     const Host& h = *self->host;
     for (size_t i = 0; i < h.outputPorts.size(); ++i)
@@ -551,9 +546,10 @@ void processFixed(Lv2Instance* self, const float* const* inputs, float* const* o
             prepareAtoms(self);
             lilv_instance_run(self->instance, n);
             deliverResponses(self);
-            for (size_t c = 0; c < h.audioOut.size(); ++c) self->played[c].swap(self->runOut[c]);
-            for (size_t c = 0; c < h.audioOut.size(); ++c)  // the plugin writes the next run into the other buffer
+            for (size_t c = 0; c < h.audioOut.size(); ++c) {  // heard next; the plugin writes the other buffer
+                self->played[c].swap(self->runOut[c]);
                 lilv_instance_connect_port(self->instance, h.audioOut[c], self->runOut[c].data());
+            }
             self->fill = 0;
             copyControlOutputs(self);
         }
@@ -720,7 +716,7 @@ rackterm_instance* Host::create(double sampleRateHz, uint32_t maxBlockFrames, st
         // the default values tells it before the node is placed in the graph
         // (as Ardour does), then deactivate + activate start it afresh.
         lilv_instance_run(self->instance, maxBlockFrames);
-        self->reportedLatency.store(latencyOf(self->controls[static_cast<size_t>(latencyPort)]));
+        copyControlOutputs(self.get());  // the latency among them
         settle(self.get());  // work it scheduled is done and answered before deactivate()
         prepareAtoms(self.get());
         lilv_instance_deactivate(self->instance);

@@ -8,6 +8,7 @@
 #include <rackterm/processor.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <deque>
@@ -87,6 +88,12 @@ struct AdapterEntries {
 std::string adaptPlugin(Table& table, std::vector<Outputs::Port>& outputs, size_t audioIn, size_t audioOut,
                         std::string_view id, const std::string& name, const std::string& version,
                         std::vector<Param> params, const AdapterEntries& entries);
+
+/// A latency port's value as frames (both adapters' plugins report it on a
+/// control output): 0 when it is not finite, not positive, or 1e7 or more.
+inline uint32_t latencyOf(float v) {
+    return std::isfinite(v) && v > 0.0f && v < 1.0e7f ? static_cast<uint32_t>(std::lround(v)) : 0;
+}
 
 /// [control] Append each of `ports` with its value now (`values[i]`,
 /// relaxed atomic loads; the audio thread stores them after each run).
