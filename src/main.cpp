@@ -3,6 +3,7 @@
 #include <rackterm/app/Catalog.hpp>
 #include <rackterm/app/Commands.hpp>
 #include <rackterm/app/Modes.hpp>
+#include <rackterm/app/Packages.hpp>
 #include <rackterm/common/Text.hpp>
 #include <rackterm/tui/Console.hpp>
 
@@ -60,6 +61,33 @@ int main(int argc, char** argv) {
     std::string processorFilter;
     processors->add_option("word", processorFilter, "keep the lines that contain WORD (any case); lv2 or ladspa: that kind");
 
+    auto* install = cli.add_subcommand("install", "validate a processor package (folder or .tar.gz) and install it; running sessions swap to a new version");
+    std::string installSource;
+    bool downgrade = false;
+    install->add_option("source", installSource, "package folder (with rackterm-package.toml) or .tar.gz")->required();
+    install->add_flag("--downgrade", downgrade, "allow installing an older version than the one installed");
+
+    auto* uninstall = cli.add_subcommand("uninstall", "remove an installed package (refused while a running session uses it)");
+    std::string uninstallId;
+    bool force = false;
+    uninstall->add_option("id", uninstallId, "package id")->required();
+    uninstall->add_flag("--force", force, "first fade the sessions' nodes of the package to bypass and unload them");
+
+    auto* package = cli.add_subcommand("package", "processor packages: new, pack, list, verify");
+    package->require_subcommand(1);
+    auto* packageNew = package->add_subcommand("new", "scaffold a processor project that builds, hot-reloads and packs");
+    std::string newName, newDir;
+    packageNew->add_option("name", newName, "package id, e.g. mydrive")->required();
+    packageNew->add_option("dir", newDir, "folder to create (default ./NAME)");
+    auto* packagePack = package->add_subcommand("pack", "check a built package folder and write ID-VERSION.tar.gz");
+    std::string packDir, packOut;
+    packagePack->add_option("dir", packDir, "package folder")->required();
+    packagePack->add_option("-o,--output", packOut, "archive to write (default ID-VERSION.tar.gz here)");
+    auto* packageList = package->add_subcommand("list", "installed packages: version, components, install time, sessions using them");
+    auto* packageVerify = package->add_subcommand("verify", "re-hash installed files against their receipts; exit 1 on any difference");
+    std::string verifyId;
+    packageVerify->add_option("id", verifyId, "package id (default: every package)");
+
     auto* completion = cli.add_subcommand("completion", "print a shell completion script (generated from the command table)");
     std::string shell;
     completion->add_option("shell", shell, "the shell: bash")->required()->check(CLI::IsMember({"bash"}));
@@ -83,6 +111,12 @@ int main(int argc, char** argv) {
         }
         return kExitOk;
     }
+    if (*install) return runInstall(installSource, downgrade);
+    if (*uninstall) return runUninstall(uninstallId, force);
+    if (*packageNew) return runPackageNew(newName, newDir);
+    if (*packagePack) return runPackagePack(packDir, packOut);
+    if (*packageList) return runPackageList();
+    if (*packageVerify) return runPackageVerify(verifyId);
     if (*check) return runCheck(checkSession, checkBuild);
     if (*render) return runRender(ro);
     if (*run) return runScript(script, runSession, live);

@@ -12,7 +12,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -75,8 +81,104 @@ Module::~Module() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+
+/// One hook call on a helper thread: the control thread waits for it at most
+/// kHookTimeoutSeconds, and a hook that never returns keeps only this.
+struct HookCall {
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false;
+    int32_t result = 0;
+    std::string error;
+};
+
+/// Run `hook` (returning 0 on success) on a helper thread; false in
+/// `inTime` when it did not return within the time-out (the thread is then
+/// left to run, detached).
+std::shared_ptr<HookCall> runHook(std::function<int32_t()> hook, const rackterm_processor_v2& d, bool& inTime) {
+    auto call = std::make_shared<HookCall>();
+    std::thread([call, hook = std::move(hook), &d]() {
+        const int32_t r = hook();
+        std::string why;
+        if (r != 0) {
+            const char* e = d.last_error ? d.last_error() : nullptr;  // the same thread: its thread-local text
+            why = e && *e ? printable(e, 300) : "it returned " + std::to_string(r);
+        }
+        std::lock_guard lock(call->mutex);
+        call->result = r;
+        call->error = std::move(why);
+        call->done = true;
+        call->finished.notify_all();
+    }).detach();
+    std::unique_lock lock(call->mutex);
+    inTime = call->finished.wait_for(lock, std::chrono::duration<double>(kHookTimeoutSeconds), [&] { return call->done; });
+    return call;
+}
+
+/// What a hung hook's instance keeps alive forever: its module stays mapped
+/// (the hook's thread still runs its code). Deliberately never freed.
+void abandonModule(std::shared_ptr<Module> module) {
+    static auto* kept = new std::vector<std::shared_ptr<Module>>;
+    static std::mutex guard;
+    std::lock_guard lock(guard);
+    kept->push_back(std::move(module));
+}
+
+std::string hookTimeText() {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", kHookTimeoutSeconds);
+    return buf;
+}
+
+}  // namespace
+
+Result<void> Instance::activate() {
+    if (activated_ || abandoned_ || isolated_ || !instance_) return {};
+    const rackterm_processor_v2& d = module_->descriptor();
+    activated_ = true;
+    if (!RACKTERM_HAS_ENTRY(&d, activate) || !d.activate) return {};
+    bool inTime = false;
+    rackterm_instance* inst = instance_;
+    auto call = runHook([&d, inst] { return d.activate(inst); }, d, inTime);
+    if (!inTime) {
+        abandoned_ = true;
+        abandonModule(module_);
+        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': activate() did not return within " +
+                     hookTimeText() + "; the node is treated as failed (fix the hook: it must not block)"};
+    }
+    if (call->result != 0) {
+        deactivated_ = true;  // it never became active: no deactivate() owed
+        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': activate() failed: " + call->error};
+    }
+    return {};
+}
+
+Result<void> Instance::deactivate(uint32_t reason) {
+    if (!activated_ || deactivated_ || abandoned_ || isolated_ || !instance_) return {};
+    deactivated_ = true;
+    const rackterm_processor_v2& d = module_->descriptor();
+    if (!RACKTERM_HAS_ENTRY(&d, deactivate) || !d.deactivate) return {};
+    bool inTime = false;
+    rackterm_instance* inst = instance_;
+    auto call = runHook([&d, inst, reason] {
+        d.deactivate(inst, reason);
+        return int32_t{0};
+    }, d, inTime);
+    if (!inTime) {
+        abandoned_ = true;
+        abandonModule(module_);
+        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': deactivate() did not return within " +
+                     hookTimeText() + "; its instance is abandoned (fix the hook: it must not block)"};
+    }
+    return {};
+}
+
 Instance::~Instance() {
-    if (instance_ && !isolated_) module_->descriptor().destroy(instance_);
+    if (!instance_ || isolated_) return;
+    (void)deactivate(reason_);  // a hang is abandoned below; the owner logged nothing it could act on
+    if (abandoned_) return;     // its hook's thread may still use it: never destroyed
+    module_->descriptor().destroy(instance_);
 }
 
 std::string validateDescriptor(const rackterm_processor_v2& d) {
@@ -184,7 +286,7 @@ Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& 
             return Error{printable(module->path(), kPathChars) + ": could not be created at " +
                          std::to_string(static_cast<long>(sampleRateHz)) + " Hz, " + std::to_string(maxBlockFrames) +
                          " frames: " + why};
-        return std::make_unique<Instance>(module, inst);
+        return std::make_unique<Instance>(module, inst);  // plugins have no rackterm lifecycle hooks
     }
     rackterm_instance* inst = d.create(sampleRateHz, maxBlockFrames);
     if (!inst) {
@@ -194,7 +296,12 @@ Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& 
                                         std::to_string(static_cast<long>(sampleRateHz)) + " Hz, " +
                                         std::to_string(maxBlockFrames) + " frames: " + detail);
     }
-    return std::make_unique<Instance>(module, inst);
+    auto made = std::make_unique<Instance>(module, inst);
+    if (auto active = made->activate(); !active) {
+        if (made->abandoned()) (void)made.release();  // its hook's thread may still use it
+        return Error{active.error()};
+    }
+    return made;
 }
 
 }  // namespace rackterm::loader

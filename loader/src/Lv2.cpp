@@ -19,6 +19,7 @@
 // `at` lines, or ending short, equals one without.
 #include "PluginSupport.hpp"
 
+#include <rackterm/common/Files.hpp>
 #include <rackterm/common/Limits.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
@@ -1022,14 +1023,14 @@ Result<void> lv2SaveState(rackterm_instance* instance, const std::string& dir) {
         }
     }
     if (hadOld) {  // one atomic exchange: `dir` is the old state or the new one, never neither
-        if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+        const auto exchanged = files::exchangePaths(fresh, dir);
+        if (exchanged && exchanged.value()) {
             discard();  // the old state, now at the new folder's name
             return {};
         }
-        if (errno != EINVAL && errno != ENOSYS) {
-            const std::string why = std::strerror(errno);
+        if (!exchanged) {
             discard();
-            return Error{"cannot put the new state in place of " + printable(dir, kPathChars) + ": " + why};
+            return Error{"cannot put the new state in place of " + printable(dir, kPathChars) + ": " + exchanged.error()};
         }
         // A filesystem without the exchange (some network and FUSE ones): the
         // old folder aside, the new one in, the old one removed.

@@ -63,6 +63,8 @@ const rackterm_processor_v2 kPlayer = {
     &playerProcess,
     &playerLastError,
     nullptr,  // latency_frames: none
+    nullptr,  // activate: the host's own node has no lifecycle hooks
+    nullptr,  // deactivate
 };
 
 }  // namespace

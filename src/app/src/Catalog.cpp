@@ -1,4 +1,5 @@
 #include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Packages.hpp>
 
 #include <rackterm/loader/Plugins.hpp>
 
@@ -58,6 +59,7 @@ std::vector<std::string> processorNames() {
             }
         }
     }
+    for (auto& n : packageComponentNames()) names.push_back(std::move(n));  // "ID/COMPONENT"
     return names;
 }
 
@@ -83,7 +85,10 @@ std::vector<std::string> processorListing(const std::string& filter) {
     auto keep = [&](const std::string& entry, const char* kind) {
         if (f.empty() || f == kind || lowered(entry).find(f) != std::string::npos) out.push_back(entry);
     };
-    for (const auto& name : processorNames()) keep(name + " (built-in)", "built-in");
+    for (const auto& name : processorNames())
+        if (!isPackageReference(name)) keep(name + " (built-in)", "built-in");
+    for (const auto& p : installedPackages())
+        for (const auto& c : p.components) keep(p.id + "/" + c.first + " (package " + p.id + " " + p.version + ")", "package");
     for (const auto& p : loader::installedPlugins()) {
         const bool lv2 = p.reference.rfind("lv2:", 0) == 0;
         if (lv2) keep(p.reference + "  " + p.name + "  (" + counts(p) + ")", "lv2");

@@ -1,6 +1,7 @@
 #include <rackterm/app/Commands.hpp>
 
 #include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Packages.hpp>
 #include <rackterm/app/Values.hpp>
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
@@ -153,9 +154,17 @@ Reply cmdBypass(CommandContext& c, const Args& a) {
         else if (a[2] == "off") on = false;
         else return fail("bypass takes on or off, not " + quote(a[2]));
     }
+    if (!on && std::string(c.runtime.nodeState(n.value())) == "unloaded")
+        return fail("node '" + a[1] + "' is unloaded (its package was uninstalled); install it again, then `reload " + a[1] +
+                    "` and `bypass " + a[1] + " off`");
     c.runtime.setBypass(n.value(), on);
     return done(a[1] + (on ? " bypassed" : " active"));
 }
+
+Reply cmdUpgrade(CommandContext& c, const Args& a) { return replyLater(c.runtime.upgradePackage(a[1])); }
+
+Reply cmdUnload(CommandContext& c, const Args& a) { return replyLater(c.runtime.unloadPackage(a[1])); }
+
 
 Reply cmdUndo(CommandContext& c, const Args&) { return replyLater(c.runtime.undo()); }
 
@@ -245,8 +254,8 @@ Reply cmdList(CommandContext& c, const Args& a) {
     if (what == "nodes") {
         const GraphInfo& g = rt.graph();
         for (size_t n = 0; n < rt.nodeCount(); ++n) {
-            std::string notes;
-            if (rt.bypassed(n)) notes += "bypassed";
+            std::string notes = rt.nodeState(n);  // the lifecycle state first: active, quiescing, unloaded
+            if (rt.bypassed(n)) notes += ", bypassed";
             if (rt.nodeIsolated(n)) {
                 const std::string fault = rt.nodeFault(n);
                 notes += (notes.empty() ? "" : ", ") + std::string("isolated") + (fault.empty() ? "" : ": " + fault);
@@ -301,13 +310,26 @@ Reply cmdList(CommandContext& c, const Args& a) {
         for (const auto& entry : processorListing(a[2] == "all" ? "" : a[2])) out += (out.empty() ? "" : "; ") + entry;
         return done(out.empty() ? "no processor matches " + quote(a[2]) : out);
     }
+    if (what == "packages") {
+        // "ID VERSION (nodes a, b)": `rackterm package list` and `uninstall` read this form.
+        std::vector<std::pair<std::string, std::string>> used;  // "ID VERSION", node ids
+        for (size_t n = 0; n < rt.nodeCount(); ++n) {
+            const std::string pkg = rt.nodePackage(n);
+            if (pkg.empty()) continue;
+            auto it = std::find_if(used.begin(), used.end(), [&](const auto& u) { return u.first == pkg; });
+            if (it == used.end()) used.emplace_back(pkg, "nodes " + rt.nodeId(n));
+            else it->second += ", " + rt.nodeId(n);
+        }
+        for (const auto& [pkg, nodes] : used) out += (out.empty() ? "" : "; ") + pkg + " (" + nodes + ")";
+        return done(out.empty() ? "no packages" : out);
+    }
     if (what == "ports") {
         if (!c.ports) return fail("no JACK connection in this mode");
         for (const auto& p : c.ports()) out += (out.empty() ? "" : " ") + p;
         return done(out);
     }
-    return fail("list what? nodes, connections, params NODE, processors or ports, not " + quote(what) +
-                didYouMean(what, {"nodes", "connections", "params", "processors", "ports"}));
+    return fail("list what? nodes, connections, params NODE, processors, packages or ports, not " + quote(what) +
+                didYouMean(what, {"nodes", "connections", "params", "processors", "packages", "ports"}));
 }
 
 Reply cmdStatus(CommandContext& c, const Args&) {
@@ -466,8 +488,17 @@ void completeRecord(const Runtime&, const Args& w, const std::string& word, Comp
 }
 
 void completeList(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
-    if (w.size() == 1) addWords({"nodes", "connections", "params", "processors", "ports"}, word, out);
+    if (w.size() == 1) addWords({"nodes", "connections", "params", "processors", "packages", "ports"}, word, out);
     else if (w.size() == 2 && w[1] == "params") addNodes(rt, word, out);
+}
+
+void completePackage(const Runtime& rt, const Args& w, const std::string& word, Completions& out) {
+    if (w.size() != 1) return;
+    std::vector<std::string> ids;
+    for (size_t n = 0; n < rt.nodeCount(); ++n)
+        if (const std::string p = packageIdOf(rt.nodeSpec(n).processor); !p.empty() && std::find(ids.begin(), ids.end(), p) == ids.end())
+            ids.push_back(p);
+    for (const auto& id : ids) addMatching(out.words, id, word);
 }
 
 void completeBuild(const Runtime&, const Args& w, const std::string& word, Completions& out) {
@@ -521,8 +552,13 @@ const std::vector<CommandInfo> kTable = {
      kLiveOnly | kSocket},
     {"record", "record start FILE | record stop", "record the master output (a disk thread, libsndfile)", 1, 2,
      &cmdRecord, &completeRecord, kAnywhere},
-    {"list", "list nodes|connections|params NODE|processors [WORD]|ports", "list what the session holds (processors WORD: plugins too)", 1, 2, &cmdList, &completeList,
-     kAnywhere},
+    {"list", "list nodes|connections|params NODE|processors [WORD]|packages|ports",
+     "list what the session holds (processors WORD: plugins too; packages: the installed packages its nodes run)", 1, 2,
+     &cmdList, &completeList, kAnywhere},
+    {"upgrade", "upgrade PACKAGE", "hot-swap every node of an installed package to its installed version, crossfaded", 1, 1,
+     &cmdUpgrade, &completePackage, kSocket},
+    {"unload", "unload PACKAGE", "fade every node of a package to bypass and deactivate it (before uninstall)", 1, 1,
+     &cmdUnload, &completePackage, kSocket},
     {"status", "status", "session, rate, block, DSP load, xruns, unsaved", 0, 0, &cmdStatus, nullptr, kAnywhere},
     {"wait", "wait applied", "wait until the audio thread applied every change", 1, 1, &cmdWait, &completeWait,
      kAnywhere},

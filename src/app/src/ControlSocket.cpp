@@ -246,13 +246,71 @@ bool ControlSocket::service(const std::function<Reply(const std::string&)>& run)
     return quit;
 }
 
-int runCtl(const std::string& session, const std::string& command, double timeoutSeconds) {
+SessionAnswer askSession(const std::string& session, const std::string& command, double timeoutSeconds) {
     const auto start = std::chrono::steady_clock::now();
-    std::string path;
-    if (!session.empty()) {
-        path = socketPath(session);
-        sweep(path);
-    } else {
+    const std::string path = socketPath(session);
+    sweep(path);
+    SessionAnswer out;
+    auto failWith = [&](int code, std::string why) {
+        out.code = code;
+        out.error = std::move(why);
+        return out;
+    };
+    const auto timedOut = [&](const char* doing) {
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%g", timeoutSeconds);
+        return failWith(kExitCtlTimeout, "no reply from " + path + " within " + secs + " s (" + doing +
+                                             "); the session is busy or hung; --timeout SECONDS waits longer");
+    };
+    int fd = -1;
+    while ((fd = startConnect(path)) < 0) {  // a full listen queue (EAGAIN) is a busy session: retry
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return failWith(3, "no rackterm answers at " + path + "; is the session running?");
+        if (secondsSince(start) > timeoutSeconds) return timedOut("connecting");
+        ::poll(nullptr, 0, 10);
+    }
+    const std::string line = command + "\n";
+    size_t sent = 0;
+    std::string reply;
+    while (true) {
+        const double left = timeoutSeconds - secondsSince(start);
+        if (left <= 0) {
+            ::close(fd);
+            return timedOut(sent < line.size() ? "sending" : "waiting for the reply");
+        }
+        pollfd p{fd, static_cast<short>(sent < line.size() ? POLLOUT : POLLIN), 0};
+        if (::poll(&p, 1, static_cast<int>(std::min(left * 1000.0, 100.0)) + 1) <= 0) continue;
+        if (sent < line.size()) {
+            const ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (n <= 0) {
+                ::close(fd);
+                return failWith(3, "could not send to " + path);
+            }
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        char buf[4096];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n <= 0) {
+            ::close(fd);
+            return failWith(3, path + " closed the connection without a reply");
+        }
+        reply.append(buf, static_cast<size_t>(n));
+        if (const size_t nl = reply.find('\n'); nl != std::string::npos) {
+            reply.resize(nl);
+            ::close(fd);
+            out.code = reply.rfind("ok", 0) == 0 ? 0 : 1;
+            out.reply = std::move(reply);
+            return out;
+        }
+    }
+}
+
+int runCtl(const std::string& session, const std::string& command, double timeoutSeconds) {
+    std::string name = session;
+    if (name.empty()) {
         const std::vector<std::string> live = liveSessions();
         if (live.empty()) {
             std::fprintf(stderr, "rackterm: no running rackterm (no live socket in %s); start one: rackterm SESSION.toml\n",
@@ -265,62 +323,12 @@ int runCtl(const std::string& session, const std::string& command, double timeou
             std::fprintf(stderr, "rackterm: several sessions run:%s; pick one with --session NAME\n", names.c_str());
             return 2;
         }
-        path = socketPath(live[0]);
+        name = live[0];
     }
-    const auto timedOut = [&](const char* doing) {
-        std::fprintf(stderr, "rackterm: no reply from %s within %g s (%s); the session is busy or hung; --timeout SECONDS waits longer\n",
-                     path.c_str(), timeoutSeconds, doing);
-        return kExitCtlTimeout;
-    };
-    int fd = -1;
-    while ((fd = startConnect(path)) < 0) {  // a full listen queue (EAGAIN) is a busy session: retry
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            std::fprintf(stderr, "rackterm: no rackterm answers at %s; is the session running?\n", path.c_str());
-            return 3;
-        }
-        if (secondsSince(start) > timeoutSeconds) return timedOut("connecting");
-        ::poll(nullptr, 0, 10);
-    }
-    const std::string line = command + "\n";
-    size_t sent = 0;
-    std::string reply;
-    int code = -1;
-    while (code < 0) {
-        const double left = timeoutSeconds - secondsSince(start);
-        if (left <= 0) {
-            code = timedOut(sent < line.size() ? "sending" : "waiting for the reply");
-            break;
-        }
-        pollfd p{fd, static_cast<short>(sent < line.size() ? POLLOUT : POLLIN), 0};
-        if (::poll(&p, 1, static_cast<int>(std::min(left * 1000.0, 100.0)) + 1) <= 0) continue;
-        if (sent < line.size()) {
-            const ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-            if (n <= 0) {
-                std::fprintf(stderr, "rackterm: could not send to %s\n", path.c_str());
-                code = 3;
-            } else {
-                sent += static_cast<size_t>(n);
-            }
-            continue;
-        }
-        char buf[4096];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        if (n <= 0) {
-            std::fprintf(stderr, "rackterm: %s closed the connection without a reply\n", path.c_str());
-            code = 3;
-            break;
-        }
-        reply.append(buf, static_cast<size_t>(n));
-        if (const size_t nl = reply.find('\n'); nl != std::string::npos) {
-            reply.resize(nl);
-            std::printf("%s\n", reply.c_str());
-            code = reply.rfind("ok", 0) == 0 ? 0 : 1;
-        }
-    }
-    ::close(fd);
-    return code;
+    const SessionAnswer a = askSession(name, command, timeoutSeconds);
+    if (!a.error.empty()) std::fprintf(stderr, "rackterm: %s\n", a.error.c_str());
+    else std::printf("%s\n", a.reply.c_str());
+    return a.code;
 }
 
 }  // namespace rackterm::app

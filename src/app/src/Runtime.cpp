@@ -1,6 +1,7 @@
 #include <rackterm/app/Runtime.hpp>
 
 #include <rackterm/app/Catalog.hpp>
+#include <rackterm/app/Packages.hpp>
 #include <rackterm/app/Trial.hpp>
 #include <rackterm/app/Values.hpp>
 #include <rackterm/common/Files.hpp>
@@ -135,6 +136,12 @@ std::function<void(const Result<std::string>&)> finishing(const Later<std::strin
     return [later](const Result<std::string>& r) { later.finish(r); };
 }
 
+/// Why an unloaded node cannot play.
+std::string unloadedMessage(const std::string& id, const std::string& processor) {
+    return "node '" + id + "' is unloaded (package " + packageIdOf(processor) + " was uninstalled); install it again, then `reload " +
+           id + "` and `bypass " + id + " off`";
+}
+
 }  // namespace
 
 double nowSeconds() {
@@ -142,6 +149,7 @@ double nowSeconds() {
 }
 
 Runtime::~Runtime() {
+    for (const Node& n : nodes_) setDeactivateReason(n.proc, RACKTERM_DEACTIVATE_SHUTDOWN);
     ops_.clear();
     waits_.clear();
     if (recorder_) {
@@ -209,6 +217,10 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
             path = resolveAgainst(sessionPath, spec.path);
         } else if (loader::isPluginReference(spec.processor)) {
             path = spec.processor;  // lv2:URI or ladspa:LABEL, found by the loader
+        } else if (isPackageReference(spec.processor)) {
+            auto found = resolvePackageComponent(spec.processor);
+            if (!found) return Error{where + ": " + found.error()};
+            path = found.value();
         } else {
             path = builtinModulePath(spec.processor);
             if (path.empty())
@@ -221,6 +233,7 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         auto made = instantiate(module.value(), spec, path, restoreState ? sessionPath : std::string());
         if (!made) return Error{where + ": " + made.error()};
         proc = std::move(made.value());
+        if (const std::string pkg = packageIdOf(spec.processor); !pkg.empty()) proc.package = pkg + " " + installedVersion(pkg);
     }
     const auto ids = paramIds(*proc.descriptor);
     for (auto p = spec.params.begin(); p != spec.params.end();) {
@@ -270,7 +283,11 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
         carryPluginState(node.proc, proc.value());  // at the new rate, with the state it had
         fresh.push_back(std::move(proc.value()));
     }
-    for (size_t n = 0; n < nodes_.size(); ++n) nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        setDeactivateReason(nodes_[n].proc, RACKTERM_DEACTIVATE_RELOAD);
+        fresh[n].package = nodes_[n].proc.package;
+        nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
+    }
     publishRack();
     return {};
 }
@@ -882,6 +899,7 @@ void Runtime::setBypass(size_t node, bool bypass) {
 }
 
 void Runtime::playBypass(size_t node, bool bypass) {
+    if (!bypass && nodes_[node].unloaded) return;  // its instance is deactivated: it stays dry (undo, load)
     nodes_[node].spec.bypass = bypass;
     // A bypass ramp is structure-like: operations wait until the audio thread took it.
     opGeneration_ = engine_->setBypass(static_cast<uint32_t>(node), bypass);
@@ -902,6 +920,7 @@ Result<std::string> Runtime::applyValue(const std::string& node, const std::stri
 Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
     auto n = findNode(node);
     if (!n) return Error{n.error()};
+    if (!bypass && nodes_[n.value()].unloaded) return Error{unloadedMessage(node, nodes_[n.value()].spec.processor)};
     playBypass(n.value(), bypass);
     return node + (bypass ? " bypassed" : " active");
 }
@@ -1082,6 +1101,7 @@ Runtime::Operation Runtime::removeOp(std::string id, bool record, Done done,
                              });
         if (!offline_ && !*fading) {
             *fading = true;
+            nodes_[n.value()].quiescing = true;
             if (carried && !engine_->rack()->bypassed(index)) {
                 opGeneration_ = engine_->setBypass(index, true);
                 headSince_ = nowSeconds();
@@ -1366,6 +1386,85 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
 
 // ---- the rest ---------------------------------------------------------
 
+void Runtime::setDeactivateReason(const Processor& proc, uint32_t reason) {
+    if (!proc.module) return;  // the player: no lifecycle hooks
+    if (proc.owner) std::static_pointer_cast<loader::Instance>(proc.owner)->setDeactivateReason(reason);
+    for (const auto& o : proc.copyOwners)
+        if (o) std::static_pointer_cast<loader::Instance>(o)->setDeactivateReason(reason);
+}
+
+const char* Runtime::nodeState(size_t n) const {
+    const Node& node = nodes_[n];
+    if (node.unloaded) return "unloaded";
+    if (node.quiescing) return "quiescing";
+    return "active";
+}
+
+std::string Runtime::nodePackage(size_t n) const { return nodes_[n].proc.package; }
+
+Later<std::string> Runtime::upgradePackage(const std::string& id) {
+    std::vector<std::pair<std::string, Later<SwapReport>>> swaps;
+    std::string version = installedVersion(id);
+    for (const Node& node : nodes_) {
+        if (packageIdOf(node.spec.processor) != id) continue;
+        auto path = resolvePackageComponent(node.spec.processor);
+        if (!path) return Later<std::string>::done(Error{"node '" + node.spec.id + "': " + path.error()});
+        swaps.emplace_back(node.spec.id, swapNode(node.spec.id, path.value()));
+    }
+    if (swaps.empty()) return Later<std::string>::done(Error{"no node runs package " + quote(id) + "; `list packages` shows the ones in use"});
+    Later<std::string> later;
+    waits_.push_back([this, swaps, later, id, version]() {
+        for (const auto& s : swaps)
+            if (!s.second.ready()) return false;
+        std::string text = "upgraded " + id + " to " + version + ":";
+        bool allOk = true;
+        for (size_t i = 0; i < swaps.size(); ++i) {
+            const auto& r = swaps[i].second.result();
+            allOk = allOk && r.ok();
+            text += (i ? ";" : "") + std::string(" ") + swaps[i].first + " " +
+                    (r ? "swapped, " + r.value().summary() : "not swapped, the old version keeps playing: " + r.error());
+        }
+        notes_.push_back(text);  // the session's log says what the upgrade did
+        later.finish(allOk ? Result<std::string>(text) : Result<std::string>(Error{text}));
+        return true;
+    });
+    return later;
+}
+
+Later<std::string> Runtime::unloadPackage(const std::string& id) {
+    std::vector<std::string> ids;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        if (packageIdOf(nodes_[n].spec.processor) != id || nodes_[n].unloaded) continue;
+        ids.push_back(nodes_[n].spec.id);
+        nodes_[n].quiescing = true;
+        playBypass(n, true);  // fades to dry: no process() after it settles
+    }
+    if (ids.empty()) return Later<std::string>::done(Error{"no node runs package " + quote(id) + "; `list packages` shows the ones in use"});
+    Later<std::string> later;
+    submit(Operation{[this, ids, later, id]() {
+        if (!settled()) return false;
+        std::string text = "unloaded " + id + ":";
+        for (const std::string& nodeId : ids) {
+            auto n = findNode(nodeId);
+            if (!n) continue;
+            Node& node = nodes_[n.value()];
+            node.quiescing = false;
+            node.unloaded = true;
+            std::vector<std::shared_ptr<void>> owners = node.proc.copyOwners;
+            if (node.proc.module && node.proc.owner) owners.push_back(node.proc.owner);
+            std::string hooks;
+            for (const auto& o : owners)
+                if (auto r = std::static_pointer_cast<loader::Instance>(o)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL); !r)
+                    hooks = "; " + r.error();
+            text += " " + nodeId + " (bypassed" + hooks + ")";
+        }
+        notes_.push_back(text);
+        later.finish(text);
+        return true;
+    }});
+    return later;
+}
+
 Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& path, bool sameModule) {
     Later<SwapReport> later;
     auto crossfading = std::make_shared<bool>(false);
@@ -1373,6 +1472,7 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
     submit(Operation{[this, id, path, sameModule, later, crossfading, trial]() {
         if (*crossfading) {
             if (!settled()) return false;
+            if (auto f = findNode(id)) nodes_[f.value()].quiescing = false;
             publishRack();  // without the replaced instance: it is freed with the fading rack
             return true;
         }
@@ -1417,6 +1517,7 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
         watches_.push_back(Watch{id, module.value(), previous, previousPath, nowSeconds() + kWatchSeconds});
         if (offline_) return true;
         *crossfading = true;
+        nodes_[n].quiescing = true;  // the old instance fades out
         return false;
     }});
     return later;
@@ -1466,6 +1567,9 @@ bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, 
     }
     if (!sameParams(params, node.spec.params)) extraDirty_ = true;
     node.spec.params = std::move(params);
+    setDeactivateReason(node.proc, RACKTERM_DEACTIVATE_RELOAD);
+    if (const std::string pkg = packageIdOf(node.spec.processor); !pkg.empty()) next.package = pkg + " " + installedVersion(pkg);
+    node.unloaded = false;
     Fade fade;
     fade.node = n;
     if (sameChannels) fade.from = node.proc;  // else the new build starts at once: nothing to crossfade channel by channel

@@ -379,4 +379,10 @@ Result<void> replaceFile(const std::string& path, std::string_view text, AtomicF
     return f.value().commit();
 }
 
+Result<bool> exchangePaths(const std::string& a, const std::string& b) {
+    if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) return true;
+    if (errno == EINVAL || errno == ENOSYS) return false;
+    return Error{"cannot exchange " + printable(a, kPathChars) + " and " + printable(b, kPathChars) + ": " + std::strerror(errno)};
+}
+
 }  // namespace rackterm::files

@@ -92,12 +92,39 @@ public:
     /// The child process behind this instance, or nullptr when it runs in process.
     const std::shared_ptr<IsolatedProcessor>& isolated() const noexcept { return isolated_; }
 
+    /// [control] Run the processor's activate() hook (when its build has
+    /// one), at most once, within kHookTimeoutSeconds. Error (one line) when
+    /// it fails (with its last_error() text) or does not return in time; a
+    /// hook that hung leaves the instance abandoned: never called again,
+    /// never destroyed, its module never closed.
+    Result<void> activate();
+    /// [control] Run deactivate(reason) (RACKTERM_DEACTIVATE_*) when the
+    /// instance was activated and not yet deactivated: after its last
+    /// process(). Error when the hook does not return in time (the instance
+    /// is then abandoned as above). The destructor calls it with
+    /// deactivateReason() when nobody did.
+    Result<void> deactivate(uint32_t reason);
+    /// The reason the destructor passes to deactivate(): RACKTERM_DEACTIVATE_REMOVE
+    /// unless the owner said otherwise (a swap: RELOAD; quitting: SHUTDOWN).
+    void setDeactivateReason(uint32_t reason) noexcept { reason_ = reason; }
+    uint32_t deactivateReason() const noexcept { return reason_; }
+    /// True between a successful activate() and deactivate().
+    bool active() const noexcept { return activated_ && !deactivated_; }
+    /// True once a hook hung: the instance must not be used again.
+    bool abandoned() const noexcept { return abandoned_; }
+
 private:
     std::shared_ptr<Module> module_;
     rackterm_instance* instance_;
     const rackterm_processor_v2* descriptor_;
     std::shared_ptr<IsolatedProcessor> isolated_;
+    uint32_t reason_ = RACKTERM_DEACTIVATE_REMOVE;
+    bool activated_ = false, deactivated_ = false, abandoned_ = false;
 };
+
+/// Seconds a lifecycle hook (activate, deactivate) may take before rackterm
+/// reports it and treats its instance as failed (ABI: processor.h).
+inline constexpr double kHookTimeoutSeconds = 2.0;
 
 /// Load `path`: copy it to a private temporary file (so a rebuilt file at the
 /// same path is a new module), dlopen(RTLD_NOW | RTLD_LOCAL) the copy, find
@@ -124,9 +151,10 @@ std::string validateDescriptor(const rackterm_processor_v2& d);
 /// struct_size covers it) and sets it, else 0.
 uint32_t latencyFrames(const rackterm_processor_v2& d, rackterm_instance* instance);
 
-/// Create an instance at `sampleRateHz` for blocks of at most `maxBlockFrames`.
+/// Create an instance at `sampleRateHz` for blocks of at most `maxBlockFrames`,
+/// then activate it (Instance::activate) so it is ready for process().
 /// Error when create() returns NULL, with the processor's last_error() text
-/// (which says whether create() threw).
+/// (which says whether create() threw), or when activate() fails or hangs.
 Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& module,
                                                  double sampleRateHz, uint32_t maxBlockFrames);
 

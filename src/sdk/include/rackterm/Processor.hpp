@@ -12,6 +12,10 @@
 // Optionally:
 //   static constexpr uint32_t kInputs = 1, kOutputs = 1;   // channels, 1..8 (default 2 each)
 //   uint32_t latencyFrames() const noexcept;               // [control] output lag, frames
+//   int activate();                       // [control] before the first block; 0 = ok,
+//                                         // else (or a throw) the node stays out of the rack
+//   void deactivate(uint32_t reason);     // [control] after the last block; RACKTERM_DEACTIVATE_*
+// A class without activate()/deactivate() leaves those entries NULL.
 // A class with kInputs = kOutputs = 1 runs dual mono on a stereo connection
 // (the host makes one instance per channel).
 //
@@ -119,7 +123,46 @@ struct Glue {
             return 0u;
         }
     }
+    static int32_t activate(rackterm_instance* p) noexcept {
+        setLastError("");
+        if constexpr (requires(T& t) { t.activate(); }) {
+            if (!p) return -1;
+            try {
+                const int32_t r = static_cast<int32_t>(self(p)->processor.activate());
+                if (r != 0 && lastErrorText()[0] == '\0') setLastError("activate() returned an error");
+                return r;
+            } catch (const std::exception& e) {
+                setLastError("activate() threw: ", e.what());
+            } catch (...) {
+                setLastError("activate() threw an unknown exception");
+            }
+            return -1;
+        } else {
+            return 0;
+        }
+    }
+    static void deactivate(rackterm_instance* p, uint32_t reason) noexcept {
+        if constexpr (requires(T& t) { t.deactivate(uint32_t{}); }) {
+            if (!p) return;
+            try { self(p)->processor.deactivate(reason); } catch (...) {}
+        } else {
+            (void)p;
+            (void)reason;
+        }
+    }
 };
+
+/// The lifecycle hooks of class T, or NULL when it has none (the host then skips them).
+template <class T>
+constexpr int32_t (*activateFor() noexcept)(rackterm_instance*) {
+    if constexpr (requires(T& t) { t.activate(); }) return &Glue<T>::activate;
+    else return nullptr;
+}
+template <class T>
+constexpr void (*deactivateFor() noexcept)(rackterm_instance*, uint32_t) {
+    if constexpr (requires(T& t) { t.deactivate(uint32_t{}); }) return &Glue<T>::deactivate;
+    else return nullptr;
+}
 
 /// Channels of class T's input / output: T::kInputs / T::kOutputs, else 2.
 template <class T>
@@ -153,6 +196,8 @@ const rackterm_processor_v2* descriptorFor() noexcept {
         &Glue<T>::process,
         &Glue<T>::lastError,
         &Glue<T>::latency,
+        activateFor<T>(),
+        deactivateFor<T>(),
     };
     return &d;
 }

@@ -130,7 +130,33 @@ typedef struct rackterm_processor_v2 {
      * last_error.
      */
     uint32_t (*latency_frames)(rackterm_instance* instance);
+
+    /**
+     * [control] Called once after create() and before the instance's first
+     * process(), when it is about to enter the rack (package lifecycle:
+     * loaded -> active). Returns 0 on success; any other value keeps the
+     * node out of the rack, and last_error() (on the same thread) says why.
+     * It must return within 2 seconds: the host runs it on a helper thread,
+     * and a hook still running then is reported and its node treated as
+     * failed (the instance is never used or destroyed after that).
+     * May be NULL: nothing to do. Optional; after latency_frames.
+     */
+    int32_t (*activate)(rackterm_instance* instance);
+
+    /**
+     * [control] Called once after the instance's last process(), when it has
+     * left the rack (active -> unloaded), before destroy(). `reason` is one
+     * of RACKTERM_DEACTIVATE_*. The same 2-second rule as activate() applies.
+     * May be NULL. Optional; after activate.
+     */
+    void (*deactivate)(rackterm_instance* instance, uint32_t reason);
 } rackterm_processor_v2;
+
+/** Why deactivate() is called. */
+#define RACKTERM_DEACTIVATE_REMOVE 1u    /**< the node was removed (`remove`, `load` of another session, undo of `add`) */
+#define RACKTERM_DEACTIVATE_RELOAD 2u    /**< a new build or version replaced this instance (`reload`, hot reload, upgrade, rate change) */
+#define RACKTERM_DEACTIVATE_SHUTDOWN 3u  /**< rackterm is quitting */
+#define RACKTERM_DEACTIVATE_UNINSTALL 4u /**< its package is being uninstalled (`rackterm uninstall --force`) */
 
 /** Size of the ABI v2 descriptor without any optional entry: the smallest
  * struct_size a host accepts. */

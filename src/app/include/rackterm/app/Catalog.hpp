@@ -13,15 +13,16 @@ namespace rackterm::app {
 /// <exe>/../<libdir>/rackterm/processors (installed).
 std::vector<std::string> moduleFolders();
 
-/// The names a session may give as processor = "NAME": the host's "player"
-/// and every built-in module found.
+/// The names a session may give as processor = "NAME": the host's "player",
+/// every built-in module found and every installed package component ("ID/COMPONENT").
 std::vector<std::string> processorNames();
 
 /// The module file for built-in `name`, or "" when none is found.
 std::string builtinModulePath(const std::string& name);
 
 /// Every processor a node can name, one entry each, filtered: built-ins
-/// ("gain (built-in)"), LV2 plugins ("lv2:URI  NAME  (2 in, 2 out, 6
+/// ("gain (built-in)"), package components ("mydrive/drive (package mydrive
+/// 1.0.0)"; "package" alone keeps those), LV2 plugins ("lv2:URI  NAME  (2 in, 2 out, 6
 /// controls)") and LADSPA plugins ("ladspa:LABEL  NAME  (FILE, 1 in, 1 out,
 /// 1 control)"). `filter` keeps the entries whose text contains it, in any
 /// case; "" keeps all. "lv2" and "ladspa" alone keep that kind.

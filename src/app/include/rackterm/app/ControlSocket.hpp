@@ -100,6 +100,15 @@ private:
 /// their rackterm is gone). Returns the names of the sessions still live.
 std::vector<std::string> liveSessions();
 
+/// What a running session answered (askSession).
+struct SessionAnswer {
+    int code = 0;       ///< as runCtl's exit status: 0 ok, 1 error reply, 3 nobody answers, 4 time-out
+    std::string reply;  ///< the reply line ("ok ..." / "error: ..."), when one came
+    std::string error;  ///< why no reply came (one line), else ""
+};
+/// Send one command line to the session `name` and wait at most
+/// `timeoutSeconds` for its reply. [control, blocking].
+SessionAnswer askSession(const std::string& name, const std::string& command, double timeoutSeconds);
 /// `rackterm ctl`: send one command to a running rackterm and print the reply.
 /// `session` "" picks the only running one (dead sockets are removed and
 /// skipped). Connecting, sending and waiting for the reply together take at

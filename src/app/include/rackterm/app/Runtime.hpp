@@ -142,6 +142,24 @@ public:
     /// is isolated.
     Result<std::string> sendNote(const std::string& id, int key, int velocity);
     bool bypassed(size_t node) const { return nodes_[node].spec.bypass; }
+    /// Node `n`'s lifecycle state (docs/packages.md): "active" in the rack,
+    /// "quiescing" while it fades out before a swap, remove or unload,
+    /// "unloaded" once its package was uninstalled under it (bypassed, its
+    /// instance deactivated). ("discovered" and "loaded" pass while a node
+    /// is being made, before it joins the rack.)
+    const char* nodeState(size_t n) const;
+    /// The package node `n` runs ("ID VERSION" as loaded), or "" for other processors.
+    std::string nodePackage(size_t n) const;
+    /// `upgrade ID`: hot-swap every node running a component of package
+    /// `id` to the files installed now (trial, crossfade, values carried by
+    /// id, as `reload`); the reply and the log name each node's swap report.
+    /// Error when no node uses the package.
+    Later<std::string> upgradePackage(const std::string& id);
+    /// `unload ID`: every node running package `id` fades to bypass, then
+    /// its instances are deactivated (RACKTERM_DEACTIVATE_UNINSTALL) and it
+    /// shows "unloaded": it stays in the session, passing its input through,
+    /// until `reload` finds the package again. Error when no node uses it.
+    Later<std::string> unloadPackage(const std::string& id);
     /// The module file a node was loaded from ("" for the player).
     const std::string& modulePath(size_t node) const { return nodes_[node].proc.path; }
     /// True when node `n` runs an LV2 or LADSPA plugin (lv2:, ladspa:).
@@ -318,7 +336,11 @@ private:
         std::vector<rackterm_instance*> copies;
         std::vector<std::shared_ptr<void>> copyOwners;
         std::shared_ptr<void> module;  // the loader::Module copies are made from (none for the player)
+        std::string package;           // "ID VERSION" of the package it came from, else ""
     };
+    /// [control] Set the reason every instance of `proc` gets in its
+    /// deactivate() when freed (RACKTERM_DEACTIVATE_*).
+    static void setDeactivateReason(const Processor& proc, uint32_t reason);
     /// [control] After a save to `sessionPath`: remove the state folders
     /// rackterm wrote beside it (NAME.state/NODE/ with a state.ttl, or a
     /// save's leftover NODE.saving-*) whose node is not in `kept`, and
@@ -340,6 +362,8 @@ private:
         config::NodeSpec spec;
         Processor proc;
         MeterBallistics meter;
+        bool quiescing = false;  ///< fading out before a swap, remove or unload
+        bool unloaded = false;   ///< its package went: bypassed, instances deactivated
     };
     /// One queued operation: step() runs it on; true once it is finished.
     struct Operation {

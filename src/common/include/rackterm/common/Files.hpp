@@ -66,6 +66,12 @@ std::string resolveLinks(const std::string& path);
 /// writers in another PID namespace). Returns how many were removed.
 unsigned removeStaleTemporaries(const std::string& folder);
 
+/// Exchange the two existing paths `a` and `b` in one atomic step
+/// (renameat2 RENAME_EXCHANGE): each then names what the other named.
+/// True when done; false when this file system cannot exchange (EINVAL,
+/// ENOSYS), so the caller falls back to two renames; an error otherwise.
+Result<bool> exchangePaths(const std::string& a, const std::string& b);
+
 /// Copy the regular file `from` to a new file `to` (created with O_EXCL),
 /// at most `maxBytes`, in bounded chunks, then fsync it. Errors name the
 /// file: not regular, over the limit, read or write errors; `to` is removed

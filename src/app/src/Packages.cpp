@@ -1,0 +1,1009 @@
+#include <rackterm/app/Packages.hpp>
+
+#include <rackterm/app/ControlSocket.hpp>
+#include <rackterm/app/Modes.hpp>
+#include <rackterm/common/Files.hpp>
+#include <rackterm/common/Limits.hpp>
+#include <rackterm/common/Suggest.hpp>
+#include <rackterm/common/Text.hpp>
+#include <rackterm/config/Manifest.hpp>
+#include <rackterm/loader/Loader.hpp>
+#include <rackterm/loader/Plugins.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#ifndef RACKTERM_SDK_SOURCE_INCLUDE
+#define RACKTERM_SDK_SOURCE_INCLUDE ""
+#endif
+#ifndef RACKTERM_INSTALL_INCLUDE_SUBDIR
+#define RACKTERM_INSTALL_INCLUDE_SUBDIR "include"
+#endif
+
+namespace rackterm::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kMaxComponentBytes = 256ull << 20;  // one module file
+constexpr uint64_t kMaxArchiveBytes = 1ull << 30;      // everything an archive unpacks to
+constexpr size_t kMaxArchiveEntries = 10000;
+constexpr const char* kStaging = ".staging";
+
+std::string show(const std::string& path) { return printable(path, kPathChars); }
+
+/// SHA-256 of the file at `path` as 64 hex digits, and its size.
+Result<std::pair<std::string, uint64_t>> hashFile(const std::string& path) {
+    auto fd = files::openRegularFile(path, "file");
+    if (!fd) return Error{fd.error()};
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    std::vector<unsigned char> buf(1 << 16);
+    uint64_t size = 0;
+    while (true) {
+        const ssize_t n = ::read(fd.value(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int e = errno;
+            ::close(fd.value());
+            EVP_MD_CTX_free(ctx);
+            return Error{show(path) + ": read failed (" + std::strerror(e) + ")"};
+        }
+        if (n == 0) break;
+        EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
+        size += static_cast<uint64_t>(n);
+    }
+    ::close(fd.value());
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    static const char* hex = "0123456789abcdef";
+    std::string text;
+    for (unsigned i = 0; i < len; ++i) {
+        text += hex[digest[i] >> 4];
+        text += hex[digest[i] & 15];
+    }
+    return std::make_pair(text, size);
+}
+
+/// fsync a folder (after a rename or a new entry in it).
+void syncFolder(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+std::string utcNow() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/// A name for a new entry that nothing else uses: PREFIX-PID-COUNTER-TIME.
+std::string uniqueName(const std::string& prefix) {
+    static unsigned counter = 0;
+    return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
+}
+
+/// The machine names of the ELF e_machine values rackterm is likely to meet.
+std::string machineName(uint16_t m) {
+    switch (m) {
+        case EM_386: return "x86 (32-bit)";
+        case EM_X86_64: return "x86-64";
+        case EM_ARM: return "ARM (32-bit)";
+        case EM_AARCH64: return "AArch64";
+        case EM_RISCV: return "RISC-V";
+        case EM_PPC64: return "PowerPC 64";
+        case EM_S390: return "s390x";
+        case EM_MIPS: return "MIPS";
+        default: return "machine " + std::to_string(m);
+    }
+}
+
+/// The first bytes of an ELF file's header: ident, type and machine.
+struct ElfHead {
+    unsigned char ident[EI_NIDENT];
+    uint16_t type;
+    uint16_t machine;
+};
+
+Result<ElfHead> readElfHead(const std::string& path) {
+    ElfHead h{};
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(&h), sizeof h))
+        return Error{"is not an ELF file (too short); a component must be a built processor module (.so)"};
+    if (std::memcmp(h.ident, ELFMAG, SELFMAG) != 0)
+        return Error{"is not an ELF file; a component must be a built processor module (.so), not a script or source"};
+    if (h.ident[EI_DATA] != ELFDATA2LSB && h.ident[EI_DATA] != ELFDATA2MSB) return Error{"has a bad ELF header (byte order)"};
+    const bool swap = (h.ident[EI_DATA] == ELFDATA2LSB) != (std::endian::native == std::endian::little);
+    if (swap) {
+        h.type = static_cast<uint16_t>((h.type >> 8) | (h.type << 8));
+        h.machine = static_cast<uint16_t>((h.machine >> 8) | (h.machine << 8));
+    }
+    return h;
+}
+
+/// Why `path` is not an ELF shared object rackterm can load here, or "".
+std::string checkElf(const std::string& path) {
+    static const auto self = readElfHead("/proc/self/exe");
+    auto h = readElfHead(path);
+    if (!h) return h.error();
+    if (h.value().type != ET_DYN)
+        return std::string("is an ELF ") + (h.value().type == ET_EXEC ? "executable" : h.value().type == ET_REL ? "object file (.o)" : "file") +
+               ", not a shared object; build the component as a MODULE library (.so)";
+    if (!self) return {};
+    const ElfHead& me = self.value();
+    if (h.value().machine != me.machine || h.value().ident[EI_CLASS] != me.ident[EI_CLASS] ||
+        h.value().ident[EI_DATA] != me.ident[EI_DATA]) {
+        auto describe = [](const ElfHead& e) {
+            return machineName(e.machine) + (e.ident[EI_CLASS] == ELFCLASS64 ? ", 64-bit" : ", 32-bit") +
+                   (e.ident[EI_DATA] == ELFDATA2LSB ? " little-endian" : " big-endian");
+        };
+        return "is built for " + describe(h.value()) + " (ELF e_machine " + std::to_string(h.value().machine) +
+               "), this machine runs " + describe(me) + "; build the package on this machine (or for it) and install that build";
+    }
+    return {};
+}
+
+/// True when `inner` is `outer` or inside it (both canonical).
+bool inside(const fs::path& outer, const fs::path& inner) {
+    auto o = outer.begin(), i = inner.begin();
+    for (; o != outer.end(); ++o, ++i)
+        if (i == inner.end() || *o != *i) return false;
+    return true;
+}
+
+/// The files a package is made of, relative to its root: the manifest,
+/// each component and README.md when there is one.
+std::vector<std::string> packageFiles(const config::Manifest& m, const fs::path& root) {
+    std::vector<std::string> out = {config::kManifestName};
+    for (const auto& c : m.components) out.push_back(fs::path(c.path).lexically_normal().string());
+    std::error_code ec;
+    if (fs::is_regular_file(root / "README.md", ec)) out.push_back("README.md");
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+/// Holds the install lock (packagesRoot()/.lock, flock) while it lives.
+class InstallLock {
+public:
+    static Result<InstallLock> take(const std::string& root) {
+        std::error_code ec;
+        fs::create_directories(root, ec);
+        if (ec) return Error{"cannot create " + show(root) + ": " + ec.message() + "; check XDG_DATA_HOME and its permissions"};
+        const std::string path = root + "/.lock";
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) return Error{"cannot open " + show(path) + ": " + std::strerror(errno)};
+        if (::flock(fd, LOCK_EX) != 0) {
+            const int e = errno;
+            ::close(fd);
+            return Error{"cannot lock " + show(path) + ": " + std::strerror(e)};
+        }
+        return InstallLock(fd);
+    }
+    InstallLock(InstallLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    ~InstallLock() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+private:
+    explicit InstallLock(int fd) : fd_(fd) {}
+    int fd_;
+};
+
+/// Remove what interrupted installs left in the staging folder (under the lock).
+void cleanStaging(const std::string& root) {
+    std::error_code ec;
+    const fs::path staging = fs::path(root) / kStaging;
+    for (fs::directory_iterator it(staging, ec), end; !ec && it != end; it.increment(ec)) fs::remove_all(it->path(), ec);
+}
+
+/// Unpack a .tar.gz into `into` (a new folder) with libarchive's safe
+/// extraction: no absolute paths, no "..", no writing through symlinks;
+/// regular files, folders and symlinks only; bounded in size and count.
+Result<void> unpackArchive(const std::string& file, const std::string& into) {
+    archive* in = archive_read_new();
+    archive_read_support_filter_gzip(in);
+    archive_read_support_format_tar(in);
+    archive* out = archive_write_disk_new();
+    // Entry names are checked below (relative, no "..") and then put under
+    // `into` (canonical, so its own folders pass the symlink check).
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM);
+    auto finish = [&](std::string error) -> Result<void> {
+        archive_read_free(in);
+        archive_write_free(out);
+        if (!error.empty()) return Error{show(file) + ": " + error};
+        return {};
+    };
+    if (archive_read_open_filename(in, file.c_str(), 1 << 16) != ARCHIVE_OK)
+        return finish(std::string("cannot read it as a .tar.gz (") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200) +
+                      "); give a package folder or an archive made by `rackterm package pack`");
+    uint64_t total = 0;
+    size_t entries = 0;
+    archive_entry* e = nullptr;
+    while (true) {
+        const int r = archive_read_next_header(in, &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK) return finish(std::string("damaged archive: ") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200));
+        if (++entries > kMaxArchiveEntries) return finish("holds more than " + std::to_string(kMaxArchiveEntries) + " entries; a package is a few files");
+        const std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+        const mode_t type = archive_entry_filetype(e);
+        if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+            return finish(quote(name) + " is not a file, folder or symlink; a package holds only those");
+        if (archive_entry_hardlink(e)) return finish(quote(name) + " is a hard link; package archives hold plain files");
+        if (fs::path(name).is_absolute()) return finish(quote(name) + " is an absolute path; package archives hold relative paths");
+        for (const auto& part : fs::path(name))
+            if (part == "..") return finish(quote(name) + " has a '..'; package archives stay inside their folder");
+        total += static_cast<uint64_t>(std::max<la_int64_t>(0, archive_entry_size(e)));
+        if (total > kMaxArchiveBytes) return finish("unpacks to more than 1 GiB; a package is a few modules");
+        archive_entry_set_pathname(e, (fs::path(into) / name).string().c_str());
+        if (archive_write_header(out, e) != ARCHIVE_OK)
+            return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
+        if (type == AE_IFREG) {
+            const void* block;
+            size_t size;
+            la_int64_t offset;
+            int rr;
+            while ((rr = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK)
+                if (archive_write_data_block(out, block, size, offset) != ARCHIVE_OK)
+                    return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
+            if (rr != ARCHIVE_EOF) return finish(std::string("damaged archive: ") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200));
+        }
+        if (archive_write_finish_entry(out) != ARCHIVE_OK)
+            return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
+    }
+    return finish("");
+}
+
+/// The package folder inside an unpacked archive: its root, or its one folder.
+std::string packageRootIn(const std::string& unpacked) {
+    std::error_code ec;
+    if (fs::exists(fs::path(unpacked) / config::kManifestName, ec)) return unpacked;
+    std::vector<fs::path> dirs;
+    for (fs::directory_iterator it(unpacked, ec), end; !ec && it != end; it.increment(ec))
+        if (it->is_directory(ec)) dirs.push_back(it->path());
+    if (dirs.size() == 1 && fs::exists(dirs[0] / config::kManifestName, ec)) return dirs[0].string();
+    return {};
+}
+
+/// A session's `list packages` reply as id -> "nodes a, b".
+std::map<std::string, std::string> packagesUsedBy(const std::string& session) {
+    std::map<std::string, std::string> used;
+    const SessionAnswer a = askSession(session, "list packages", 5.0);
+    if (a.code != 0 || a.reply.rfind("ok ", 0) != 0) return used;
+    // "ok ID VERSION (nodes a, b); ID2 ..." or "ok no packages"
+    std::string rest = a.reply.substr(3);
+    size_t start = 0;
+    while (start < rest.size()) {
+        size_t end = rest.find("; ", start);
+        if (end == std::string::npos) end = rest.size();
+        const std::string item = rest.substr(start, end - start);
+        const size_t space = item.find(' ');
+        const size_t paren = item.find('(');
+        if (space != std::string::npos && paren != std::string::npos && item.back() == ')')
+            used[item.substr(0, space)] = item.substr(paren + 1, item.size() - paren - 2);
+        start = end + 2;
+    }
+    return used;
+}
+
+Result<InstalledPackage> readInstalled(const fs::path& dir) {
+    auto m = config::loadManifest((dir / config::kManifestName).string());
+    if (!m) return Error{m.error()};
+    InstalledPackage p;
+    p.id = m.value().id;
+    p.version = m.value().version.text;
+    p.description = m.value().description;
+    p.dir = dir.string();
+    for (const auto& c : m.value().components) p.components.emplace_back(c.id, (dir / c.path).lexically_normal().string());
+    try {
+        const toml::table r = toml::parse_file((dir / kReceiptName).string());
+        p.installedAt = r["installed_at"].value_or(std::string());
+        p.source = r["source"].value_or(std::string());
+    } catch (const toml::parse_error& e) {
+        return Error{show((dir / kReceiptName).string()) + ": " + printable(e.description(), 200)};
+    }
+    return p;
+}
+
+}  // namespace
+
+std::string packagesRoot() {
+    if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data == '/') return std::string(data) + "/rackterm/packages";
+    const char* home = std::getenv("HOME");
+    return std::string(home && *home ? home : "/tmp") + "/.local/share/rackterm/packages";
+}
+
+std::vector<InstalledPackage> installedPackages() {
+    std::vector<InstalledPackage> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(packagesRoot(), ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.empty() || name[0] == '.' || !it->is_directory(ec)) continue;
+        auto p = readInstalled(it->path());
+        if (p && p.value().id == name) out.push_back(std::move(p.value()));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return out;
+}
+
+bool isPackageReference(std::string_view processor) {
+    if (loader::isPluginReference(processor)) return false;
+    const size_t slash = processor.find('/');
+    if (slash == std::string_view::npos || processor.find('/', slash + 1) != std::string_view::npos) return false;
+    return config::validPackageId(processor.substr(0, slash)) && slash + 1 < processor.size();
+}
+
+std::string packageIdOf(std::string_view processor) {
+    return isPackageReference(processor) ? std::string(processor.substr(0, processor.find('/'))) : std::string();
+}
+
+std::vector<std::string> packageComponentNames() {
+    std::vector<std::string> out;
+    for (const auto& p : installedPackages())
+        for (const auto& c : p.components) out.push_back(p.id + "/" + c.first);
+    return out;
+}
+
+std::string installedVersion(const std::string& id) {
+    if (!config::validPackageId(id)) return {};
+    auto m = config::loadManifest(packagesRoot() + "/" + id + "/" + config::kManifestName);
+    return m ? m.value().version.text : std::string();
+}
+
+Result<std::string> resolvePackageComponent(const std::string& reference) {
+    const std::string id = packageIdOf(reference);
+    const std::string component = reference.substr(reference.find('/') + 1);
+    const fs::path dir = fs::path(packagesRoot()) / id;
+    std::error_code ec;
+    if (id.empty() || !fs::is_directory(dir, ec)) {
+        std::vector<std::string> ids;
+        for (const auto& p : installedPackages()) ids.push_back(p.id);
+        return Error{"no installed package " + quote(id) + didYouMean(id, ids) +
+                     "; `rackterm package list` shows what is installed, `rackterm install DIR` adds one"};
+    }
+    auto m = config::loadManifest((dir / config::kManifestName).string());
+    if (!m) return Error{"package " + quote(id) + " is damaged: " + m.error() + "; install it again"};
+    const config::Component* c = m.value().find(component);
+    if (!c) {
+        std::vector<std::string> ids;
+        for (const auto& x : m.value().components) ids.push_back(x.id);
+        std::string list;
+        for (const auto& x : ids) list += (list.empty() ? "" : ", ") + id + "/" + x;
+        return Error{"package " + quote(id) + " has no component " + quote(component) + didYouMean(component, ids) +
+                     "; it has " + list};
+    }
+    return (dir / c->path).lexically_normal().string();
+}
+
+PackageCheck checkPackage(const std::string& dirIn) {
+    PackageCheck check;
+    auto problem = [&](std::string s) { check.problems.push_back(std::move(s)); };
+    std::error_code ec;
+    if (!fs::is_directory(dirIn, ec)) {
+        problem(show(dirIn) + ": not a folder; give a package folder (with " + config::kManifestName + ") or a .tar.gz");
+        return check;
+    }
+    const fs::path root = fs::canonical(dirIn, ec);
+    if (ec) {
+        problem(show(dirIn) + ": " + ec.message());
+        return check;
+    }
+    const std::string manifestPath = (fs::path(dirIn) / config::kManifestName).string();
+    if (!fs::exists(manifestPath, ec)) {
+        problem(show(manifestPath) + ": no manifest; a package folder has a " + config::kManifestName +
+                " at its root (`rackterm package new NAME` makes one)");
+        return check;
+    }
+    auto parsed = config::loadManifest(manifestPath);
+    if (!parsed) {
+        problem(parsed.error());
+        return check;
+    }
+    const config::Manifest& m = parsed.value();
+    if (m.apiVersion != RACKTERM_ABI_VERSION)
+        problem(m.apiWhere.str() + ": api_version " + std::to_string(m.apiVersion) + " is not this rackterm's processor ABI (v" +
+                std::to_string(RACKTERM_ABI_VERSION) + "); rebuild the components against this rackterm's rackterm/processor.h "
+                "and set api_version = " + std::to_string(RACKTERM_ABI_VERSION));
+    for (const config::Component& c : m.components) {
+        const std::string where = c.pathWhere.str() + ": component " + quote(c.id) + ": ";
+        const fs::path rel(c.path);
+        if (rel.is_absolute()) {
+            problem(where + "path " + quote(c.path) + " is absolute; give it relative to the package folder, e.g. \"build/lib" + c.id + ".so\"");
+            continue;
+        }
+        if (std::any_of(rel.begin(), rel.end(), [](const fs::path& part) { return part == ".."; })) {
+            problem(where + "path " + quote(c.path) + " has a '..'; every file of a package stays inside its folder");
+            continue;
+        }
+        const fs::path full = root / rel;
+        if (!fs::exists(fs::symlink_status(full, ec)) ) {
+            problem(where + show(full.string()) + " does not exist; build the package first (cmake --build), or fix the path");
+            continue;
+        }
+        const fs::path real = fs::canonical(full, ec);
+        if (ec) {
+            problem(where + show(full.string()) + " does not resolve (" + ec.message() + "); a dangling symlink?");
+            continue;
+        }
+        if (!inside(root, real)) {
+            problem(where + show(full.string()) + " resolves to " + show(real.string()) +
+                    ", outside the package folder (a symlink); copy the file into the package instead");
+            continue;
+        }
+        if (!fs::is_regular_file(real, ec)) {
+            problem(where + show(full.string()) + " is not a regular file; name the built .so");
+            continue;
+        }
+        if (fs::file_size(real, ec) > kMaxComponentBytes) {
+            problem(where + show(full.string()) + " is over 256 MiB; a processor module is far smaller");
+            continue;
+        }
+        if (std::string bad = checkElf(real.string()); !bad.empty()) {
+            problem(where + show(full.string()) + " " + bad);
+            continue;
+        }
+        auto module = loader::loadModule(real.string());
+        if (!module) {
+            problem(where + module.error());
+            continue;
+        }
+        const rackterm_processor_v2& d = module.value()->descriptor();
+        if (c.id != d.id)
+            problem(where + show(full.string()) + " is processor " + quote(d.id) + ", not " + quote(c.id) +
+                    "; the component id and the processor's kId must be the same: set id = \"" + d.id + "\" or rename the processor");
+    }
+    return check;
+}
+
+Result<std::string> installPackage(const std::string& source, const InstallOptions& options,
+                                   const std::function<void(const std::string&)>& say) {
+    std::error_code ec;
+    if (!fs::exists(source, ec))
+        return Error{show(source) + ": no such file or folder; give a package folder or a .tar.gz made by `rackterm package pack`"};
+    const std::string root = packagesRoot();
+    auto lock = InstallLock::take(root);
+    if (!lock) return Error{lock.error()};
+    cleanStaging(root);
+    const fs::path staging = fs::path(root) / kStaging;
+    fs::create_directories(staging, ec);
+    if (ec) return Error{"cannot create " + show(staging.string()) + ": " + ec.message()};
+    // Remove what this install staged when it ends early (the next install would anyway).
+    struct Cleanup {
+        std::vector<fs::path> paths;
+        ~Cleanup() {
+            std::error_code e;
+            for (const auto& p : paths) fs::remove_all(p, e);
+        }
+    } cleanup;
+    std::string dir = source;
+    const std::string absSource = fs::absolute(source, ec).lexically_normal().string();
+    if (!fs::is_directory(source, ec)) {
+        const fs::path unpacked = staging / uniqueName("unpack");
+        cleanup.paths.push_back(unpacked);
+        fs::create_directories(unpacked, ec);
+        if (auto r = unpackArchive(source, fs::canonical(unpacked, ec).string()); !r) return Error{r.error()};
+        dir = packageRootIn(unpacked.string());
+        if (dir.empty())
+            return Error{show(source) + ": the archive has no " + config::kManifestName +
+                         " at its root or in its one folder; make archives with `rackterm package pack`"};
+    }
+    // Validate everything before anything is copied.
+    PackageCheck check = checkPackage(dir);
+    if (!check.ok()) {
+        std::string all;
+        for (const auto& p : check.problems) all += (all.empty() ? "" : "\n") + p;
+        return Error{all};
+    }
+    const config::Manifest m = config::loadManifest((fs::path(dir) / config::kManifestName).string()).value();
+    const fs::path target = fs::path(root) / m.id;
+    const bool replacing = fs::exists(target, ec);
+    std::string oldVersion;
+    if (replacing) {
+        auto old = config::loadManifest((target / config::kManifestName).string());
+        if (old) {
+            oldVersion = old.value().version.text;
+            const int order = config::compareVersions(m.version, old.value().version);
+            if (order < 0 && !options.downgrade)
+                return Error{m.versionWhere.str() + ": " + m.id + " " + oldVersion + " is installed; " + m.version.text +
+                             " is older: add --downgrade to install it anyway"};
+        }
+    }
+    // Stage: copy and fsync every file, then the receipt, then the folders.
+    const fs::path stage = staging / uniqueName(m.id);
+    cleanup.paths.push_back(stage);
+    const fs::path canonicalDir = fs::canonical(dir, ec);
+    toml::array fileList;
+    for (const std::string& rel : packageFiles(m, canonicalDir)) {
+        const fs::path from = fs::canonical(canonicalDir / rel, ec);
+        const fs::path to = stage / rel;
+        fs::create_directories(to.parent_path(), ec);
+        if (ec) return Error{"cannot create " + show(to.parent_path().string()) + ": " + ec.message()};
+        if (auto r = files::copyRegularFile(from.string(), to.string(), kMaxComponentBytes); !r) return Error{r.error()};
+        ::chmod(to.c_str(), rel == config::kManifestName || rel == "README.md" ? 0644 : 0755);
+        auto hash = hashFile(to.string());
+        if (!hash) return Error{hash.error()};
+        fileList.push_back(toml::table{{"path", rel},
+                                       {"size", static_cast<int64_t>(hash.value().second)},
+                                       {"sha256", hash.value().first}});
+    }
+    toml::table receipt{{"id", m.id},
+                        {"version", m.version.text},
+                        {"installed_at", utcNow()},
+                        {"source", absSource},
+                        {"installed_by", "rackterm " RACKTERM_VERSION_TEXT},
+                        {"file", std::move(fileList)}};
+    std::ostringstream text;
+    text << "# Written by `rackterm install`; `rackterm package verify " << m.id << "` checks the files against it.\n"
+         << receipt << "\n";
+    if (auto r = files::replaceFile((stage / kReceiptName).string(), text.str()); !r) return Error{r.error()};
+    for (auto it = fs::recursive_directory_iterator(stage, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_directory()) syncFolder(it->path().string());
+    syncFolder(stage.string());
+    // One step: a new package is renamed into place; an installed one is exchanged with the staged one.
+    if (!replacing) {
+        if (::rename(stage.c_str(), target.c_str()) != 0)
+            return Error{"cannot move the package into " + show(target.string()) + ": " + std::strerror(errno)};
+    } else {
+        const auto exchanged = files::exchangePaths(stage.string(), target.string());
+        if (!exchanged) return Error{exchanged.error()};
+        if (!exchanged.value()) {
+            // No exchange on this file system: the old folder goes aside, the new one in.
+            const fs::path aside = staging / uniqueName("old-" + m.id);
+            if (::rename(target.c_str(), aside.c_str()) != 0 || ::rename(stage.c_str(), target.c_str()) != 0)
+                return Error{"cannot replace " + show(target.string()) + ": " + std::strerror(errno)};
+            cleanup.paths.push_back(aside);
+        }
+        // `stage` now holds the previous version: the cleanup removes it.
+    }
+    syncFolder(root);
+    syncFolder(staging.string());
+    std::string summary = "installed " + m.id + " " + m.version.text + (replacing ? " (was " + oldVersion + ")" : "") +
+                          " in " + show(target.string()) + ": ";
+    for (size_t i = 0; i < m.components.size(); ++i) summary += (i ? ", " : "") + m.id + "/" + m.components[i].id;
+    say(summary);
+    if (replacing && options.notifySessions) {
+        for (const std::string& session : liveSessions()) {
+            const auto used = packagesUsedBy(session);
+            if (!used.count(m.id)) continue;
+            const SessionAnswer a = askSession(session, "upgrade " + m.id, options.sessionTimeoutSeconds);
+            say("session " + session + ": " + (a.error.empty() ? a.reply : "error: " + a.error));
+        }
+    }
+    return summary;
+}
+
+Result<std::vector<std::string>> verifyPackage(const std::string& id) {
+    const fs::path dir = fs::path(packagesRoot()) / id;
+    std::error_code ec;
+    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) {
+        std::vector<std::string> ids;
+        for (const auto& p : installedPackages()) ids.push_back(p.id);
+        return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; `rackterm package list` shows them"};
+    }
+    toml::table receipt;
+    try {
+        receipt = toml::parse_file((dir / kReceiptName).string());
+    } catch (const toml::parse_error& e) {
+        return Error{show((dir / kReceiptName).string()) + ": the receipt cannot be read (" + printable(e.description(), 200) +
+                     "); install the package again"};
+    }
+    std::vector<std::string> problems;
+    std::set<std::string> listed = {kReceiptName};
+    const toml::array* list = receipt["file"].as_array();
+    if (!list) return Error{show((dir / kReceiptName).string()) + ": the receipt lists no files; install the package again"};
+    for (const toml::node& n : *list) {
+        const toml::table* t = n.as_table();
+        if (!t) continue;
+        const std::string rel = (*t)["path"].value_or(std::string());
+        const int64_t size = (*t)["size"].value_or(int64_t{-1});
+        const std::string sha = (*t)["sha256"].value_or(std::string());
+        listed.insert(rel);
+        const fs::path file = dir / rel;
+        if (rel.empty() || !fs::exists(fs::symlink_status(file, ec))) {
+            problems.push_back(show(file.string()) + ": missing");
+            continue;
+        }
+        auto hash = hashFile(file.string());
+        if (!hash) {
+            problems.push_back(hash.error());
+            continue;
+        }
+        if (static_cast<int64_t>(hash.value().second) != size || hash.value().first != sha)
+            problems.push_back(show(file.string()) + ": changed (" + std::to_string(hash.value().second) + " bytes, sha256 " +
+                               hash.value().first.substr(0, 12) + "..., the receipt says " + std::to_string(size) +
+                               " bytes, " + sha.substr(0, 12) + "...)");
+    }
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_directory()) continue;
+        const std::string rel = fs::relative(it->path(), dir, ec).string();
+        if (!listed.count(rel)) problems.push_back(show(it->path().string()) + ": not in the receipt (added after the install)");
+    }
+    return problems;
+}
+
+std::vector<std::string> sessionsUsing(const std::string& id) {
+    std::vector<std::string> out;
+    for (const std::string& session : liveSessions()) {
+        const auto used = packagesUsedBy(session);
+        if (auto it = used.find(id); it != used.end()) out.push_back(session + " (" + it->second + ")");
+    }
+    return out;
+}
+
+Result<std::string> uninstallPackage(const std::string& id, bool force, const std::function<void(const std::string&)>& say) {
+    const std::string root = packagesRoot();
+    const fs::path dir = fs::path(root) / id;
+    std::error_code ec;
+    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) {
+        std::vector<std::string> ids;
+        for (const auto& p : installedPackages()) ids.push_back(p.id);
+        return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; `rackterm package list` shows them"};
+    }
+    auto lock = InstallLock::take(root);
+    if (!lock) return Error{lock.error()};
+    const std::vector<std::string> users = sessionsUsing(id);
+    if (!users.empty()) {
+        std::string names;
+        for (const auto& u : users) names += (names.empty() ? "" : ", ") + u;
+        if (!force)
+            return Error{"package " + id + " is in use by session " + names +
+                         "; remove those nodes or stop the session, or use --force (their nodes fade to bypass and unload)"};
+        for (const std::string& session : liveSessions()) {
+            if (!packagesUsedBy(session).count(id)) continue;
+            const SessionAnswer a = askSession(session, "unload " + id, 30.0);
+            say("session " + session + ": " + (a.error.empty() ? a.reply : "error: " + a.error));
+        }
+    }
+    const fs::path staging = fs::path(root) / kStaging;
+    fs::create_directories(staging, ec);
+    const fs::path aside = staging / uniqueName("removed-" + id);
+    if (::rename(dir.c_str(), aside.c_str()) != 0)
+        return Error{"cannot remove " + show(dir.string()) + ": " + std::strerror(errno)};
+    syncFolder(root);
+    fs::remove_all(aside, ec);
+    return "uninstalled " + id;
+}
+
+namespace {
+
+/// The SDK include folder this rackterm was built with: installed
+/// (<exe>/../include) first, else the source tree's.
+std::string sdkIncludeDir() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        const fs::path installed = exe.parent_path().parent_path() / RACKTERM_INSTALL_INCLUDE_SUBDIR;
+        if (fs::exists(installed / "rackterm/Processor.hpp", ec)) return installed.string();
+    }
+    const fs::path source = RACKTERM_SDK_SOURCE_INCLUDE;
+    if (!source.empty() && fs::exists(source / "rackterm/Processor.hpp", ec)) return source.string();
+    return {};
+}
+
+std::string className(const std::string& component) {
+    std::string out;
+    bool upper = true;
+    for (char c : component) {
+        if (c == '_') {
+            upper = true;
+            continue;
+        }
+        out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+        upper = false;
+    }
+    if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "P" + out;
+    return out;
+}
+
+Result<void> writeNew(const fs::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return Error{"cannot write " + show(path.string())};
+    return {};
+}
+
+}  // namespace
+
+Result<std::string> scaffoldPackage(const std::string& name, const std::string& dirIn) {
+    if (!config::validPackageId(name))
+        return Error{"package name " + quote(name) + " must be 1 to 64 of [a-z0-9_-] starting with a letter or digit, e.g. mydrive"};
+    const std::string dir = dirIn.empty() ? name : dirIn;
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+        return Error{show(dir) + " exists and is not an empty folder; give a new folder: rackterm package new " + name + " DIR"};
+    const std::string sdk = sdkIncludeDir();
+    if (sdk.empty())
+        return Error{"cannot find this rackterm's SDK header (rackterm/Processor.hpp) next to it or in its source tree; "
+                     "install rackterm (cmake --install build) and try again"};
+    fs::create_directories(dir, ec);
+    if (ec) return Error{"cannot create " + show(dir) + ": " + ec.message()};
+    const fs::path root = fs::absolute(dir, ec).lexically_normal();
+    // The template is a drive: its one component is NAME/drive (rename it in
+    // the manifest and kId together when it becomes something else).
+    const std::string component = "drive";
+    const std::string cls = className(component);
+    const std::string so = "build/lib" + component + ".so";
+    std::string manifest = "# A rackterm processor package (docs/packages.md).\n"
+                           "schema_version = 1\n"
+                           "id = \"" + name + "\"\n"
+                           "version = \"0.1.0\"\n"
+                           "api_version = 2\n"
+                           "description = \"" + name + ": a soft-clipping drive\"\n\n"
+                           "[[component]]\n"
+                           "id = \"" + component + "\"\n"
+                           "path = \"" + so + "\"\n"
+                           "kind = \"dsp\"\n";
+    std::string cmake =
+        "# Build: cmake -S . -B build && cmake --build build   (the module lands in build/, as the manifest says)\n"
+        "cmake_minimum_required(VERSION 3.22)\n"
+        "project(" + component + " CXX)\n"
+        "set(CMAKE_CXX_STANDARD 20)\n"
+        "set(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
+        "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
+        "# The rackterm SDK header: the rackterm that made this project recorded where its own is.\n"
+        "find_path(RACKTERM_SDK_INCLUDE rackterm/Processor.hpp\n"
+        "  HINTS \"" + sdk + "\" /usr/local/include /usr/include REQUIRED)\n\n"
+        "add_library(" + component + " MODULE " + component + ".cpp)\n"
+        "target_include_directories(" + component + " PRIVATE ${RACKTERM_SDK_INCLUDE})\n"
+        "target_compile_options(" + component + " PRIVATE -Wall -Wextra $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)\n"
+        "set_target_properties(" + component + " PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON\n"
+        "  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/build)\n";
+    std::string source =
+        "// " + name + ": a soft-clipping drive (tanh) with two parameters, smoothed per sample.\n"
+        "// Edit it while it plays: rackterm try.toml rebuilds and swaps it on save.\n"
+        "#include <rackterm/Processor.hpp>\n\n"
+        "#include <array>\n#include <cmath>\n\n"
+        "class " + cls + " {\n"
+        "public:\n"
+        "    static constexpr const char* kId = \"" + component + "\";\n"
+        "    static constexpr const char* kName = \"" + name + "\";\n"
+        "    static constexpr const char* kVersion = \"0.1.0\";\n"
+        "    static constexpr std::array<rackterm_param_info, 2> kParams = {{\n"
+        "        {\"drive_db\", \"Drive\", \"dB\", 0.0f, 36.0f, 6.0f, 0, nullptr},\n"
+        "        {\"output_db\", \"Output\", \"dB\", -24.0f, 12.0f, -3.0f, 0, nullptr},\n"
+        "    }};\n\n"
+        "    " + cls + "(double sampleRateHz, uint32_t) : coeff_(static_cast<float>(1.0 - std::exp(-1.0 / (0.005 * sampleRateHz)))) {}\n"
+        "    void reset() noexcept { drive_ = output_ = -1.0f; }\n\n"
+        "    void process(const float* const* in, float* const* out, uint32_t frames, const float* params) noexcept {\n"
+        "        const float driveTarget = std::pow(10.0f, params[0] / 20.0f);\n"
+        "        const float outputTarget = std::pow(10.0f, params[1] / 20.0f);\n"
+        "        if (drive_ < 0.0f) drive_ = driveTarget, output_ = outputTarget;  // no ramp from silence\n"
+        "        for (uint32_t f = 0; f < frames; ++f) {\n"
+        "            drive_ += coeff_ * (driveTarget - drive_);  // one-pole smoothing, 5 ms: no zipper noise\n"
+        "            output_ += coeff_ * (outputTarget - output_);\n"
+        "            for (int c = 0; c < 2; ++c) out[c][f] = std::tanh(in[c][f] * drive_) * output_;\n"
+        "        }\n"
+        "    }\n\n"
+        "private:\n"
+        "    float coeff_;\n"
+        "    float drive_ = -1.0f, output_ = -1.0f;\n"
+        "};\n\n"
+        "RACKTERM_PROCESSOR(" + cls + ")\n";
+    const std::string rootText = root.string();
+    std::string session =
+        "# Hear " + name + " while you edit it: rackterm " + (root / "try.toml").string() + "\n"
+        "# Saving " + component + ".cpp rebuilds the module and swaps it in, crossfaded.\n"
+        "[session]\nname = \"" + name + "-try\"\n\n"
+        "[[node]]\nid = \"tone\"\nprocessor = \"oscillator\"\nparams = { waveform = 1, frequency_hz = 110, level_db = -12 }\n\n"
+        "[[node]]\nid = \"" + component + "\"\npath = \"" + so + "\"\n"
+        "watch = { source = \".\", build = \"cmake --build build\" }\n";
+    std::string readme =
+        "# " + name + "\n\n"
+        "A rackterm processor package made by `rackterm package new`.\n\n"
+        "Build it (no flags needed; the SDK header's folder is recorded in CMakeLists.txt):\n\n"
+        "    cmake -S . -B build && cmake --build build\n\n"
+        "Hear it and edit it live (saving " + component + ".cpp rebuilds and swaps it in):\n\n"
+        "    rackterm try.toml\n\n"
+        "Pack and install it, then use it from any session as `processor = \"" + name + "/" + component + "\"`:\n\n"
+        "    rackterm package pack .\n"
+        "    rackterm install " + name + "-0.1.0.tar.gz\n\n"
+        "Raise `version` in rackterm-package.toml before installing a new build: running sessions swap to it.\n";
+    for (const auto& [file, text] : std::vector<std::pair<std::string, std::string>>{
+             {config::kManifestName, manifest}, {"CMakeLists.txt", cmake}, {component + ".cpp", source},
+             {"README.md", readme}, {"try.toml", session}})
+        if (auto r = writeNew(root / file, text); !r) return Error{r.error()};
+    return "made " + rootText + ": " + config::kManifestName + ", CMakeLists.txt, " + component + ".cpp, README.md, try.toml\n" +
+           "build it:  cmake -S " + rootText + " -B " + rootText + "/build && cmake --build " + rootText + "/build\n" +
+           "hear it:   rackterm " + rootText + "/try.toml   (edits to " + component + ".cpp are rebuilt and swapped in)\n" +
+           "as a watched node in any session:\n"
+           "  [[node]]\n  id = \"" + component + "\"\n  path = \"" + rootText + "/" + so + "\"\n"
+           "  watch = { source = \"" + rootText + "\", build = \"cmake --build " + rootText + "/build\" }\n" +
+           "pack and install: rackterm package pack " + rootText + " && rackterm install " + name + "-0.1.0.tar.gz";
+}
+
+Result<std::string> packPackage(const std::string& dir, const std::string& outputIn) {
+    PackageCheck check = checkPackage(dir);
+    if (!check.ok()) {
+        std::string all;
+        for (const auto& p : check.problems) all += (all.empty() ? "" : "\n") + p;
+        return Error{all};
+    }
+    std::error_code ec;
+    const fs::path root = fs::canonical(dir, ec);
+    const config::Manifest m = config::loadManifest((root / config::kManifestName).string()).value();
+    const std::string top = m.id + "-" + m.version.text;
+    const std::string output = outputIn.empty() ? top + ".tar.gz" : outputIn;
+    const std::string temp = output + ".tmp-" + std::to_string(::getpid());
+    archive* a = archive_write_new();
+    archive_write_add_filter_gzip(a);
+    archive_write_set_format_pax_restricted(a);
+    auto fail = [&](const std::string& why) -> Result<std::string> {
+        archive_write_free(a);
+        std::error_code e;
+        fs::remove(temp, e);
+        return Error{show(output) + ": " + why};
+    };
+    if (archive_write_open_filename(a, temp.c_str()) != ARCHIVE_OK)
+        return fail(std::string("cannot write: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+    const std::time_t now = std::time(nullptr);
+    std::vector<std::string> names = packageFiles(m, root);
+    for (const std::string& rel : names) {
+        const fs::path from = fs::canonical(root / rel, ec);
+        auto bytes = files::readRegularFile(from.string(), kMaxComponentBytes, "package file");
+        if (!bytes) return fail(bytes.error());
+        archive_entry* e = archive_entry_new();
+        archive_entry_set_pathname(e, (top + "/" + rel).c_str());
+        archive_entry_set_size(e, static_cast<la_int64_t>(bytes.value().size()));
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, rel == config::kManifestName || rel == "README.md" ? 0644 : 0755);
+        archive_entry_set_mtime(e, now, 0);
+        const bool ok = archive_write_header(a, e) == ARCHIVE_OK &&
+                        archive_write_data(a, bytes.value().data(), bytes.value().size()) ==
+                            static_cast<la_ssize_t>(bytes.value().size());
+        archive_entry_free(e);
+        if (!ok) return fail(std::string("write failed: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+    }
+    if (archive_write_close(a) != ARCHIVE_OK)
+        return fail(std::string("write failed: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+    archive_write_free(a);
+    if (::rename(temp.c_str(), output.c_str()) != 0) {
+        const int e = errno;
+        fs::remove(temp, ec);
+        return Error{show(output) + ": cannot write (" + std::strerror(e) + ")"};
+    }
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    return "packed " + m.id + " " + m.version.text + " into " + show(output) + " (" + list + ")";
+}
+
+namespace {
+
+/// Print each line of a multi-line error as "rackterm: LINE" on stderr.
+int printErrors(const std::string& all) {
+    size_t start = 0;
+    while (start <= all.size()) {
+        size_t nl = all.find('\n', start);
+        if (nl == std::string::npos) nl = all.size();
+        std::fprintf(stderr, "rackterm: %s\n", all.substr(start, nl - start).c_str());
+        start = nl + 1;
+    }
+    return kExitUser;
+}
+
+}  // namespace
+
+int runInstall(const std::string& source, bool downgrade) {
+    InstallOptions options;
+    options.downgrade = downgrade;
+    auto r = installPackage(source, options, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+    if (!r) return printErrors(r.error());
+    return kExitOk;
+}
+
+int runUninstall(const std::string& id, bool force) {
+    auto r = uninstallPackage(id, force, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+    if (!r) {
+        std::fprintf(stderr, "rackterm: %s\n", r.error().c_str());
+        return kExitUser;
+    }
+    std::printf("%s\n", r.value().c_str());
+    return kExitOk;
+}
+
+int runPackageList() {
+    const auto packages = installedPackages();
+    if (packages.empty()) {
+        std::printf("no packages installed in %s; `rackterm install DIR` adds one\n", show(packagesRoot()).c_str());
+        return kExitOk;
+    }
+    std::map<std::string, std::vector<std::string>> users;
+    for (const std::string& session : liveSessions())
+        for (const auto& [id, nodes] : packagesUsedBy(session)) users[id].push_back(session + " (" + nodes + ")");
+    for (const auto& p : packages) {
+        std::string comps;
+        for (const auto& c : p.components) comps += (comps.empty() ? "" : ", ") + p.id + "/" + c.first;
+        std::string used;
+        for (const auto& u : users[p.id]) used += (used.empty() ? "" : ", ") + u;
+        std::printf("%s %s  components: %s  installed %s  in use by: %s\n", p.id.c_str(), p.version.c_str(), comps.c_str(),
+                    p.installedAt.c_str(), used.empty() ? "no running session" : used.c_str());
+    }
+    return kExitOk;
+}
+
+int runPackageVerify(const std::string& id) {
+    std::vector<std::string> ids;
+    if (!id.empty()) ids.push_back(id);
+    else
+        for (const auto& p : installedPackages()) ids.push_back(p.id);
+    // Folders that are not whole packages (no manifest or receipt) are named too.
+    std::error_code ec;
+    bool bad = false;
+    if (id.empty())
+        for (fs::directory_iterator it(packagesRoot(), ec), end; !ec && it != end; it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            if (name.empty() || name[0] == '.' || std::find(ids.begin(), ids.end(), name) != ids.end()) continue;
+            std::fprintf(stderr, "rackterm: %s: not a whole package (no readable manifest and receipt); uninstall it or install it again\n",
+                         show(it->path().string()).c_str());
+            bad = true;
+        }
+    if (ids.empty() && !bad) {
+        std::printf("no packages installed in %s\n", show(packagesRoot()).c_str());
+        return kExitOk;
+    }
+    for (const auto& one : ids) {
+        auto r = verifyPackage(one);
+        if (!r) {
+            std::fprintf(stderr, "rackterm: %s\n", r.error().c_str());
+            bad = true;
+            continue;
+        }
+        if (r.value().empty()) {
+            std::printf("%s %s: every file matches its receipt\n", one.c_str(), installedVersion(one).c_str());
+            continue;
+        }
+        bad = true;
+        for (const auto& p : r.value()) std::fprintf(stderr, "rackterm: %s: %s\n", one.c_str(), p.c_str());
+    }
+    return bad ? kExitUser : kExitOk;
+}
+
+int runPackageNew(const std::string& name, const std::string& dir) {
+    auto r = scaffoldPackage(name, dir);
+    if (!r) {
+        std::fprintf(stderr, "rackterm: %s\n", r.error().c_str());
+        return kExitUser;
+    }
+    std::printf("%s\n", r.value().c_str());
+    return kExitOk;
+}
+
+int runPackagePack(const std::string& dir, const std::string& output) {
+    auto r = packPackage(dir, output);
+    if (!r) return printErrors(r.error());
+    std::printf("%s\n", r.value().c_str());
+    return kExitOk;
+}
+
+}  // namespace rackterm::app
