@@ -100,7 +100,7 @@ TEST_F(CommandsTest, DidYouMean) {
 TEST_F(CommandsTest, BypassListStatusQuit) {
     EXPECT_EQ(exec("bypass gain on").text, "gain bypassed");
     EXPECT_TRUE(rt->bypassed(1));
-    EXPECT_EQ(exec("list nodes").text, "src=player gain=gain(bypassed)");
+    EXPECT_EQ(exec("list nodes").text, "src=player(active) gain=gain(active, bypassed)");
     EXPECT_NE(exec("status").text.find("2 nodes, 48000 Hz"), std::string::npos);
     auto q = exec("quit");
     EXPECT_FALSE(q.ok);
@@ -120,19 +120,19 @@ TEST_F(CommandsTest, AddRemoveAndLoad) {
     auto added = exec("add lp biquad after src");
     ASSERT_TRUE(added.ok) << added.text;
     EXPECT_EQ(added.text, "added lp (biquad) at position 2");
-    EXPECT_EQ(exec("list nodes").text, "src=player lp=biquad gain=gain");
+    EXPECT_EQ(exec("list nodes").text, "src=player(active) lp=biquad(active) gain=gain(active)");
     EXPECT_EQ(exec("set lp.frequency_hz 2k").text, "lp.frequency_hz = 2.00 kHz");
     EXPECT_NE(exec("add lp gain").text.find("exists already"), std::string::npos);
     EXPECT_NE(exec("add x gian").text.find("did you mean 'gain'"), std::string::npos);
     app::CommandContext ctx{*rt};
     ctx.runtime.setOffline(true);
     EXPECT_EQ(app::execute(ctx, "remove src").text, "removed src");
-    EXPECT_EQ(exec("list nodes").text, "lp=biquad gain=gain");
+    EXPECT_EQ(exec("list nodes").text, "lp=biquad(active) gain=gain(active)");
     EXPECT_EQ(exec("get lp.frequency_hz").text, "lp.frequency_hz = 2.00 kHz") << "values of the others stay";
     EXPECT_FALSE(exec("load " + test::sourceDir() + "/examples/demo.toml").ok) << "unsaved changes";
     auto loaded = exec("load " + test::sourceDir() + "/examples/demo.toml !");
     ASSERT_TRUE(loaded.ok) << loaded.text;
-    EXPECT_EQ(exec("list nodes").text, "src=player eq=biquad drive=saturator gain=gain");
+    EXPECT_EQ(exec("list nodes").text, "src=player(active) eq=biquad(active) drive=saturator(active) gain=gain(active)");
     EXPECT_EQ(exec("get drive.drive_db").text, "drive.drive_db = 12.0 dB");
 }
 

@@ -372,7 +372,7 @@ TEST(GraphEdits, LatencyIsShownPerNodeAndInTotalAndAnOldBuildStillLoads) {
     ASSERT_TRUE(rt);
     app::CommandContext ctx{*rt};
     EXPECT_EQ(test::run(ctx, "list nodes").text,
-              "la=latency100(latency 100 frames (2.08 ms)) old=old_v2; total latency 100 frames (2.08 ms)")
+              "la=latency100(active, latency 100 frames (2.08 ms)) old=old_v2(active); total latency 100 frames (2.08 ms)")
         << "the old build's latency_frames lies beyond its struct_size: never read";
     EXPECT_NE(test::run(ctx, "status").text.find("latency 100 frames (2.08 ms)"), std::string::npos);
 }

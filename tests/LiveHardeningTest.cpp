@@ -175,7 +175,7 @@ TEST_F(LiveHardening, BadTargetsGetOneLineAtOnceAndTheSessionGoesOn) {
     EXPECT_NE(h.ask("load " + dir + "/big.toml !").find(nodeLimitMessage(tooMany)), std::string::npos);
     const std::string add = h.ask("add x " + fixture("fixture_small_struct"));
     EXPECT_NE(add.find("descriptor is 16 bytes, ABI v2 needs"), std::string::npos) << add << h.err();
-    EXPECT_EQ(h.ask("list nodes"), "ok g=gain") << "the session is as it was";
+    EXPECT_EQ(h.ask("list nodes"), "ok g=gain(active)") << "the session is as it was";
     EXPECT_EQ(h.ask("get g.gain_db"), "ok g.gain_db = -3.0 dB");
     EXPECT_EQ(h.ask("wait applied").rfind("ok applied", 0), 0u);
     EXPECT_EQ(h.terminate(), 0) << h.err();

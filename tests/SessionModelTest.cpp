@@ -218,16 +218,16 @@ TEST(Undo, RemoveComesBackAtItsPlaceWithItsValuesAndBypass) {
     levelDb(*rt, 4);
     ASSERT_TRUE(test::run(ctx, "set b.gain_db -12").ok);
     ASSERT_EQ(test::run(ctx, "remove b").text, "removed b");
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) c=gain(active)");
     const app::Reply undo = test::run(ctx, "undo");
     ASSERT_TRUE(undo.ok) << undo.text;
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain b=gain(bypassed) c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) b=gain(active, bypassed) c=gain(active)");
     EXPECT_EQ(test::run(ctx, "get b.gain_db").text, "b.gain_db = -12.0 dB");
     ASSERT_TRUE(test::run(ctx, "undo").ok);
     EXPECT_EQ(test::run(ctx, "get b.gain_db").text, "b.gain_db = -6.0 dB");
     ASSERT_TRUE(test::run(ctx, "redo").ok);
     ASSERT_TRUE(test::run(ctx, "redo").ok);
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) c=gain(active)");
 }
 
 TEST(Undo, AddIsTakenAwayAndLoadBringsThePreviousRackBack) {
@@ -238,22 +238,22 @@ TEST(Undo, AddIsTakenAwayAndLoadBringsThePreviousRackBack) {
     ASSERT_TRUE(test::run(ctx, "set x.frequency_hz 2k").ok);
     ASSERT_TRUE(test::run(ctx, "undo").ok);
     ASSERT_TRUE(test::run(ctx, "undo").ok);
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain b=gain(bypassed) c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) b=gain(active, bypassed) c=gain(active)");
     ASSERT_TRUE(test::run(ctx, "redo").ok);
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain x=biquad b=gain(bypassed) c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) x=biquad(active) b=gain(active, bypassed) c=gain(active)");
     EXPECT_EQ(test::run(ctx, "get x.frequency_hz").text, "x.frequency_hz = 1.00 kHz");
     ASSERT_TRUE(test::run(ctx, "redo").ok);
     EXPECT_EQ(test::run(ctx, "get x.frequency_hz").text, "x.frequency_hz = 2.00 kHz");
     const app::Reply load = test::run(ctx, "load " + test::sourceDir() + "/examples/demo.toml !");
     ASSERT_TRUE(load.ok) << load.text;
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "src=player eq=biquad drive=saturator gain=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "src=player(active) eq=biquad(active) drive=saturator(active) gain=gain(active)");
     EXPECT_FALSE(rt->dirty()) << "a loaded session is its file";
     ASSERT_TRUE(test::run(ctx, "undo").ok);
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain x=biquad b=gain(bypassed) c=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "a=gain(active) x=biquad(active) b=gain(active, bypassed) c=gain(active)");
     EXPECT_EQ(test::run(ctx, "get x.frequency_hz").text, "x.frequency_hz = 2.00 kHz");
     EXPECT_EQ(rt->path(), "") << "the document before the load had no file";
     ASSERT_TRUE(test::run(ctx, "redo").ok);
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "src=player eq=biquad drive=saturator gain=gain");
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "src=player(active) eq=biquad(active) drive=saturator(active) gain=gain(active)");
 }
 
 TEST(Undo, TheUnsavedFlagFollowsTheJournal) {
@@ -410,7 +410,7 @@ TEST(Pending, AnAddNextToANodeFindsItWhenItRuns) {
     ASSERT_TRUE(added.waiting());
     EXPECT_EQ(test::settle(*rt, std::move(removed)).text, "removed a");
     EXPECT_EQ(test::settle(*rt, std::move(added)).text, "added x (gain) at position 2");
-    EXPECT_EQ(test::run(ctx, "list nodes").text, "b=gain(bypassed) x=gain c=gain") << "after b as it is then";
+    EXPECT_EQ(test::run(ctx, "list nodes").text, "b=gain(active, bypassed) x=gain(active) c=gain(active)") << "after b as it is then";
 }
 
 TEST(Pending, ARemoveRepliesWhenItsFadeIsOver) {

@@ -127,6 +127,9 @@ int drawRack(const app::Runtime& rt, const View& v, int top, int rows) {
         else if (fault.rfind("late", 0) == 0 || fault == "stuck") mark = "LATE";
         else if (fault == "restarting") mark = "RESTART";
         else if (fault == "failed") mark = "FAILED";
+        // The lifecycle state when the node is not simply active (docs/packages.md).
+        if (const std::string state = rt.nodeState(n); state == "quiescing") mark = "QUIESCING";
+        else if (state == "unloaded") mark = "UNLOADED";
         char tail[64];
         std::snprintf(tail, sizeof tail, " %s dB %4.1f%% %s", dbText(std::max(m.peakDb[0], m.peakDb[1])).c_str(),
                       static_cast<double>(m.cpuShare * 100.0f), mark);
@@ -166,7 +169,7 @@ int drawParams(const app::Runtime& rt, const View& v, int top, int rows) {
     const auto& d = rt.descriptor(v.node);
     attron(A_UNDERLINE);
     const std::string fault = rt.nodeFault(v.node);
-    put(top, 0, fit(" " + rt.nodeId(v.node) + " (" + d.name + ")" + (rt.bypassed(v.node) ? " bypassed" : "") +
+    put(top, 0, fit(" " + rt.nodeId(v.node) + " (" + d.name + ") " + rt.nodeState(v.node) + (rt.bypassed(v.node) ? ", bypassed" : "") +
                         (rt.nodeIsolated(v.node) ? " isolated" : "") + (fault.empty() ? "" : ": " + fault),
                     static_cast<size_t>(COLS)),
         COLS);
