@@ -26,7 +26,7 @@ TEST(Completion, CommandsNodesParamsChoices) {
     auto rt = demo();
     EXPECT_EQ(app::complete(*rt, "", "se").words, V({"set"}));
     EXPECT_EQ(app::complete(*rt, "", "w").words, V({"wait", "w", "wq"}));
-    EXPECT_EQ(app::complete(*rt, "", "u").words, V({"undo"}));
+    EXPECT_EQ(app::complete(*rt, "", "u").words, V({"undo", "upgrade", "unload"}));
     EXPECT_EQ(app::complete(*rt, "", "q").words, V({"quit", "quit!", "q", "q!"}));
     EXPECT_EQ(app::complete(*rt, "set ", "g").words, V({"gain."}));
     EXPECT_EQ(app::complete(*rt, "set ", "eq.").words, V({"eq.type", "eq.frequency_hz", "eq.q", "eq.gain_db"}));
@@ -34,7 +34,7 @@ TEST(Completion, CommandsNodesParamsChoices) {
     EXPECT_EQ(app::complete(*rt, "set eq.type ", "h").words, V({"highpass", "highshelf"}));
     EXPECT_EQ(app::complete(*rt, "bypass ", "d").words, V({"drive"}));
     EXPECT_EQ(app::complete(*rt, "bypass drive ", "o").words, V({"on", "off"}));
-    EXPECT_EQ(app::complete(*rt, "list ", "p").words, V({"params", "processors", "ports"}));
+    EXPECT_EQ(app::complete(*rt, "list ", "p").words, V({"params", "processors", "packages", "ports"}));
     EXPECT_EQ(app::complete(*rt, "list params ", "").words, V({"src", "eq", "drive", "gain"}));
     EXPECT_TRUE(app::complete(*rt, "save ", "/tm").files);
     EXPECT_TRUE(app::complete(*rt, "set ", "zz").words.empty());

@@ -327,7 +327,7 @@ TEST(Isolation, LiveTheHostSurvivesOtherNodesKeepPlayingAndTheNodeIsNamed) {
         EXPECT_NE(err.find("node 'bad': " + reason), std::string::npos) << err;
         // The console and `status` name it too.
         auto st = test::run({test::binary(), "ctl", "--session", client, "list nodes"}, env, 20);
-        EXPECT_NE(st.out.find("bad=" + std::string(name) + "(isolated: failed)"), std::string::npos) << st.out << st.err;
+        EXPECT_NE(st.out.find("bad=" + std::string(name) + "(active, isolated: failed)"), std::string::npos) << st.out << st.err;
         // The rest plays on: the capture equals the render without the node.
         const auto got = test::captureInProcess(server.name(), "recorder", frames, 2, dir + "/capture.wav", 10,
                                                 {client + ":out_1", client + ":out_2"});
@@ -343,7 +343,7 @@ TEST(Isolation, LiveTheHostSurvivesOtherNodesKeepPlayingAndTheNodeIsNamed) {
             EXPECT_EQ(reload.exitCode, 0) << reload.out << reload.err;
             EXPECT_NE(reload.out.find("bad: reloaded"), std::string::npos) << reload.out << reload.err;
             st = test::run({test::binary(), "ctl", "--session", client, "list nodes"}, env, 20);
-            EXPECT_NE(st.out.find("bad=segfaults(isolated)"), std::string::npos) << st.out << st.err;
+            EXPECT_NE(st.out.find("bad=segfaults(active, isolated)"), std::string::npos) << st.out << st.err;
         }
         EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/" + name + ".err");
     }

@@ -114,7 +114,7 @@ TEST_F(Socket, TwoClientsAtOnce) {
     const std::string qa = "set g.gain_db -3\nget g.gain_db\n", qb = "list nodes\nstatus\n";
     ASSERT_EQ(::send(a, qa.data(), qa.size(), 0), static_cast<ssize_t>(qa.size()));
     ASSERT_EQ(::send(b, qb.data(), qb.size(), 0), static_cast<ssize_t>(qb.size()));
-    EXPECT_EQ(readLine(b), "ok osc=oscillator g=gain");
+    EXPECT_EQ(readLine(b), "ok osc=oscillator(active) g=gain(active)");
     EXPECT_EQ(readLine(a), "ok g.gain_db = -3.0 dB");
     EXPECT_EQ(readLine(a), "ok g.gain_db = -3.0 dB");
     EXPECT_EQ(readLine(b).rfind("ok session socktest: 2 nodes", 0), 0u);
@@ -177,6 +177,6 @@ TEST_F(Socket, RepliesAreOneLineWhateverTheClientSends) {
     const std::string reply = readLine(fd);
     EXPECT_EQ(reply.rfind("error: unknown command 'se\\x00t\\x7f'", 0), 0u) << reply;
     EXPECT_EQ(reply.find('\0'), std::string::npos) << "no raw NUL in a reply";
-    EXPECT_EQ(readLine(fd), "ok osc=oscillator g=gain") << "the next line is the next reply";
+    EXPECT_EQ(readLine(fd), "ok osc=oscillator(active) g=gain(active)") << "the next line is the next reply";
     ::close(fd);
 }

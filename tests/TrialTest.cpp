@@ -174,7 +174,7 @@ TEST(Watchdog, AnIsolatedNewBuildThatCrashesWithinFiveSecondsIsRevertedAndTheHos
     auto waitLog = [&](const std::string& text, size_t from) { return waitForText(dir + "/err", text, from); };
     ASSERT_TRUE(waitLog("live on JACK", 0)) << test::readText(dir + "/err");
     auto nodes = test::run({test::binary(), "ctl", "--session", "watchiso", "list nodes"}, env, 20);
-    EXPECT_NE(nodes.out.find("m=swapper(isolated)"), std::string::npos) << nodes.out;
+    EXPECT_NE(nodes.out.find("m=swapper(active, isolated)"), std::string::npos) << nodes.out;
     // A build that passes the trial (32 blocks) and segfaults in its child after 200 blocks.
     const size_t from = test::readText(dir + "/err").size();
     replaceModule(module, fixture("crashes_later"));
@@ -184,7 +184,7 @@ TEST(Watchdog, AnIsolatedNewBuildThatCrashesWithinFiveSecondsIsRevertedAndTheHos
         << test::readText(dir + "/err");
     ASSERT_TRUE(rackterm.running()) << test::readText(dir + "/err");
     nodes = test::run({test::binary(), "ctl", "--session", "watchiso", "list nodes"}, env, 20);
-    EXPECT_NE(nodes.out.find("m=swapper(isolated"), std::string::npos) << "the previous build plays again, isolated: " << nodes.out;
+    EXPECT_NE(nodes.out.find("m=swapper(active, isolated"), std::string::npos) << "the previous build plays again, isolated: " << nodes.out;
     EXPECT_EQ(rackterm.stop(SIGTERM), 0) << test::readText(dir + "/err");
     fs::remove_all(dir);
 }

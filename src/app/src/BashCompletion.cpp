@@ -16,7 +16,7 @@ _rackterm() {
     local i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            check|render|run|ctl|completion) sub="${COMP_WORDS[i]}"; break ;;
+            check|render|run|ctl|completion|processors|install|uninstall|package) sub="${COMP_WORDS[i]}"; break ;;
         esac
     done
     local commands="@COMMANDS@"
@@ -25,7 +25,7 @@ _rackterm() {
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--headless --help --version" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "check render run ctl completion" -- "$cur") $(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur"))
+                COMPREPLY=($(compgen -W "check render run ctl processors install uninstall package completion" -- "$cur") $(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur"))
             fi ;;
         check)
             if [[ "$cur" == -* ]]; then
@@ -48,6 +48,25 @@ _rackterm() {
             COMPREPLY=($(compgen -f -- "$cur")) ;;
         completion)
             COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
+        install)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--downgrade" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -f -X '!*.tar.gz' -- "$cur") $(compgen -d -- "$cur"))
+            fi ;;
+        uninstall)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--force" -- "$cur"))
+            else
+                local root="${XDG_DATA_HOME:-$HOME/.local/share}/rackterm/packages"
+                COMPREPLY=($(compgen -W "$(cd "$root" 2>/dev/null && ls -d -- */ 2>/dev/null | sed 's|/$||')" -- "$cur"))
+            fi ;;
+        package)
+            if [[ "$prev" == "package" ]]; then
+                COMPREPLY=($(compgen -W "new pack list verify" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -d -- "$cur"))
+            fi ;;
         ctl)
             if [[ "$prev" == "--session" ]]; then
                 local dir="${XDG_RUNTIME_DIR:-/tmp/rackterm-$(id -u)}"
