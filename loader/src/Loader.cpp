@@ -117,12 +117,26 @@ std::shared_ptr<HookCall> runHook(std::function<int32_t()> hook, const rackterm_
 }
 
 /// What a hung hook's instance keeps alive forever: its module stays mapped
-/// (the hook's thread still runs its code). Deliberately never freed.
+/// (the hook's thread still runs its code) and its instance allocated (the
+/// hook may still use it). Deliberately never freed, and kept reachable.
+struct Abandoned {
+    std::mutex guard;
+    std::vector<std::shared_ptr<Module>> modules;
+    std::vector<const void*> instances;  // rackterm_instance and loader::Instance objects
+};
+Abandoned& abandoned() {
+    static auto* kept = new Abandoned;
+    return *kept;
+}
 void abandonModule(std::shared_ptr<Module> module) {
-    static auto* kept = new std::vector<std::shared_ptr<Module>>;
-    static std::mutex guard;
-    std::lock_guard lock(guard);
-    kept->push_back(std::move(module));
+    Abandoned& a = abandoned();
+    std::lock_guard lock(a.guard);
+    a.modules.push_back(std::move(module));
+}
+void abandonObject(const void* object) {
+    Abandoned& a = abandoned();
+    std::lock_guard lock(a.guard);
+    a.instances.push_back(object);
 }
 
 std::string hookTimeText() {
@@ -177,7 +191,10 @@ Result<void> Instance::deactivate(uint32_t reason) {
 Instance::~Instance() {
     if (!instance_ || isolated_) return;
     (void)deactivate(reason_);  // a hang is abandoned below; the owner logged nothing it could act on
-    if (abandoned_) return;     // its hook's thread may still use it: never destroyed
+    if (abandoned_) {           // its hook's thread may still use it: never destroyed
+        abandonObject(instance_);
+        return;
+    }
     module_->descriptor().destroy(instance_);
 }
 
@@ -298,7 +315,7 @@ Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& 
     }
     auto made = std::make_unique<Instance>(module, inst);
     if (auto active = made->activate(); !active) {
-        if (made->abandoned()) (void)made.release();  // its hook's thread may still use it
+        if (made->abandoned()) abandonObject(made.release());  // its hook's thread may still use it
         return Error{active.error()};
     }
     return made;
