@@ -139,6 +139,8 @@ TEST(Package, InstallRefusesBadPackagesBeforeCopyingAnything) {
         EXPECT_TRUE(halfInstalled(box.packages()).empty());
         std::error_code ec;
         EXPECT_FALSE(fs::exists(box.packages() + "/p", ec)) << "nothing was installed";
+        EXPECT_TRUE(!fs::exists(box.packages() + "/.staging", ec) || fs::is_empty(box.packages() + "/.staging", ec))
+            << "nothing was left staged";
         return r.err;
     };
     const std::string p = box.dir + "/p";
@@ -156,6 +158,12 @@ TEST(Package, InstallRefusesBadPackagesBeforeCopyingAnything) {
     fs::remove(p + "/lib/gain.so");
     fs::create_symlink(gainModule(), p + "/lib/gain.so");
     refused(p, "resolves to " + fs::canonical(gainModule()).string() + ", outside the package folder (a symlink)");
+    // A README.md that is a symlink to a private file outside: it would be copied into the package.
+    makePackage(p, "p", "1.0.0", "gain", gainModule());
+    test::writeText(box.dir + "/secret", "key\n");
+    fs::create_symlink(box.dir + "/secret", p + "/README.md");
+    refused(p, "README.md resolves to " + fs::canonical(box.dir + "/secret").string() + ", not a file inside the package folder");
+    fs::remove(p + "/README.md");
     // Duplicate component ids.
     makePackage(p, "p", "1.0.0", "gain", gainModule(), "[[component]]\nid = \"gain\"\npath = \"lib/gain.so\"\nkind = \"dsp\"\n");
     refused(p, "component id 'gain' is used twice");
@@ -168,6 +176,12 @@ TEST(Package, InstallRefusesBadPackagesBeforeCopyingAnything) {
     // A build for ABI v1: the loader's own message.
     makePackage(p, "p", "1.0.0", "fixture", test::fixtureDir() + "/libfixture_abi_v1.so");
     refused(p, "processor ABI v1 found, rackterm needs v2; rebuild the processor against this rackterm's rackterm/processor.h");
+    // ... and for a newer ABI than this rackterm's: the same message, the same remedy.
+    makePackage(p, "p", "1.0.0", "fixture", test::fixtureDir() + "/libfixture_abi_v3.so");
+    refused(p, "processor ABI v3 found, rackterm needs v2; rebuild the processor against this rackterm's rackterm/processor.h");
+    // A module whose initialiser crashes: checked in a child, so the installer reports it.
+    makePackage(p, "p", "1.0.0", "fixture", test::fixtureDir() + "/libfixture_crash_on_load.so");
+    refused(p, "lib/fixture.so crashed while loading (Segmentation fault); fix the module's initialisers");
     // A module for another architecture: libgain.so with its e_machine patched to AArch64 (183).
     makePackage(p, "p", "1.0.0", "gain", gainModule());
     {
@@ -281,6 +295,14 @@ TEST(Package, PackedArchiveInstallsAndBadArchivesAreRefused) {
     r = box.rackterm({"install", box.dir + "/evil.tar.gz"});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("'../x.txt' has a '..'"), std::string::npos) << r.err;
+    // A problem inside an archive names the archive and the path in it, not a staging copy.
+    makePackage(evil + "/pk", "amp", "1.3.0", "gain", gainModule());
+    test::writeText(evil + "/pk/rackterm-package.toml", "schema_version = 1\nid = \"amp\"\nversion = \"1.3.0\"\napi_version = 3\n"
+                                                       "[[component]]\nid = \"gain\"\npath = \"lib/gain.so\"\nkind = \"dsp\"\n");
+    ASSERT_EQ(test::run({"tar", "-czf", box.dir + "/v3.tar.gz", "-C", evil, "pk"}).exitCode, 0);
+    r = box.rackterm({"install", box.dir + "/v3.tar.gz"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find(box.dir + "/v3.tar.gz:pk/rackterm-package.toml:4:15: api_version 3"), std::string::npos) << r.err;
     test::writeText(box.dir + "/junk.tar.gz", "not an archive");
     r = box.rackterm({"install", box.dir + "/junk.tar.gz"});
     EXPECT_EQ(r.exitCode, 1);
@@ -323,6 +345,15 @@ TEST(Package, KillNineDuringTwoHundredInstallsLeavesNoHalfPackage) {
     std::error_code ec;
     EXPECT_TRUE(fs::is_empty(box.packages() + "/.staging", ec)) << "leftover staging folders are cleaned";
     EXPECT_TRUE(halfInstalled(box.packages()).empty());
+    // On a file system without the atomic exchange, an install sets the old version aside
+    // and renames the new one in: a kill between the two leaves the old one aside. The next
+    // install puts it back before anything else.
+    fs::rename(box.packages() + "/pk", box.packages() + "/.staging/old@pk@4242-0-0");
+    makePackage(box.dir + "/other", "other", "1.0.0", "gain", gainModule());
+    ASSERT_EQ(box.rackterm({"install", box.dir + "/other"}).exitCode, 0);
+    EXPECT_EQ(app::installedVersion("pk"), "1.0.0") << "the version set aside is back";
+    EXPECT_TRUE(halfInstalled(box.packages()).empty());
+    EXPECT_TRUE(fs::is_empty(box.packages() + "/.staging", ec));
 }
 
 TEST(Package, LifecycleHooksFailHangAndReasons) {
@@ -379,6 +410,51 @@ TEST(Package, LifecycleHooksFailHangAndReasons) {
                       "deactivate 3\n")                                  // quitting: reason 3 (shutdown)
         << "each instance activated once before it plays and deactivated once after, with its reason";
 }
+TEST(Package, UnloadFadesToBypassDeactivatesOnceAndKeepsTheNodeDry) {
+    Sandbox box("pkg-unload");
+    const std::string log = box.dir + "/lifecycle.log";
+    setenv("RACKTERM_TEST_LIFECYCLE_LOG", log.c_str(), 1);
+    const std::string p = box.dir + "/life";
+    makePackage(p, "life", "1.0.0", "lifecycle", test::fixtureDir() + "/libfixture_lifecycle.so");
+    app::InstallOptions options;
+    options.notifySessions = false;
+    auto installed = app::installPackage(p, options, [](const std::string&) {});
+    ASSERT_TRUE(installed) << installed.error();
+    auto s = config::parseSession("[[node]]\nid = \"g\"\nprocessor = \"gain\"\n"
+                                  "[[node]]\nid = \"pl\"\nprocessor = \"life/lifecycle\"\nparams = { gain_db = -6 }\n",
+                                  box.dir + "/u.toml");
+    ASSERT_TRUE(s) << s.error();
+    const std::string me = std::to_string(::getpid()) + " ";
+    auto mine = [&] {
+        std::string out, line;
+        std::istringstream in(test::readText(log));
+        while (std::getline(in, line))
+            if (line.rfind(me, 0) == 0) out += line.substr(me.size()) + "\n";
+        return out;
+    };
+    {
+        auto opened = app::Runtime::open(s.value(), 48000, 64);
+        ASSERT_TRUE(opened) << opened.error();
+        app::Runtime& rt = *opened.value();
+        app::CommandContext ctx{rt, app::Source::Socket};
+        // The audio thread, played here: 1000 blocks before the command's reply may come.
+        auto run = [&](const std::string& line) { return test::settle(rt, app::execute(ctx, line)); };
+        EXPECT_EQ(run("list packages").text, "life 1.0.0 (nodes pl)");
+        EXPECT_EQ(mine(), "activate\n");
+        const auto r = run("unload life");
+        EXPECT_TRUE(r.ok) << r.text;
+        EXPECT_EQ(r.text, "unloaded life: pl (bypassed)");
+        EXPECT_EQ(mine(), "activate\ndeactivate 4\n") << "deactivated once, reason 4 (uninstall), after its last block";
+        EXPECT_EQ(run("list nodes").text, "g=gain(active) pl=lifecycle(unloaded, bypassed)");
+        EXPECT_EQ(run("list packages").text, "no packages") << "an unloaded node runs nothing: uninstall may go ahead";
+        const auto off = run("bypass pl off");
+        EXPECT_FALSE(off.ok);
+        EXPECT_NE(off.text.find("node 'pl' is unloaded (its package was uninstalled)"), std::string::npos) << off.text;
+        EXPECT_EQ(run("unload life").text, "no node runs package 'life'; `list packages` shows the ones in use");
+    }
+    EXPECT_EQ(mine(), "activate\ndeactivate 4\n") << "never deactivated twice";
+}
+
 TEST(Package, UpgradeUnderAPlayingSessionIsCrossfadedAndUninstallWaitsForIt) {
     test::JackServer server(48000, 256);
     ASSERT_TRUE(server.ready()) << server.error();

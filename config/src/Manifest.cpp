@@ -80,6 +80,17 @@ Result<Version> parseVersion(std::string_view text) {
         v.build = std::string(core.substr(plus + 1));
         core = core.substr(0, plus);
         if (v.build.empty()) return Error{"has an empty +BUILD part; drop the '+' or add build metadata, e.g. 1.2.0+git5"};
+        size_t from = 0;
+        while (from <= v.build.size()) {  // dot-separated [0-9A-Za-z-] identifiers (semver 10)
+            size_t dot = v.build.find('.', from);
+            if (dot == std::string::npos) dot = v.build.size();
+            const std::string_view id = std::string_view(v.build).substr(from, dot - from);
+            const bool ok = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+            });
+            if (!ok) return Error{"has a bad +BUILD part; use dot-separated [0-9A-Za-z-] identifiers, e.g. 1.2.0+git.5"};
+            from = dot + 1;
+        }
     }
     std::string_view pre;
     if (const size_t dash = core.find('-'); dash != std::string_view::npos) {

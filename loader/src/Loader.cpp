@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 #include <cstring>
@@ -98,19 +99,29 @@ struct HookCall {
 /// left to run, detached).
 std::shared_ptr<HookCall> runHook(std::function<int32_t()> hook, const rackterm_processor_v2& d, bool& inTime) {
     auto call = std::make_shared<HookCall>();
-    std::thread([call, hook = std::move(hook), &d]() {
-        const int32_t r = hook();
-        std::string why;
-        if (r != 0) {
-            const char* e = d.last_error ? d.last_error() : nullptr;  // the same thread: its thread-local text
-            why = e && *e ? printable(e, 300) : "it returned " + std::to_string(r);
-        }
-        std::lock_guard lock(call->mutex);
-        call->result = r;
-        call->error = std::move(why);
+    std::thread worker;
+    try {
+        worker = std::thread([call, hook = std::move(hook), &d]() {
+            const int32_t r = hook();
+            std::string why;
+            if (r != 0) {
+                const char* e = d.last_error ? d.last_error() : nullptr;  // the same thread: its thread-local text
+                why = e && *e ? printable(e, 300) : "it returned " + std::to_string(r);
+            }
+            std::lock_guard lock(call->mutex);
+            call->result = r;
+            call->error = std::move(why);
+            call->done = true;
+            call->finished.notify_all();
+        });
+    } catch (const std::system_error& e) {  // no thread to be had: the hook is not run, and that is a failure
         call->done = true;
-        call->finished.notify_all();
-    }).detach();
+        call->result = -1;
+        call->error = std::string("rackterm could not start a thread for it (") + e.what() + ")";
+        inTime = true;
+        return call;
+    }
+    worker.detach();
     std::unique_lock lock(call->mutex);
     inTime = call->finished.wait_for(lock, std::chrono::duration<double>(kHookTimeoutSeconds), [&] { return call->done; });
     return call;

@@ -392,6 +392,7 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     };
     const float target = (bypass || faulted()) ? 1.0f : 0.0f;
     const uint32_t outW = n.outWidth, lastIn = n.inWidth - 1;
+    const bool processed = !(n.bypassMix == 1.0f && target == 1.0f && bypass);  // a fully bypassed node plays dry only
     if (n.bypassMix == 1.0f && target == 1.0f) {
         if (!bypass) callProcess(n, n.descriptor, n.instance, in, out, frames);  // a faulted child: it may answer again
         // The dry signal: input channel c to output c (a narrower input repeats its last channel).
@@ -432,7 +433,10 @@ bool Rack::runNode(Node& n, const float* const* in, float* const* out, uint32_t 
     if (finite) return true;
     for (uint32_t c = 0; c < outW; ++c) std::memset(out[c], 0, frames * sizeof(float));
     stats[0] = stats[1] = {0.0f, 0.0f, true};
-    for (uint32_t c = 0; c < n.available; ++c) n.descriptor->reset(n.instance[c]);
+    // Only an instance that ran this block made the NaN/Inf: a bypassed one
+    // (maybe deactivated, its package unloaded) is never called.
+    if (processed)
+        for (uint32_t c = 0; c < n.available; ++c) n.descriptor->reset(n.instance[c]);
     n.nonFinite.fetch_add(1, std::memory_order_relaxed);
     return false;
 }

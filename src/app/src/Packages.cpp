@@ -15,8 +15,11 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -59,7 +62,11 @@ Result<std::pair<std::string, uint64_t>> hashFile(const std::string& path) {
     auto fd = files::openRegularFile(path, "file");
     if (!fd) return Error{fd.error()};
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) {
+        EVP_MD_CTX_free(ctx);
+        ::close(fd.value());
+        return Error{show(path) + ": cannot hash it: OpenSSL's SHA-256 is not available"};
+    }
     std::vector<unsigned char> buf(1 << 16);
     uint64_t size = 0;
     while (true) {
@@ -174,6 +181,72 @@ std::string checkElf(const std::string& path) {
     return {};
 }
 
+/// Load module `path` the way a session would (the loader's ABI check and
+/// table validation) and check that its processor id is `id`, in a child
+/// process: a module whose initialisers crash or hang fails the check
+/// instead of the installer. Returns "" or the problem (naming `shown`).
+std::string loadInChild(const std::string& path, const std::string& shown, const std::string& id) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("cannot check it: pipe failed (") + std::strerror(errno) + ")";
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        return std::string("cannot check it: fork failed (") + std::strerror(errno) + ")";
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        // A crash is the child's death by its signal, whatever handler a sanitizer runtime set.
+        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
+        std::string why;
+        auto module = loader::loadModule(path);
+        if (!module) {
+            why = module.error();
+            if (const size_t at = why.find(path); at != std::string::npos) why.replace(at, path.size(), shown);
+        } else if (const rackterm_processor_v2& d = module.value()->descriptor(); id != d.id) {
+            why = show(shown) + " is processor " + quote(d.id) + ", not " + quote(id) +
+                  "; the component id and the processor's kId must be the same: set id = \"" + d.id +
+                  "\" or rename the processor";
+        }
+        size_t done = 0;
+        while (done < why.size()) {
+            const ssize_t n = ::write(fds[1], why.data() + done, why.size() - done);
+            if (n <= 0) break;
+            done += static_cast<size_t>(n);
+        }
+        ::_exit(why.empty() ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string why;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool timedOut = false;
+    while (true) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            timedOut = true;
+            break;
+        }
+        pollfd p{fds[0], POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        char buf[1024];
+        const ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (why.size() < 4096) why.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fds[0]);
+    if (timedOut) ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timedOut) return show(shown) + " did not finish loading within 10 s (its initialisers hang); fix the module";
+    if (WIFSIGNALED(status))
+        return show(shown) + " crashed while loading (" + strsignal(WTERMSIG(status)) + "); fix the module's initialisers";
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+    return why.empty() ? show(shown) + " could not be checked" : why;
+}
+
 /// True when `inner` is `outer` or inside it (both canonical).
 bool inside(const fs::path& outer, const fs::path& inner) {
     auto o = outer.begin(), i = inner.begin();
@@ -221,11 +294,40 @@ private:
     int fd_;
 };
 
-/// Remove what interrupted installs left in the staging folder (under the lock).
+/// The name an installed version gets while it is set aside (the
+/// two-rename fallback): "old@ID@UNIQUE" ('@' is never in an id).
+std::string asideName(const std::string& id) { return "old@" + id + "@" + uniqueName("aside"); }
+
+/// Remove a folder tree, making its folders writable first (an archive may have made them read-only).
+void removeTree(const fs::path& p) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+    ::chmod(p.c_str(), 0700);
+    fs::remove_all(p, ec);
+}
+
+/// What interrupted installs left in the staging folder (under the lock):
+/// a previous version set aside whose package folder is missing (killed
+/// between the fallback's two renames) goes back in place; the rest goes.
 void cleanStaging(const std::string& root) {
     std::error_code ec;
     const fs::path staging = fs::path(root) / kStaging;
-    for (fs::directory_iterator it(staging, ec), end; !ec && it != end; it.increment(ec)) fs::remove_all(it->path(), ec);
+    std::vector<fs::path> entries;
+    for (fs::directory_iterator it(staging, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+    for (const fs::path& e : entries) {
+        const std::string name = e.filename().string();
+        if (name.rfind("old@", 0) == 0) {
+            const size_t at = name.find('@', 4);
+            const std::string id = at == std::string::npos ? "" : name.substr(4, at - 4);
+            const fs::path target = fs::path(root) / id;
+            if (config::validPackageId(id) && !fs::exists(fs::symlink_status(target, ec)) && ::rename(e.c_str(), target.c_str()) == 0) {
+                syncFolder(root);
+                continue;
+            }
+        }
+        removeTree(e);
+    }
 }
 
 /// Unpack a .tar.gz into `into` (a new folder) with libarchive's safe
@@ -238,7 +340,8 @@ Result<void> unpackArchive(const std::string& file, const std::string& into) {
     archive* out = archive_write_disk_new();
     // Entry names are checked below (relative, no "..") and then put under
     // `into` (canonical, so its own folders pass the symlink check).
-    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM);
+    // No ARCHIVE_EXTRACT_PERM: an archive's folder modes (0555, 0000) must not stop the cleanup.
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
     auto finish = [&](std::string error) -> Result<void> {
         archive_read_free(in);
         archive_write_free(out);
@@ -296,11 +399,13 @@ std::string packageRootIn(const std::string& unpacked) {
     return {};
 }
 
-/// A session's `list packages` reply as id -> "nodes a, b".
-std::map<std::string, std::string> packagesUsedBy(const std::string& session) {
+/// A session's `list packages` reply as id -> "nodes a, b"; an error when
+/// it cannot be asked (busy past the time-out, an older rackterm).
+Result<std::map<std::string, std::string>> packagesUsedBy(const std::string& session) {
     std::map<std::string, std::string> used;
-    const SessionAnswer a = askSession(session, "list packages", 5.0);
-    if (a.code != 0 || a.reply.rfind("ok ", 0) != 0) return used;
+    const SessionAnswer a = askSession(session, "list packages", 10.0);
+    if (!a.error.empty()) return Error{"session " + session + " did not answer: " + a.error};
+    if (a.code != 0 || a.reply.rfind("ok ", 0) != 0) return Error{"session " + session + " answered " + quote(a.reply)};
     // "ok ID VERSION (nodes a, b); ID2 ..." or "ok no packages"
     std::string rest = a.reply.substr(3);
     size_t start = 0;
@@ -435,6 +540,15 @@ PackageCheck checkPackage(const std::string& dirIn) {
         problem(m.apiWhere.str() + ": api_version " + std::to_string(m.apiVersion) + " is not this rackterm's processor ABI (v" +
                 std::to_string(RACKTERM_ABI_VERSION) + "); rebuild the components against this rackterm's rackterm/processor.h "
                 "and set api_version = " + std::to_string(RACKTERM_ABI_VERSION));
+    // The manifest and README.md are copied too: they may not lead outside either.
+    for (const char* name : {config::kManifestName, "README.md"}) {
+        const fs::path file = root / name;
+        if (!fs::exists(fs::symlink_status(file, ec))) continue;
+        const fs::path real = fs::canonical(file, ec);
+        if (ec || !inside(root, real) || !fs::is_regular_file(real, ec))
+            problem(show(file.string()) + (ec ? " does not resolve" : " resolves to " + show(real.string())) +
+                    ", not a file inside the package folder (a symlink?); put the file itself in the package");
+    }
     for (const config::Component& c : m.components) {
         const std::string where = c.pathWhere.str() + ": component " + quote(c.id) + ": ";
         const fs::path rel(c.path);
@@ -465,23 +579,15 @@ PackageCheck checkPackage(const std::string& dirIn) {
             problem(where + show(full.string()) + " is not a regular file; name the built .so");
             continue;
         }
-        if (fs::file_size(real, ec) > kMaxComponentBytes) {
-            problem(where + show(full.string()) + " is over 256 MiB; a processor module is far smaller");
+        if (const auto size = fs::file_size(real, ec); ec || size > kMaxComponentBytes) {
+            problem(where + show(full.string()) + (ec ? " cannot be read: " + ec.message() : " is over 256 MiB; a processor module is far smaller"));
             continue;
         }
         if (std::string bad = checkElf(real.string()); !bad.empty()) {
             problem(where + show(full.string()) + " " + bad);
             continue;
         }
-        auto module = loader::loadModule(real.string());
-        if (!module) {
-            problem(where + module.error());
-            continue;
-        }
-        const rackterm_processor_v2& d = module.value()->descriptor();
-        if (c.id != d.id)
-            problem(where + show(full.string()) + " is processor " + quote(d.id) + ", not " + quote(c.id) +
-                    "; the component id and the processor's kId must be the same: set id = \"" + d.id + "\" or rename the processor");
+        if (std::string bad = loadInChild(real.string(), full.string(), c.id); !bad.empty()) problem(where + bad);
     }
     return check;
 }
@@ -491,6 +597,8 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
     std::error_code ec;
     if (!fs::exists(source, ec))
         return Error{show(source) + ": no such file or folder; give a package folder or a .tar.gz made by `rackterm package pack`"};
+    if (!fs::is_directory(source, ec) && !fs::is_regular_file(source, ec))
+        return Error{show(source) + ": not a folder or a regular file; give a package folder or a .tar.gz"};
     const std::string root = packagesRoot();
     auto lock = InstallLock::take(root);
     if (!lock) return Error{lock.error()};
@@ -502,8 +610,7 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
     struct Cleanup {
         std::vector<fs::path> paths;
         ~Cleanup() {
-            std::error_code e;
-            for (const auto& p : paths) fs::remove_all(p, e);
+            for (const auto& p : paths) removeTree(p);
         }
     } cleanup;
     std::string dir = source;
@@ -512,7 +619,9 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         const fs::path unpacked = staging / uniqueName("unpack");
         cleanup.paths.push_back(unpacked);
         fs::create_directories(unpacked, ec);
-        if (auto r = unpackArchive(source, fs::canonical(unpacked, ec).string()); !r) return Error{r.error()};
+        const std::string into = ec ? std::string() : fs::canonical(unpacked, ec).string();
+        if (ec || into.empty()) return Error{"cannot create " + show(unpacked.string()) + ": " + ec.message()};
+        if (auto r = unpackArchive(source, into); !r) return Error{r.error()};
         dir = packageRootIn(unpacked.string());
         if (dir.empty())
             return Error{show(source) + ": the archive has no " + config::kManifestName +
@@ -521,8 +630,14 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
     // Validate everything before anything is copied.
     PackageCheck check = checkPackage(dir);
     if (!check.ok()) {
+        // From an archive: name the archive and the path inside it, not the staging copy.
+        const std::string unpacked = dir == source ? std::string() : fs::path(dir).parent_path().string() + "/";
         std::string all;
-        for (const auto& p : check.problems) all += (all.empty() ? "" : "\n") + p;
+        for (std::string p : check.problems) {
+            for (size_t at; !unpacked.empty() && (at = p.find(unpacked)) != std::string::npos;)
+                p.replace(at, unpacked.size(), source + ":");
+            all += (all.empty() ? "" : "\n") + p;
+        }
         return Error{all};
     }
     const config::Manifest m = config::loadManifest((fs::path(dir) / config::kManifestName).string()).value();
@@ -578,10 +693,17 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         const auto exchanged = files::exchangePaths(stage.string(), target.string());
         if (!exchanged) return Error{exchanged.error()};
         if (!exchanged.value()) {
-            // No exchange on this file system: the old folder goes aside, the new one in.
-            const fs::path aside = staging / uniqueName("old-" + m.id);
-            if (::rename(target.c_str(), aside.c_str()) != 0 || ::rename(stage.c_str(), target.c_str()) != 0)
+            // No exchange on this file system: the old folder goes aside, the
+            // new one in. A kill between the two leaves the old one aside,
+            // and the next install (cleanStaging) puts it back.
+            const fs::path aside = staging / asideName(m.id);
+            if (::rename(target.c_str(), aside.c_str()) != 0)
                 return Error{"cannot replace " + show(target.string()) + ": " + std::strerror(errno)};
+            if (::rename(stage.c_str(), target.c_str()) != 0) {
+                const std::string why = std::strerror(errno);
+                ::rename(aside.c_str(), target.c_str());  // the previous version back in place
+                return Error{"cannot replace " + show(target.string()) + ": " + why};
+            }
             cleanup.paths.push_back(aside);
         }
         // `stage` now holds the previous version: the cleanup removes it.
@@ -595,7 +717,11 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
     if (replacing && options.notifySessions) {
         for (const std::string& session : liveSessions()) {
             const auto used = packagesUsedBy(session);
-            if (!used.count(m.id)) continue;
+            if (!used) {
+                say(used.error() + "; if it uses " + m.id + ", run `upgrade " + m.id + "` there");
+                continue;
+            }
+            if (!used.value().count(m.id)) continue;
             const SessionAnswer a = askSession(session, "upgrade " + m.id, options.sessionTimeoutSeconds);
             say("session " + session + ": " + (a.error.empty() ? a.reply : "error: " + a.error));
         }
@@ -652,11 +778,12 @@ Result<std::vector<std::string>> verifyPackage(const std::string& id) {
     return problems;
 }
 
-std::vector<std::string> sessionsUsing(const std::string& id) {
+Result<std::vector<std::string>> sessionsUsing(const std::string& id) {
     std::vector<std::string> out;
     for (const std::string& session : liveSessions()) {
         const auto used = packagesUsedBy(session);
-        if (auto it = used.find(id); it != used.end()) out.push_back(session + " (" + it->second + ")");
+        if (!used) return Error{used.error() + "; cannot tell whether it uses " + id};
+        if (auto it = used.value().find(id); it != used.value().end()) out.push_back(session + " (" + it->second + ")");
     }
     return out;
 }
@@ -672,15 +799,18 @@ Result<std::string> uninstallPackage(const std::string& id, bool force, const st
     }
     auto lock = InstallLock::take(root);
     if (!lock) return Error{lock.error()};
-    const std::vector<std::string> users = sessionsUsing(id);
-    if (!users.empty()) {
+    const auto using_ = sessionsUsing(id);
+    if (!using_ && !force) return Error{using_.error() + "; try again, or use --force"};
+    const std::vector<std::string> users = using_ ? using_.value() : std::vector<std::string>{};
+    if (!users.empty() || (!using_ && force)) {
         std::string names;
         for (const auto& u : users) names += (names.empty() ? "" : ", ") + u;
         if (!force)
             return Error{"package " + id + " is in use by session " + names +
                          "; remove those nodes or stop the session, or use --force (their nodes fade to bypass and unload)"};
         for (const std::string& session : liveSessions()) {
-            if (!packagesUsedBy(session).count(id)) continue;
+            const auto used = packagesUsedBy(session);
+            if (used && !used.value().count(id)) continue;  // one that cannot say is asked to unload anyway
             const SessionAnswer a = askSession(session, "unload " + id, 30.0);
             say("session " + session + ": " + (a.error.empty() ? a.reply : "error: " + a.error));
         }
@@ -939,8 +1069,12 @@ int runPackageList() {
         return kExitOk;
     }
     std::map<std::string, std::vector<std::string>> users;
-    for (const std::string& session : liveSessions())
-        for (const auto& [id, nodes] : packagesUsedBy(session)) users[id].push_back(session + " (" + nodes + ")");
+    for (const std::string& session : liveSessions()) {
+        const auto used = packagesUsedBy(session);
+        if (!used) std::fprintf(stderr, "rackterm: %s\n", used.error().c_str());
+        else
+            for (const auto& [id, nodes] : used.value()) users[id].push_back(session + " (" + nodes + ")");
+    }
     for (const auto& p : packages) {
         std::string comps;
         for (const auto& c : p.components) comps += (comps.empty() ? "" : ", ") + p.id + "/" + c.first;

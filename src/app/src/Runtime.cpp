@@ -286,6 +286,8 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     for (size_t n = 0; n < nodes_.size(); ++n) {
         setDeactivateReason(nodes_[n].proc, RACKTERM_DEACTIVATE_RELOAD);
         fresh[n].package = nodes_[n].proc.package;
+        if (nodes_[n].unloaded && fresh[n].module && fresh[n].owner)  // its package is gone: the new instance never plays either
+            (void)std::static_pointer_cast<loader::Instance>(fresh[n].owner)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL);
         nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
     }
     publishRack();
@@ -1400,7 +1402,7 @@ const char* Runtime::nodeState(size_t n) const {
     return "active";
 }
 
-std::string Runtime::nodePackage(size_t n) const { return nodes_[n].proc.package; }
+std::string Runtime::nodePackage(size_t n) const { return nodes_[n].unloaded ? std::string() : nodes_[n].proc.package; }
 
 Later<std::string> Runtime::upgradePackage(const std::string& id) {
     std::vector<std::pair<std::string, Later<SwapReport>>> swaps;
@@ -1441,8 +1443,18 @@ Later<std::string> Runtime::unloadPackage(const std::string& id) {
     }
     if (ids.empty()) return Later<std::string>::done(Error{"no node runs package " + quote(id) + "; `list packages` shows the ones in use"});
     Later<std::string> later;
-    submit(Operation{[this, ids, later, id]() {
+    auto republished = std::make_shared<bool>(false);
+    submit(Operation{[this, ids, later, id, republished]() {
         if (!settled()) return false;
+        if (!*republished) {
+            // A rack in which the nodes start fully bypassed: once the audio
+            // thread took it, nothing calls their process() again, even when
+            // the bypass ramp's wait gave up (a busy or stalled audio thread
+            // takes a pending rack before anything else).
+            *republished = true;
+            publishRack();
+            if (!offline_) return false;
+        }
         std::string text = "unloaded " + id + ":";
         for (const std::string& nodeId : ids) {
             auto n = findNode(nodeId);

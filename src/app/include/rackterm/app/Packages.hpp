@@ -107,8 +107,9 @@ Result<std::vector<std::string>> verifyPackage(const std::string& id);
 Result<std::string> uninstallPackage(const std::string& id, bool force,
                                      const std::function<void(const std::string&)>& say);
 
-/// Running sessions using package `id`: "SESSION (nodes a, b)" each.
-std::vector<std::string> sessionsUsing(const std::string& id);
+/// Running sessions using package `id`: "SESSION (nodes a, b)" each. Error
+/// when a running session does not answer `list packages` (busy, hung).
+Result<std::vector<std::string>> sessionsUsing(const std::string& id);
 
 /// `rackterm package new NAME [DIR]`: scaffold a processor project in DIR
 /// (default ./NAME; must not exist or be empty): manifest, CMakeLists.txt

@@ -148,7 +148,8 @@ public:
     /// instance deactivated). ("discovered" and "loaded" pass while a node
     /// is being made, before it joins the rack.)
     const char* nodeState(size_t n) const;
-    /// The package node `n` runs ("ID VERSION" as loaded), or "" for other processors.
+    /// The package node `n` runs ("ID VERSION" as loaded), or "" for other
+    /// processors and for an unloaded node (it runs nothing).
     std::string nodePackage(size_t n) const;
     /// `upgrade ID`: hot-swap every node running a component of package
     /// `id` to the files installed now (trial, crossfade, values carried by
