@@ -4,6 +4,8 @@
 #include <rackterm/common/Suggest.hpp>
 #include <rackterm/common/Text.hpp>
 
+#include "Format.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -13,23 +15,8 @@ namespace rackterm::config {
 
 namespace {
 
-struct Reader {
-    std::string file;
-    SourceLocation at(const toml::source_region& r) const {
-        return {file, static_cast<uint32_t>(r.begin.line), static_cast<uint32_t>(r.begin.column)};
-    }
-    Error error(const toml::source_region& r, const std::string& what) const { return Error{at(r).str() + ": " + what}; }
-};
-
-std::optional<Error> unknownKey(const Reader& rd, const toml::table& t, const std::vector<std::string>& allowed,
-                                const std::string& where) {
-    for (auto&& [k, v] : t) {
-        const std::string key(k.str());
-        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-            return rd.error(k.source(), "unknown key " + quote(key) + " in " + where + didYouMean(key, allowed));
-    }
-    return std::nullopt;
-}
+using Reader = detail::TomlReader;
+using detail::unknownKey;
 
 /// The string at `key` (required when `example` names one), or an error.
 std::optional<Error> readString(const Reader& rd, const toml::table& t, const char* key, std::string& out,

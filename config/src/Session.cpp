@@ -21,15 +21,7 @@ namespace rackterm::config {
 
 namespace {
 
-/// Parsing state: the file name and the first error met.
-struct Reader {
-    std::string file;
-
-    SourceLocation at(const toml::source_region& r) const {
-        return {file, static_cast<uint32_t>(r.begin.line), static_cast<uint32_t>(r.begin.column)};
-    }
-    Error error(const toml::source_region& r, const std::string& what) const { return Error{at(r).str() + ": " + what}; }
-};
+using Reader = detail::TomlReader;
 
 /// A character of a bare TOML key, and of a session name: [A-Za-z0-9_-],
 /// ASCII whatever the locale.
@@ -44,16 +36,7 @@ bool isClientName(std::string_view s) {
     return true;
 }
 
-/// Error for the first key of `t` not in `allowed`, or nullopt.
-std::optional<Error> unknownKey(const Reader& rd, const toml::table& t, const std::vector<std::string>& allowed,
-                                const std::string& where) {
-    for (auto&& [k, v] : t) {
-        const std::string key(k.str());
-        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-            return rd.error(k.source(), "unknown key " + quote(key) + " in " + where + didYouMean(key, allowed));
-    }
-    return std::nullopt;
-}
+using detail::unknownKey;
 
 std::optional<Error> readString(const Reader& rd, const toml::table& t, const char* key, std::string& out,
                                 SourceLocation* where = nullptr) {
@@ -458,6 +441,16 @@ std::string checkText(std::string_view text) {
 }
 
 namespace detail {
+
+std::optional<Error> unknownKey(const TomlReader& rd, const toml::table& t, const std::vector<std::string>& allowed,
+                                const std::string& where) {
+    for (auto&& [k, v] : t) {
+        const std::string key(k.str());
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            return rd.error(k.source(), "unknown key " + quote(key) + " in " + where + didYouMean(key, allowed));
+    }
+    return std::nullopt;
+}
 
 Result<Session> parseSessionTree(std::string_view text, const std::string& sourceName, toml::table& root) {
     if (std::string bad = checkText(text); !bad.empty()) return Error{sourceName + ":" + bad};

@@ -587,7 +587,15 @@ PackageCheck checkPackage(const std::string& dirIn) {
             problem(where + show(full.string()) + " " + bad);
             continue;
         }
+        // Hash first, then load: what install copies must hash the same, so a
+        // module rebuilt while this runs is caught instead of installed unchecked.
+        auto hash = hashFile(real.string());
+        if (!hash) {
+            problem(where + hash.error());
+            continue;
+        }
         if (std::string bad = loadInChild(real.string(), full.string(), c.id); !bad.empty()) problem(where + bad);
+        else check.checkedHashes.emplace_back(fs::path(c.path).lexically_normal().string(), hash.value().first);
     }
     return check;
 }
@@ -668,6 +676,9 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         ::chmod(to.c_str(), rel == config::kManifestName || rel == "README.md" ? 0644 : 0755);
         auto hash = hashFile(to.string());
         if (!hash) return Error{hash.error()};
+        for (const auto& [checked, sha] : check.checkedHashes)
+            if (checked == rel && sha != hash.value().first)
+                return Error{show(from.string()) + " changed while it was being installed (a build running?); install again when it is done"};
         fileList.push_back(toml::table{{"path", rel},
                                        {"size", static_cast<int64_t>(hash.value().second)},
                                        {"sha256", hash.value().first}});

@@ -823,9 +823,9 @@ std::optional<std::string> Runtime::trialStep(std::unique_ptr<TrialRun>& trial, 
 Runtime::Operation Runtime::revertOp(const Watch& watch, std::string why, double after) {
     const std::string id = watch.id;
     const std::shared_ptr<void> build = watch.build, previous = watch.previous;
-    const std::string path = watch.previousPath;
+    const std::string path = watch.previousPath, package = watch.previousPackage;
     auto crossfading = std::make_shared<bool>(false);
-    return Operation{[this, id, build, previous, path, why, after, crossfading]() {
+    return Operation{[this, id, build, previous, path, package, why, after, crossfading]() {
         if (*crossfading) {
             if (!settled()) return false;
             publishRack();
@@ -842,6 +842,7 @@ Runtime::Operation Runtime::revertOp(const Watch& watch, std::string why, double
                              (later.ready() && !later.result() ? later.result().error() : std::string("?")));
             return true;
         }
+        nodes_[found.value()].proc.package = package;  // the version that plays again, not the one installed
         std::erase_if(watches_, [&](const Watch& w) { return w.id == id; });
         notes_.push_back("node '" + id + "': the new build " + why + " " + when +
                          " after the swap: reverted to the previous build (crossfaded); fix it and build again");
@@ -1522,11 +1523,11 @@ Later<SwapReport> Runtime::swapNode(const std::string& id, const std::string& pa
             return true;
         }
         std::shared_ptr<void> previous = node.proc.module;
-        const std::string previousPath = node.proc.path;
+        const std::string previousPath = node.proc.path, previousPackage = node.proc.package;
         if (!installBuild(n, module.value(), path, later)) return true;
         // The previous build stays loaded for kWatchSeconds: the new one goes back to it if it misbehaves.
         std::erase_if(watches_, [&](const Watch& w) { return w.id == id; });
-        watches_.push_back(Watch{id, module.value(), previous, previousPath, nowSeconds() + kWatchSeconds});
+        watches_.push_back(Watch{id, module.value(), previous, previousPath, previousPackage, nowSeconds() + kWatchSeconds});
         if (offline_) return true;
         *crossfading = true;
         nodes_[n].quiescing = true;  // the old instance fades out

@@ -63,6 +63,9 @@ std::string installedVersion(const std::string& id);
 /// naming the file (and line:column for the manifest) and what to do.
 struct PackageCheck {
     std::vector<std::string> problems;
+    /// SHA-256 of each component file as it was checked (path as in the
+    /// manifest): install copies only those very bytes.
+    std::vector<std::pair<std::string, std::string>> checkedHashes;
     bool ok() const noexcept { return problems.empty(); }
 };
 

@@ -321,6 +321,7 @@ private:
         std::shared_ptr<void> build;    // the new build's module (the node must still run it)
         std::shared_ptr<void> previous; // the build to go back to
         std::string previousPath;
+        std::string previousPackage;    // "ID VERSION" the previous build came from, or ""
         double until = 0;               // seconds (nowSeconds)
         bool reverting = false;
         uint64_t rack = 0;              // serial of the rack its NaN/Inf count is read from
