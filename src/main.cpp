@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
         });
     ctl->add_option("command", ctlCommand, "the command, e.g. 'set gain.gain_db -6'")->required();
 
-    auto* processors = cli.add_subcommand("processors", "list the built-in processors and the installed LV2 and LADSPA plugins");
+    auto* processors = cli.add_subcommand("processors", "list the built-in processors, installed package components and LV2 and LADSPA plugins");
     std::string processorFilter;
     processors->add_option("word", processorFilter, "keep the lines that contain WORD (any case); lv2 or ladspa: that kind");
 

@@ -455,6 +455,24 @@ TEST(Package, UnloadFadesToBypassDeactivatesOnceAndKeepsTheNodeDry) {
     EXPECT_EQ(mine(), "activate\ndeactivate 4\n") << "never deactivated twice";
 }
 
+TEST(Package, AllButBuiltinsIsolatesPackageComponents) {
+    Sandbox box("pkg-iso");
+    setenv("RACKTERM_SANDBOX", (fs::path(test::binary()).parent_path() / "rackterm-sandbox").c_str(), 1);
+    makePackage(box.dir + "/amp", "amp", "1.0.0", "gain", gainModule());
+    app::InstallOptions options;
+    options.notifySessions = false;
+    ASSERT_TRUE(app::installPackage(box.dir + "/amp", options, [](const std::string&) {}));
+    auto s = config::parseSession("[engine]\nisolate = \"all-but-builtins\"\n[[node]]\nid = \"g\"\nprocessor = \"gain\"\n"
+                                  "[[node]]\nid = \"a\"\nprocessor = \"amp/gain\"\n",
+                                  box.dir + "/iso.toml");
+    ASSERT_TRUE(s) << s.error();
+    auto opened = app::Runtime::open(s.value(), 48000, 64, 0, true);
+    ASSERT_TRUE(opened) << opened.error();
+    app::CommandContext ctx{*opened.value(), app::Source::Socket};
+    EXPECT_EQ(test::settle(*opened.value(), app::execute(ctx, "list nodes")).text, "g=gain(active) a=gain(active, isolated)")
+        << "third-party code runs in a sandbox; the built-in does not";
+}
+
 TEST(Package, UpgradeUnderAPlayingSessionIsCrossfadedAndUninstallWaitsForIt) {
     test::JackServer server(48000, 256);
     ASSERT_TRUE(server.ready()) << server.error();

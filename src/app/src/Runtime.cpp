@@ -623,7 +623,8 @@ bool Runtime::isolates(const config::NodeSpec& spec) const {
     if (spec.isolate) return *spec.isolate;
     const std::string mode = doc_.engine.isolate.value_or("watched");
     if (mode == "watched") return spec.watch.has_value();
-    if (mode == "all-but-builtins") return !spec.path.empty() || loader::isPluginReference(spec.processor);
+    if (mode == "all-but-builtins")  // everything not built with rackterm: paths, packages, plugins
+        return !spec.path.empty() || loader::isPluginReference(spec.processor) || isPackageReference(spec.processor);
     return false;
 }
 
