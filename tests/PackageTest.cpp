@@ -182,6 +182,8 @@ TEST(Package, InstallRefusesBadPackagesBeforeCopyingAnything) {
     // A module whose initialiser crashes: checked in a child, so the installer reports it.
     makePackage(p, "p", "1.0.0", "fixture", test::fixtureDir() + "/libfixture_crash_on_load.so");
     refused(p, "lib/fixture.so crashed while loading (Segmentation fault); fix the module's initialisers");
+    makePackage(p, "p", "1.0.0", "fixture", test::fixtureDir() + "/libfixture_exit_on_load.so");
+    refused(p, "lib/fixture.so ended the process while it was loading (exit status 0); a module must not exit");
     // A module for another architecture: libgain.so with its e_machine patched to AArch64 (183).
     makePackage(p, "p", "1.0.0", "gain", gainModule());
     {

@@ -197,6 +197,7 @@ std::string loadInChild(const std::string& path, const std::string& shown, const
     }
     if (pid == 0) {
         ::close(fds[0]);
+        ::setpgid(0, 0);  // a process group of its own: whatever the module starts is ended with it
         // A crash is the child's death by its signal, whatever handler a sanitizer runtime set.
         for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
         std::string why;
@@ -209,14 +210,18 @@ std::string loadInChild(const std::string& path, const std::string& shown, const
                   "; the component id and the processor's kId must be the same: set id = \"" + d.id +
                   "\" or rename the processor";
         }
+        // 'K' alone: checked and fine; 'E' and the reason: refused. A module
+        // that exits (or closes the pipe) during its load never writes 'K'.
+        const std::string answer = why.empty() ? std::string("K") : "E" + why;
         size_t done = 0;
-        while (done < why.size()) {
-            const ssize_t n = ::write(fds[1], why.data() + done, why.size() - done);
+        while (done < answer.size()) {
+            const ssize_t n = ::write(fds[1], answer.data() + done, answer.size() - done);
             if (n <= 0) break;
             done += static_cast<size_t>(n);
         }
-        ::_exit(why.empty() ? 0 : 1);
+        ::_exit(0);
     }
+    ::setpgid(pid, pid);  // also here: no race with the child's own call
     ::close(fds[1]);
     std::string why;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -236,15 +241,29 @@ std::string loadInChild(const std::string& path, const std::string& shown, const
         if (why.size() < 4096) why.append(buf, static_cast<size_t>(n));
     }
     ::close(fds[0]);
-    if (timedOut) ::kill(pid, SIGKILL);
+    // The pipe closed (or the time ran out): the child ends now, or is ended at the deadline.
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (true) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (timedOut || std::chrono::steady_clock::now() >= until) {
+            timedOut = true;
+            ::kill(-pid, SIGKILL);
+            ::kill(pid, SIGKILL);
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+        ::poll(nullptr, 0, 5);
     }
+    ::kill(-pid, SIGKILL);  // anything the module started while it loaded
     if (timedOut) return show(shown) + " did not finish loading within 10 s (its initialisers hang); fix the module";
     if (WIFSIGNALED(status))
         return show(shown) + " crashed while loading (" + strsignal(WTERMSIG(status)) + "); fix the module's initialisers";
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-    return why.empty() ? show(shown) + " could not be checked" : why;
+    if (why == "K") return {};
+    if (why.size() > 1 && why[0] == 'E') return why.substr(1);
+    return show(shown) + " ended the process while it was loading (exit status " +
+           std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "); a module must not exit; fix its initialisers";
 }
 
 /// True when `inner` is `outer` or inside it (both canonical).
@@ -622,6 +641,7 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         }
     } cleanup;
     std::string dir = source;
+    std::string unpackedRoot;  // where an archive was unpacked, for messages
     const std::string absSource = fs::absolute(source, ec).lexically_normal().string();
     if (!fs::is_directory(source, ec)) {
         const fs::path unpacked = staging / uniqueName("unpack");
@@ -630,6 +650,7 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         const std::string into = ec ? std::string() : fs::canonical(unpacked, ec).string();
         if (ec || into.empty()) return Error{"cannot create " + show(unpacked.string()) + ": " + ec.message()};
         if (auto r = unpackArchive(source, into); !r) return Error{r.error()};
+        unpackedRoot = unpacked.string();
         dir = packageRootIn(unpacked.string());
         if (dir.empty())
             return Error{show(source) + ": the archive has no " + config::kManifestName +
@@ -639,11 +660,16 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
     PackageCheck check = checkPackage(dir);
     if (!check.ok()) {
         // From an archive: name the archive and the path inside it, not the staging copy.
-        const std::string unpacked = dir == source ? std::string() : fs::path(dir).parent_path().string() + "/";
+        std::vector<std::string> prefixes;
+        if (!unpackedRoot.empty()) {
+            prefixes.push_back(unpackedRoot + "/");
+            if (const std::string real = fs::canonical(unpackedRoot, ec).string(); !ec && real != unpackedRoot) prefixes.push_back(real + "/");
+        }
         std::string all;
         for (std::string p : check.problems) {
-            for (size_t at; !unpacked.empty() && (at = p.find(unpacked)) != std::string::npos;)
-                p.replace(at, unpacked.size(), source + ":");
+            for (const std::string& prefix : prefixes)
+                for (size_t at = p.find(prefix); at != std::string::npos; at = p.find(prefix, at + source.size() + 1))
+                    p.replace(at, prefix.size(), source + ":");
             all += (all.empty() ? "" : "\n") + p;
         }
         return Error{all};
@@ -715,7 +741,9 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
                 ::rename(aside.c_str(), target.c_str());  // the previous version back in place
                 return Error{"cannot replace " + show(target.string()) + ": " + why};
             }
-            cleanup.paths.push_back(aside);
+            // The new version is in place: the old one is no longer one to restore.
+            const fs::path gone = staging / uniqueName("replaced-" + m.id);
+            cleanup.paths.push_back(::rename(aside.c_str(), gone.c_str()) == 0 ? gone : aside);
         }
         // `stage` now holds the previous version: the cleanup removes it.
     }
@@ -803,13 +831,15 @@ Result<std::string> uninstallPackage(const std::string& id, bool force, const st
     const std::string root = packagesRoot();
     const fs::path dir = fs::path(root) / id;
     std::error_code ec;
+    if (!fs::is_directory(root, ec)) return Error{"no installed package " + quote(id) + "; `rackterm package list` shows them"};
+    auto lock = InstallLock::take(root);
+    if (!lock) return Error{lock.error()};
+    cleanStaging(root);  // an interrupted install's previous version goes back first
     if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) {
         std::vector<std::string> ids;
         for (const auto& p : installedPackages()) ids.push_back(p.id);
         return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; `rackterm package list` shows them"};
     }
-    auto lock = InstallLock::take(root);
-    if (!lock) return Error{lock.error()};
     const auto using_ = sessionsUsing(id);
     if (!using_ && !force) return Error{using_.error() + "; try again, or use --force"};
     const std::vector<std::string> users = using_ ? using_.value() : std::vector<std::string>{};

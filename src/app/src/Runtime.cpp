@@ -286,8 +286,12 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     for (size_t n = 0; n < nodes_.size(); ++n) {
         setDeactivateReason(nodes_[n].proc, RACKTERM_DEACTIVATE_RELOAD);
         fresh[n].package = nodes_[n].proc.package;
-        if (nodes_[n].unloaded && fresh[n].module && fresh[n].owner)  // its package is gone: the new instance never plays either
-            (void)std::static_pointer_cast<loader::Instance>(fresh[n].owner)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL);
+        if (nodes_[n].unloaded && fresh[n].module) {  // its package is gone: the new instances never play either
+            std::vector<std::shared_ptr<void>> owners = fresh[n].copyOwners;
+            if (fresh[n].owner) owners.push_back(fresh[n].owner);
+            for (const auto& o : owners)
+                (void)std::static_pointer_cast<loader::Instance>(o)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL);
+        }
         nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
     }
     publishRack();
@@ -1457,6 +1461,9 @@ Later<std::string> Runtime::unloadPackage(const std::string& id) {
             publishRack();
             if (!offline_) return false;
         }
+        // A running audio thread must have taken that rack (settled() gives up
+        // after a while); a stalled one takes it before anything else when it runs again.
+        if (!offline_ && engine_->blocks() > 0 && !audioStalled() && engine_->rackPending()) return false;
         std::string text = "unloaded " + id + ":";
         for (const std::string& nodeId : ids) {
             auto n = findNode(nodeId);
