@@ -89,6 +89,17 @@ std::vector<std::string> halfInstalled(const std::string& root) {
     return bad;
 }
 
+/// The lines of the lifecycle fixture's log this process wrote, without
+/// their process id (a trial's sandbox runs an instance of its own).
+std::string linesOfThisProcess(const std::string& log) {
+    std::string out, line;
+    std::istringstream in(test::readText(log));
+    const std::string me = std::to_string(::getpid()) + " ";
+    while (std::getline(in, line))
+        if (line.rfind(me, 0) == 0) out += line.substr(me.size()) + "\n";
+    return out;
+}
+
 }  // namespace
 
 TEST(Manifest, ErrorsNamePlaceAndRemedy) {
@@ -364,15 +375,7 @@ TEST(Package, LifecycleHooksFailHangAndReasons) {
     setenv("RACKTERM_TEST_LIFECYCLE_LOG", log.c_str(), 1);
     auto s = config::parseSession("[[node]]\nid = \"g\"\nprocessor = \"gain\"\n", box.dir + "/h.toml");
     ASSERT_TRUE(s) << s.error();
-    // The lines this process wrote (a trial's sandbox runs an instance of its own).
-    auto mine = [&] {
-        std::string out, line;
-        std::istringstream in(test::readText(log));
-        const std::string me = std::to_string(::getpid()) + " ";
-        while (std::getline(in, line))
-            if (line.rfind(me, 0) == 0) out += line.substr(me.size()) + "\n";
-        return out;
-    };
+    auto mine = [&] { return linesOfThisProcess(log); };
     {
         auto opened = app::Runtime::open(s.value(), 48000, 64, 0, true);
         ASSERT_TRUE(opened) << opened.error();
@@ -426,14 +429,7 @@ TEST(Package, UnloadFadesToBypassDeactivatesOnceAndKeepsTheNodeDry) {
                                   "[[node]]\nid = \"pl\"\nprocessor = \"life/lifecycle\"\nparams = { gain_db = -6 }\n",
                                   box.dir + "/u.toml");
     ASSERT_TRUE(s) << s.error();
-    const std::string me = std::to_string(::getpid()) + " ";
-    auto mine = [&] {
-        std::string out, line;
-        std::istringstream in(test::readText(log));
-        while (std::getline(in, line))
-            if (line.rfind(me, 0) == 0) out += line.substr(me.size()) + "\n";
-        return out;
-    };
+    auto mine = [&] { return linesOfThisProcess(log); };
     {
         auto opened = app::Runtime::open(s.value(), 48000, 64);
         ASSERT_TRUE(opened) << opened.error();

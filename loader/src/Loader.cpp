@@ -127,27 +127,19 @@ std::shared_ptr<HookCall> runHook(std::function<int32_t()> hook, const rackterm_
     return call;
 }
 
-/// What a hung hook's instance keeps alive forever: its module stays mapped
-/// (the hook's thread still runs its code) and its instance allocated (the
-/// hook may still use it). Deliberately never freed, and kept reachable.
-struct Abandoned {
-    std::mutex guard;
-    std::vector<std::shared_ptr<Module>> modules;
-    std::vector<const void*> instances;  // rackterm_instance and loader::Instance objects
-};
-Abandoned& abandoned() {
+/// What a hung hook keeps alive forever: the module stays mapped (the hook's
+/// thread still runs its code) and the instance allocated (the hook may
+/// still use it). Deliberately never freed, and kept reachable.
+void abandon(std::shared_ptr<Module> module, const rackterm_instance* instance) {
+    struct Abandoned {
+        std::mutex guard;
+        std::vector<std::shared_ptr<Module>> modules;
+        std::vector<const rackterm_instance*> instances;
+    };
     static auto* kept = new Abandoned;
-    return *kept;
-}
-void abandonModule(std::shared_ptr<Module> module) {
-    Abandoned& a = abandoned();
-    std::lock_guard lock(a.guard);
-    a.modules.push_back(std::move(module));
-}
-void abandonObject(const void* object) {
-    Abandoned& a = abandoned();
-    std::lock_guard lock(a.guard);
-    a.instances.push_back(object);
+    std::lock_guard lock(kept->guard);
+    kept->modules.push_back(std::move(module));
+    kept->instances.push_back(instance);
 }
 
 std::string hookTimeText() {
@@ -158,25 +150,29 @@ std::string hookTimeText() {
 
 }  // namespace
 
+Result<void> Instance::callHook(const char* name, std::function<int32_t()> hook, const char* afterHang) {
+    const rackterm_processor_v2& d = module_->descriptor();
+    bool inTime = false;
+    auto call = runHook(std::move(hook), d, inTime);
+    const std::string who = printable(module_->path(), kPathChars) + ": processor '" + d.id + "': " + name + "() ";
+    if (!inTime) {
+        abandoned_ = true;
+        abandon(module_, instance_);
+        return Error{who + "did not return within " + hookTimeText() + "; " + afterHang + " (fix the hook: it must not block)"};
+    }
+    if (call->result != 0) return Error{who + "failed: " + call->error};
+    return {};
+}
+
 Result<void> Instance::activate() {
     if (activated_ || abandoned_ || isolated_ || !instance_) return {};
     const rackterm_processor_v2& d = module_->descriptor();
     activated_ = true;
     if (!RACKTERM_HAS_ENTRY(&d, activate) || !d.activate) return {};
-    bool inTime = false;
     rackterm_instance* inst = instance_;
-    auto call = runHook([&d, inst] { return d.activate(inst); }, d, inTime);
-    if (!inTime) {
-        abandoned_ = true;
-        abandonModule(module_);
-        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': activate() did not return within " +
-                     hookTimeText() + "; the node is treated as failed (fix the hook: it must not block)"};
-    }
-    if (call->result != 0) {
-        deactivated_ = true;  // it never became active: no deactivate() owed
-        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': activate() failed: " + call->error};
-    }
-    return {};
+    auto r = callHook("activate", [&d, inst] { return d.activate(inst); }, "the node is treated as failed");
+    if (!r && !abandoned_) deactivated_ = true;  // it never became active: no deactivate() owed
+    return r;
 }
 
 Result<void> Instance::deactivate(uint32_t reason) {
@@ -184,28 +180,17 @@ Result<void> Instance::deactivate(uint32_t reason) {
     deactivated_ = true;
     const rackterm_processor_v2& d = module_->descriptor();
     if (!RACKTERM_HAS_ENTRY(&d, deactivate) || !d.deactivate) return {};
-    bool inTime = false;
     rackterm_instance* inst = instance_;
-    auto call = runHook([&d, inst, reason] {
+    return callHook("deactivate", [&d, inst, reason] {
         d.deactivate(inst, reason);
         return int32_t{0};
-    }, d, inTime);
-    if (!inTime) {
-        abandoned_ = true;
-        abandonModule(module_);
-        return Error{printable(module_->path(), kPathChars) + ": processor '" + d.id + "': deactivate() did not return within " +
-                     hookTimeText() + "; its instance is abandoned (fix the hook: it must not block)"};
-    }
-    return {};
+    }, "its instance is abandoned");
 }
 
 Instance::~Instance() {
     if (!instance_ || isolated_) return;
-    (void)deactivate(reason_);  // a hang is abandoned below; the owner logged nothing it could act on
-    if (abandoned_) {           // its hook's thread may still use it: never destroyed
-        abandonObject(instance_);
-        return;
-    }
+    (void)deactivate(reason_);  // the owner logged nothing it could act on
+    if (abandoned_) return;     // its hook's thread may still use it: never destroyed (callHook kept it)
     module_->descriptor().destroy(instance_);
 }
 
@@ -326,8 +311,7 @@ Result<std::unique_ptr<Instance>> createInstance(const std::shared_ptr<Module>& 
     }
     auto made = std::make_unique<Instance>(module, inst);
     if (auto active = made->activate(); !active) {
-        if (made->abandoned()) abandonObject(made.release());  // its hook's thread may still use it
-        return Error{active.error()};
+        return Error{active.error()};  // a hung hook's instance is kept (abandoned), not destroyed
     }
     return made;
 }

@@ -154,9 +154,7 @@ Reply cmdBypass(CommandContext& c, const Args& a) {
         else if (a[2] == "off") on = false;
         else return fail("bypass takes on or off, not " + quote(a[2]));
     }
-    if (!on && std::string(c.runtime.nodeState(n.value())) == "unloaded")
-        return fail("node '" + a[1] + "' is unloaded (its package was uninstalled); install it again, then `reload " + a[1] +
-                    "` and `bypass " + a[1] + " off`");
+    if (const std::string why = c.runtime.whyUnloaded(n.value()); !on && !why.empty()) return fail(why);
     c.runtime.setBypass(n.value(), on);
     return done(a[1] + (on ? " bypassed" : " active"));
 }

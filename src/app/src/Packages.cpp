@@ -57,6 +57,23 @@ constexpr const char* kStaging = ".staging";
 
 std::string show(const std::string& path) { return printable(path, kPathChars); }
 
+/// `items` joined with `separator`.
+std::string joined(const std::vector<std::string>& items, const char* separator = ", ") {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+    return out;
+}
+
+/// libarchive's message for the last failure of `a`, printable.
+std::string archiveError(archive* a) {
+    const char* e = archive_error_string(a);
+    return printable(e ? e : "?", 200);
+}
+
+/// The mode an installed or packed file gets: the manifest and README
+/// readable, modules also executable (as a linker writes them).
+mode_t fileMode(const std::string& rel) { return rel == config::kManifestName || rel == "README.md" ? 0644 : 0755; }
+
 /// SHA-256 of the file at `path` as 64 hex digits, and its size.
 Result<std::pair<std::string, uint64_t>> hashFile(const std::string& path) {
     auto fd = files::openRegularFile(path, "file");
@@ -94,15 +111,6 @@ Result<std::pair<std::string, uint64_t>> hashFile(const std::string& path) {
         text += hex[digest[i] & 15];
     }
     return std::make_pair(text, size);
-}
-
-/// fsync a folder (after a rename or a new entry in it).
-void syncFolder(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
 }
 
 std::string utcNow() {
@@ -341,7 +349,7 @@ void cleanStaging(const std::string& root) {
             const std::string id = at == std::string::npos ? "" : name.substr(4, at - 4);
             const fs::path target = fs::path(root) / id;
             if (config::validPackageId(id) && !fs::exists(fs::symlink_status(target, ec)) && ::rename(e.c_str(), target.c_str()) == 0) {
-                syncFolder(root);
+                files::syncFolder(root);
                 continue;
             }
         }
@@ -368,7 +376,7 @@ Result<void> unpackArchive(const std::string& file, const std::string& into) {
         return {};
     };
     if (archive_read_open_filename(in, file.c_str(), 1 << 16) != ARCHIVE_OK)
-        return finish(std::string("cannot read it as a .tar.gz (") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200) +
+        return finish(std::string("cannot read it as a .tar.gz (") + archiveError(in) +
                       "); give a package folder or an archive made by `rackterm package pack`");
     uint64_t total = 0;
     size_t entries = 0;
@@ -376,7 +384,7 @@ Result<void> unpackArchive(const std::string& file, const std::string& into) {
     while (true) {
         const int r = archive_read_next_header(in, &e);
         if (r == ARCHIVE_EOF) break;
-        if (r != ARCHIVE_OK) return finish(std::string("damaged archive: ") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200));
+        if (r != ARCHIVE_OK) return finish(std::string("damaged archive: ") + archiveError(in));
         if (++entries > kMaxArchiveEntries) return finish("holds more than " + std::to_string(kMaxArchiveEntries) + " entries; a package is a few files");
         const std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
         const mode_t type = archive_entry_filetype(e);
@@ -390,7 +398,7 @@ Result<void> unpackArchive(const std::string& file, const std::string& into) {
         if (total > kMaxArchiveBytes) return finish("unpacks to more than 1 GiB; a package is a few modules");
         archive_entry_set_pathname(e, (fs::path(into) / name).string().c_str());
         if (archive_write_header(out, e) != ARCHIVE_OK)
-            return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
+            return finish(quote(name) + ": " + archiveError(out));
         if (type == AE_IFREG) {
             const void* block;
             size_t size;
@@ -398,11 +406,11 @@ Result<void> unpackArchive(const std::string& file, const std::string& into) {
             int rr;
             while ((rr = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK)
                 if (archive_write_data_block(out, block, size, offset) != ARCHIVE_OK)
-                    return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
-            if (rr != ARCHIVE_EOF) return finish(std::string("damaged archive: ") + printable(archive_error_string(in) ? archive_error_string(in) : "?", 200));
+                    return finish(quote(name) + ": " + archiveError(out));
+            if (rr != ARCHIVE_EOF) return finish(std::string("damaged archive: ") + archiveError(in));
         }
         if (archive_write_finish_entry(out) != ARCHIVE_OK)
-            return finish(quote(name) + ": " + printable(archive_error_string(out) ? archive_error_string(out) : "?", 200));
+            return finish(quote(name) + ": " + archiveError(out));
     }
     return finish("");
 }
@@ -481,6 +489,20 @@ std::vector<InstalledPackage> installedPackages() {
     return out;
 }
 
+namespace {
+
+/// "no installed package 'x' (did you mean 'y'?); REMEDY", over what is installed.
+Error notInstalled(const std::string& id, const std::string& remedy) {
+    std::vector<std::string> ids;
+    for (const auto& p : installedPackages()) ids.push_back(p.id);
+    return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; " + remedy};
+}
+
+/// A failed check's problems, one per line.
+Error problemsOf(const PackageCheck& check) { return Error{joined(check.problems, "\n")}; }
+
+}  // namespace
+
 bool isPackageReference(std::string_view processor) {
     if (loader::isPluginReference(processor)) return false;
     const size_t slash = processor.find('/');
@@ -510,22 +532,19 @@ Result<std::string> resolvePackageComponent(const std::string& reference) {
     const std::string component = reference.substr(reference.find('/') + 1);
     const fs::path dir = fs::path(packagesRoot()) / id;
     std::error_code ec;
-    if (id.empty() || !fs::is_directory(dir, ec)) {
-        std::vector<std::string> ids;
-        for (const auto& p : installedPackages()) ids.push_back(p.id);
-        return Error{"no installed package " + quote(id) + didYouMean(id, ids) +
-                     "; `rackterm package list` shows what is installed, `rackterm install DIR` adds one"};
-    }
+    if (id.empty() || !fs::is_directory(dir, ec))
+        return notInstalled(id, "`rackterm package list` shows what is installed, `rackterm install DIR` adds one");
     auto m = config::loadManifest((dir / config::kManifestName).string());
     if (!m) return Error{"package " + quote(id) + " is damaged: " + m.error() + "; install it again"};
     const config::Component* c = m.value().find(component);
     if (!c) {
-        std::vector<std::string> ids;
-        for (const auto& x : m.value().components) ids.push_back(x.id);
-        std::string list;
-        for (const auto& x : ids) list += (list.empty() ? "" : ", ") + id + "/" + x;
+        std::vector<std::string> ids, names;
+        for (const auto& x : m.value().components) {
+            ids.push_back(x.id);
+            names.push_back(id + "/" + x.id);
+        }
         return Error{"package " + quote(id) + " has no component " + quote(component) + didYouMean(component, ids) +
-                     "; it has " + list};
+                     "; it has " + joined(names)};
     }
     return (dir / c->path).lexically_normal().string();
 }
@@ -665,14 +684,11 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
             prefixes.push_back(unpackedRoot + "/");
             if (const std::string real = fs::canonical(unpackedRoot, ec).string(); !ec && real != unpackedRoot) prefixes.push_back(real + "/");
         }
-        std::string all;
-        for (std::string p : check.problems) {
+        for (std::string& p : check.problems)
             for (const std::string& prefix : prefixes)
                 for (size_t at = p.find(prefix); at != std::string::npos; at = p.find(prefix, at + source.size() + 1))
                     p.replace(at, prefix.size(), source + ":");
-            all += (all.empty() ? "" : "\n") + p;
-        }
-        return Error{all};
+        return problemsOf(check);
     }
     const config::Manifest m = config::loadManifest((fs::path(dir) / config::kManifestName).string()).value();
     const fs::path target = fs::path(root) / m.id;
@@ -699,7 +715,7 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         fs::create_directories(to.parent_path(), ec);
         if (ec) return Error{"cannot create " + show(to.parent_path().string()) + ": " + ec.message()};
         if (auto r = files::copyRegularFile(from.string(), to.string(), kMaxComponentBytes); !r) return Error{r.error()};
-        ::chmod(to.c_str(), rel == config::kManifestName || rel == "README.md" ? 0644 : 0755);
+        ::chmod(to.c_str(), fileMode(rel));
         auto hash = hashFile(to.string());
         if (!hash) return Error{hash.error()};
         for (const auto& [checked, sha] : check.checkedHashes)
@@ -720,8 +736,8 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
          << receipt << "\n";
     if (auto r = files::replaceFile((stage / kReceiptName).string(), text.str()); !r) return Error{r.error()};
     for (auto it = fs::recursive_directory_iterator(stage, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_directory()) syncFolder(it->path().string());
-    syncFolder(stage.string());
+        if (it->is_directory()) files::syncFolder(it->path().string());
+    files::syncFolder(stage.string());
     // One step: a new package is renamed into place; an installed one is exchanged with the staged one.
     if (!replacing) {
         if (::rename(stage.c_str(), target.c_str()) != 0)
@@ -747,11 +763,12 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
         }
         // `stage` now holds the previous version: the cleanup removes it.
     }
-    syncFolder(root);
-    syncFolder(staging.string());
-    std::string summary = "installed " + m.id + " " + m.version.text + (replacing ? " (was " + oldVersion + ")" : "") +
-                          " in " + show(target.string()) + ": ";
-    for (size_t i = 0; i < m.components.size(); ++i) summary += (i ? ", " : "") + m.id + "/" + m.components[i].id;
+    files::syncFolder(root);
+    files::syncFolder(staging.string());
+    std::vector<std::string> names;
+    for (const auto& c : m.components) names.push_back(m.id + "/" + c.id);
+    const std::string summary = "installed " + m.id + " " + m.version.text + (replacing ? " (was " + oldVersion + ")" : "") +
+                                " in " + show(target.string()) + ": " + joined(names);
     say(summary);
     if (replacing && options.notifySessions) {
         for (const std::string& session : liveSessions()) {
@@ -771,11 +788,7 @@ Result<std::string> installPackage(const std::string& source, const InstallOptio
 Result<std::vector<std::string>> verifyPackage(const std::string& id) {
     const fs::path dir = fs::path(packagesRoot()) / id;
     std::error_code ec;
-    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) {
-        std::vector<std::string> ids;
-        for (const auto& p : installedPackages()) ids.push_back(p.id);
-        return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; `rackterm package list` shows them"};
-    }
+    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) return notInstalled(id, "`rackterm package list` shows them");
     toml::table receipt;
     try {
         receipt = toml::parse_file((dir / kReceiptName).string());
@@ -831,23 +844,17 @@ Result<std::string> uninstallPackage(const std::string& id, bool force, const st
     const std::string root = packagesRoot();
     const fs::path dir = fs::path(root) / id;
     std::error_code ec;
-    if (!fs::is_directory(root, ec)) return Error{"no installed package " + quote(id) + "; `rackterm package list` shows them"};
+    if (!fs::is_directory(root, ec)) return notInstalled(id, "`rackterm package list` shows them");
     auto lock = InstallLock::take(root);
     if (!lock) return Error{lock.error()};
     cleanStaging(root);  // an interrupted install's previous version goes back first
-    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) {
-        std::vector<std::string> ids;
-        for (const auto& p : installedPackages()) ids.push_back(p.id);
-        return Error{"no installed package " + quote(id) + didYouMean(id, ids) + "; `rackterm package list` shows them"};
-    }
+    if (!config::validPackageId(id) || !fs::is_directory(dir, ec)) return notInstalled(id, "`rackterm package list` shows them");
     const auto using_ = sessionsUsing(id);
     if (!using_ && !force) return Error{using_.error() + "; try again, or use --force"};
     const std::vector<std::string> users = using_ ? using_.value() : std::vector<std::string>{};
     if (!users.empty() || (!using_ && force)) {
-        std::string names;
-        for (const auto& u : users) names += (names.empty() ? "" : ", ") + u;
         if (!force)
-            return Error{"package " + id + " is in use by session " + names +
+            return Error{"package " + id + " is in use by session " + joined(users) +
                          "; remove those nodes or stop the session, or use --force (their nodes fade to bypass and unload)"};
         for (const std::string& session : liveSessions()) {
             const auto used = packagesUsedBy(session);
@@ -861,7 +868,7 @@ Result<std::string> uninstallPackage(const std::string& id, bool force, const st
     const fs::path aside = staging / uniqueName("removed-" + id);
     if (::rename(dir.c_str(), aside.c_str()) != 0)
         return Error{"cannot remove " + show(dir.string()) + ": " + std::strerror(errno)};
-    syncFolder(root);
+    files::syncFolder(root);
     fs::remove_all(aside, ec);
     return "uninstalled " + id;
 }
@@ -1015,12 +1022,7 @@ Result<std::string> scaffoldPackage(const std::string& name, const std::string& 
 }
 
 Result<std::string> packPackage(const std::string& dir, const std::string& outputIn) {
-    PackageCheck check = checkPackage(dir);
-    if (!check.ok()) {
-        std::string all;
-        for (const auto& p : check.problems) all += (all.empty() ? "" : "\n") + p;
-        return Error{all};
-    }
+    if (PackageCheck check = checkPackage(dir); !check.ok()) return problemsOf(check);
     std::error_code ec;
     const fs::path root = fs::canonical(dir, ec);
     const config::Manifest m = config::loadManifest((root / config::kManifestName).string()).value();
@@ -1037,7 +1039,7 @@ Result<std::string> packPackage(const std::string& dir, const std::string& outpu
         return Error{show(output) + ": " + why};
     };
     if (archive_write_open_filename(a, temp.c_str()) != ARCHIVE_OK)
-        return fail(std::string("cannot write: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+        return fail(std::string("cannot write: ") + archiveError(a));
     const std::time_t now = std::time(nullptr);
     std::vector<std::string> names = packageFiles(m, root);
     for (const std::string& rel : names) {
@@ -1048,59 +1050,58 @@ Result<std::string> packPackage(const std::string& dir, const std::string& outpu
         archive_entry_set_pathname(e, (top + "/" + rel).c_str());
         archive_entry_set_size(e, static_cast<la_int64_t>(bytes.value().size()));
         archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, rel == config::kManifestName || rel == "README.md" ? 0644 : 0755);
+        archive_entry_set_perm(e, fileMode(rel));
         archive_entry_set_mtime(e, now, 0);
         const bool ok = archive_write_header(a, e) == ARCHIVE_OK &&
                         archive_write_data(a, bytes.value().data(), bytes.value().size()) ==
                             static_cast<la_ssize_t>(bytes.value().size());
         archive_entry_free(e);
-        if (!ok) return fail(std::string("write failed: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+        if (!ok) return fail(std::string("write failed: ") + archiveError(a));
     }
     if (archive_write_close(a) != ARCHIVE_OK)
-        return fail(std::string("write failed: ") + printable(archive_error_string(a) ? archive_error_string(a) : "?", 200));
+        return fail(std::string("write failed: ") + archiveError(a));
     archive_write_free(a);
     if (::rename(temp.c_str(), output.c_str()) != 0) {
         const int e = errno;
         fs::remove(temp, ec);
         return Error{show(output) + ": cannot write (" + std::strerror(e) + ")"};
     }
-    std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-    return "packed " + m.id + " " + m.version.text + " into " + show(output) + " (" + list + ")";
+    return "packed " + m.id + " " + m.version.text + " into " + show(output) + " (" + joined(names) + ")";
 }
 
 namespace {
 
-/// Print each line of a multi-line error as "rackterm: LINE" on stderr.
-int printErrors(const std::string& all) {
-    size_t start = 0;
-    while (start <= all.size()) {
-        size_t nl = all.find('\n', start);
-        if (nl == std::string::npos) nl = all.size();
-        std::fprintf(stderr, "rackterm: %s\n", all.substr(start, nl - start).c_str());
-        start = nl + 1;
+/// The exit status of a command-line entry: an error's lines each as
+/// "rackterm: LINE" on stderr (exit 1); else the value on stdout, unless
+/// `printValue` is false (its lines went out as they came), and exit 0.
+int report(const Result<std::string>& r, bool printValue = true) {
+    if (!r) {
+        const std::string& all = r.error();
+        size_t start = 0;
+        while (start <= all.size()) {
+            size_t nl = all.find('\n', start);
+            if (nl == std::string::npos) nl = all.size();
+            std::fprintf(stderr, "rackterm: %s\n", all.substr(start, nl - start).c_str());
+            start = nl + 1;
+        }
+        return kExitUser;
     }
-    return kExitUser;
+    if (printValue) std::printf("%s\n", r.value().c_str());
+    return kExitOk;
 }
+
+void printLine(const std::string& line) { std::printf("%s\n", line.c_str()); }
 
 }  // namespace
 
 int runInstall(const std::string& source, bool downgrade) {
     InstallOptions options;
     options.downgrade = downgrade;
-    auto r = installPackage(source, options, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-    if (!r) return printErrors(r.error());
-    return kExitOk;
+    return report(installPackage(source, options, printLine), false);  // the summary was said as it happened
 }
 
 int runUninstall(const std::string& id, bool force) {
-    auto r = uninstallPackage(id, force, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-    if (!r) {
-        std::fprintf(stderr, "rackterm: %s\n", r.error().c_str());
-        return kExitUser;
-    }
-    std::printf("%s\n", r.value().c_str());
-    return kExitOk;
+    return report(uninstallPackage(id, force, printLine));
 }
 
 int runPackageList() {
@@ -1117,11 +1118,10 @@ int runPackageList() {
             for (const auto& [id, nodes] : used.value()) users[id].push_back(session + " (" + nodes + ")");
     }
     for (const auto& p : packages) {
-        std::string comps;
-        for (const auto& c : p.components) comps += (comps.empty() ? "" : ", ") + p.id + "/" + c.first;
-        std::string used;
-        for (const auto& u : users[p.id]) used += (used.empty() ? "" : ", ") + u;
-        std::printf("%s %s  components: %s  installed %s  in use by: %s\n", p.id.c_str(), p.version.c_str(), comps.c_str(),
+        std::vector<std::string> comps;
+        for (const auto& c : p.components) comps.push_back(p.id + "/" + c.first);
+        const std::string used = joined(users[p.id]);
+        std::printf("%s %s  components: %s  installed %s  in use by: %s\n", p.id.c_str(), p.version.c_str(), joined(comps).c_str(),
                     p.installedAt.c_str(), used.empty() ? "no running session" : used.c_str());
     }
     return kExitOk;
@@ -1165,20 +1165,11 @@ int runPackageVerify(const std::string& id) {
 }
 
 int runPackageNew(const std::string& name, const std::string& dir) {
-    auto r = scaffoldPackage(name, dir);
-    if (!r) {
-        std::fprintf(stderr, "rackterm: %s\n", r.error().c_str());
-        return kExitUser;
-    }
-    std::printf("%s\n", r.value().c_str());
-    return kExitOk;
+    return report(scaffoldPackage(name, dir));
 }
 
 int runPackagePack(const std::string& dir, const std::string& output) {
-    auto r = packPackage(dir, output);
-    if (!r) return printErrors(r.error());
-    std::printf("%s\n", r.value().c_str());
-    return kExitOk;
+    return report(packPackage(dir, output));
 }
 
 }  // namespace rackterm::app

@@ -136,10 +136,26 @@ std::function<void(const Result<std::string>&)> finishing(const Later<std::strin
     return [later](const Result<std::string>& r) { later.finish(r); };
 }
 
-/// Why an unloaded node cannot play.
-std::string unloadedMessage(const std::string& id, const std::string& processor) {
-    return "node '" + id + "' is unloaded (package " + packageIdOf(processor) + " was uninstalled); install it again, then `reload " +
-           id + "` and `bypass " + id + " off`";
+/// Every loader::Instance behind a processor (a Runtime::Processor): its
+/// own, then its dual-mono copies; none for the player.
+template <class Processor>
+std::vector<loader::Instance*> instancesOf(const Processor& proc) {
+    std::vector<loader::Instance*> out;
+    if (!proc.module) return out;
+    if (proc.owner) out.push_back(static_cast<loader::Instance*>(proc.owner.get()));
+    for (const auto& o : proc.copyOwners)
+        if (o) out.push_back(static_cast<loader::Instance*>(o.get()));
+    return out;
+}
+
+/// "ID VERSION" of the installed package `processor` names, or "".
+std::string packageLabel(const std::string& processor) {
+    const std::string id = packageIdOf(processor);
+    return id.empty() ? std::string() : id + " " + installedVersion(id);
+}
+
+Error noNodeRuns(const std::string& package) {
+    return Error{"no node runs package " + quote(package) + "; `list packages` shows the ones in use"};
 }
 
 }  // namespace
@@ -233,7 +249,7 @@ Result<Runtime::Processor> Runtime::loadProcessor(config::NodeSpec& spec, const 
         auto made = instantiate(module.value(), spec, path, restoreState ? sessionPath : std::string());
         if (!made) return Error{where + ": " + made.error()};
         proc = std::move(made.value());
-        if (const std::string pkg = packageIdOf(spec.processor); !pkg.empty()) proc.package = pkg + " " + installedVersion(pkg);
+        proc.package = packageLabel(spec.processor);
     }
     const auto ids = paramIds(*proc.descriptor);
     for (auto p = spec.params.begin(); p != spec.params.end();) {
@@ -286,12 +302,8 @@ Result<void> Runtime::reformat(double sampleRateHz, uint32_t maxBlockFrames) {
     for (size_t n = 0; n < nodes_.size(); ++n) {
         setDeactivateReason(nodes_[n].proc, RACKTERM_DEACTIVATE_RELOAD);
         fresh[n].package = nodes_[n].proc.package;
-        if (nodes_[n].unloaded && fresh[n].module) {  // its package is gone: the new instances never play either
-            std::vector<std::shared_ptr<void>> owners = fresh[n].copyOwners;
-            if (fresh[n].owner) owners.push_back(fresh[n].owner);
-            for (const auto& o : owners)
-                (void)std::static_pointer_cast<loader::Instance>(o)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL);
-        }
+        if (nodes_[n].unloaded)  // its package is gone: the new instances never play either
+            for (loader::Instance* i : instancesOf(fresh[n])) (void)i->deactivate(RACKTERM_DEACTIVATE_UNINSTALL);
         nodes_[n].proc = std::move(fresh[n]);  // the old rack keeps the old ones
     }
     publishRack();
@@ -330,9 +342,7 @@ Result<std::string> Runtime::sendNote(const std::string& id, int key, int veloci
     const Processor& proc = nodes_[n.value()].proc;
     const uint8_t msg[3] = {static_cast<uint8_t>(velocity > 0 ? 0x90 : 0x80), static_cast<uint8_t>(key & 0x7f),
                             static_cast<uint8_t>(velocity > 0 ? velocity & 0x7f : 64)};
-    std::vector<const loader::Instance*> instances;
-    if (proc.module && proc.owner) instances.push_back(static_cast<const loader::Instance*>(proc.owner.get()));
-    for (const auto& o : proc.copyOwners) instances.push_back(static_cast<const loader::Instance*>(o.get()));
+    const std::vector<loader::Instance*> instances = instancesOf(proc);
     if (!instances.empty() && instances.front()->isolated())
         return Error{"node '" + id + "' is isolated; notes do not reach its sandbox (set isolate = false for it)"};
     size_t sent = 0;
@@ -928,7 +938,7 @@ Result<std::string> Runtime::applyValue(const std::string& node, const std::stri
 Result<std::string> Runtime::applyBypass(const std::string& node, bool bypass) {
     auto n = findNode(node);
     if (!n) return Error{n.error()};
-    if (!bypass && nodes_[n.value()].unloaded) return Error{unloadedMessage(node, nodes_[n.value()].spec.processor)};
+    if (const std::string why = whyUnloaded(n.value()); !bypass && !why.empty()) return Error{why};
     playBypass(n.value(), bypass);
     return node + (bypass ? " bypassed" : " active");
 }
@@ -1395,10 +1405,7 @@ Runtime::Operation Runtime::journalOp(bool undo, Later<std::string> later) {
 // ---- the rest ---------------------------------------------------------
 
 void Runtime::setDeactivateReason(const Processor& proc, uint32_t reason) {
-    if (!proc.module) return;  // the player: no lifecycle hooks
-    if (proc.owner) std::static_pointer_cast<loader::Instance>(proc.owner)->setDeactivateReason(reason);
-    for (const auto& o : proc.copyOwners)
-        if (o) std::static_pointer_cast<loader::Instance>(o)->setDeactivateReason(reason);
+    for (loader::Instance* i : instancesOf(proc)) i->setDeactivateReason(reason);
 }
 
 const char* Runtime::nodeState(size_t n) const {
@@ -1406,6 +1413,13 @@ const char* Runtime::nodeState(size_t n) const {
     if (node.unloaded) return "unloaded";
     if (node.quiescing) return "quiescing";
     return "active";
+}
+
+std::string Runtime::whyUnloaded(size_t n) const {
+    if (!nodes_[n].unloaded) return {};
+    const std::string& id = nodes_[n].spec.id;
+    return "node '" + id + "' is unloaded (its package was uninstalled); install it again, then `reload " + id +
+           "` and `bypass " + id + " off`";
 }
 
 std::string Runtime::nodePackage(size_t n) const { return nodes_[n].unloaded ? std::string() : nodes_[n].proc.package; }
@@ -1419,7 +1433,7 @@ Later<std::string> Runtime::upgradePackage(const std::string& id) {
         if (!path) return Later<std::string>::done(Error{"node '" + node.spec.id + "': " + path.error()});
         swaps.emplace_back(node.spec.id, swapNode(node.spec.id, path.value()));
     }
-    if (swaps.empty()) return Later<std::string>::done(Error{"no node runs package " + quote(id) + "; `list packages` shows the ones in use"});
+    if (swaps.empty()) return Later<std::string>::done(noNodeRuns(id));
     Later<std::string> later;
     waits_.push_back([this, swaps, later, id, version]() {
         for (const auto& s : swaps)
@@ -1447,7 +1461,7 @@ Later<std::string> Runtime::unloadPackage(const std::string& id) {
         nodes_[n].quiescing = true;
         playBypass(n, true);  // fades to dry: no process() after it settles
     }
-    if (ids.empty()) return Later<std::string>::done(Error{"no node runs package " + quote(id) + "; `list packages` shows the ones in use"});
+    if (ids.empty()) return Later<std::string>::done(noNodeRuns(id));
     Later<std::string> later;
     auto republished = std::make_shared<bool>(false);
     submit(Operation{[this, ids, later, id, republished]() {
@@ -1471,12 +1485,9 @@ Later<std::string> Runtime::unloadPackage(const std::string& id) {
             Node& node = nodes_[n.value()];
             node.quiescing = false;
             node.unloaded = true;
-            std::vector<std::shared_ptr<void>> owners = node.proc.copyOwners;
-            if (node.proc.module && node.proc.owner) owners.push_back(node.proc.owner);
             std::string hooks;
-            for (const auto& o : owners)
-                if (auto r = std::static_pointer_cast<loader::Instance>(o)->deactivate(RACKTERM_DEACTIVATE_UNINSTALL); !r)
-                    hooks = "; " + r.error();
+            for (loader::Instance* i : instancesOf(node.proc))
+                if (auto r = i->deactivate(RACKTERM_DEACTIVATE_UNINSTALL); !r) hooks = "; " + r.error();
             text += " " + nodeId + " (bypassed" + hooks + ")";
         }
         notes_.push_back(text);
@@ -1589,7 +1600,7 @@ bool Runtime::installBuild(size_t n, const std::shared_ptr<void>& moduleHandle, 
     if (!sameParams(params, node.spec.params)) extraDirty_ = true;
     node.spec.params = std::move(params);
     setDeactivateReason(node.proc, RACKTERM_DEACTIVATE_RELOAD);
-    if (const std::string pkg = packageIdOf(node.spec.processor); !pkg.empty()) next.package = pkg + " " + installedVersion(pkg);
+    next.package = packageLabel(node.spec.processor);
     node.unloaded = false;
     Fade fade;
     fade.node = n;

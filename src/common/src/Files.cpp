@@ -73,14 +73,6 @@ long temporaryPid(std::string_view name) {
     return -1;
 }
 
-void syncFolder(const std::string& folder) {
-    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
-}
-
 /// read(2), retried when a signal interrupts it.
 ssize_t readSome(int fd, char* buf, size_t size) {
     ssize_t n;
@@ -101,6 +93,14 @@ Result<void> writeAll(int fd, std::string_view bytes, const std::string& name) {
 }
 
 }  // namespace
+
+void syncFolder(const std::string& folder) {
+    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
 
 const char* kindOf(mode_t mode) {
     if (S_ISREG(mode)) return "a regular file";

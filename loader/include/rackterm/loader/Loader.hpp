@@ -8,6 +8,7 @@
 #include <rackterm/processor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -101,19 +102,19 @@ public:
     /// [control] Run deactivate(reason) (RACKTERM_DEACTIVATE_*) when the
     /// instance was activated and not yet deactivated: after its last
     /// process(). Error when the hook does not return in time (the instance
-    /// is then abandoned as above). The destructor calls it with
-    /// deactivateReason() when nobody did.
+    /// is then abandoned as above). The destructor calls it with the reason
+    /// setDeactivateReason() gave when nobody did.
     Result<void> deactivate(uint32_t reason);
     /// The reason the destructor passes to deactivate(): RACKTERM_DEACTIVATE_REMOVE
     /// unless the owner said otherwise (a swap: RELOAD; quitting: SHUTDOWN).
     void setDeactivateReason(uint32_t reason) noexcept { reason_ = reason; }
-    uint32_t deactivateReason() const noexcept { return reason_; }
-    /// True between a successful activate() and deactivate().
-    bool active() const noexcept { return activated_ && !deactivated_; }
-    /// True once a hook hung: the instance must not be used again.
-    bool abandoned() const noexcept { return abandoned_; }
 
 private:
+    /// Run lifecycle hook `name` (returning 0 on success) within
+    /// kHookTimeoutSeconds; on a hang the instance is abandoned and the
+    /// error ends with `afterHang`.
+    Result<void> callHook(const char* name, std::function<int32_t()> hook, const char* afterHang);
+
     std::shared_ptr<Module> module_;
     rackterm_instance* instance_;
     const rackterm_processor_v2* descriptor_;

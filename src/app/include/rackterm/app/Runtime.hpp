@@ -148,6 +148,9 @@ public:
     /// instance deactivated). ("discovered" and "loaded" pass while a node
     /// is being made, before it joins the rack.)
     const char* nodeState(size_t n) const;
+    /// Why node `n` cannot leave bypass ("node 'x' is unloaded (its package
+    /// was uninstalled); ..."), or "" when it can.
+    std::string whyUnloaded(size_t n) const;
     /// The package node `n` runs ("ID VERSION" as loaded), or "" for other
     /// processors and for an unloaded node (it runs nothing).
     std::string nodePackage(size_t n) const;

@@ -66,6 +66,10 @@ std::string resolveLinks(const std::string& path);
 /// writers in another PID namespace). Returns how many were removed.
 unsigned removeStaleTemporaries(const std::string& folder);
 
+/// fsync the folder `folder` (after a rename or a new entry in it), so the
+/// change survives a power cut; errors are ignored (best effort).
+void syncFolder(const std::string& folder);
+
 /// Exchange the two existing paths `a` and `b` in one atomic step
 /// (renameat2 RENAME_EXCHANGE): each then names what the other named.
 /// True when done; false when this file system cannot exchange (EINVAL,
